@@ -1,0 +1,41 @@
+# driftradar — developer commands. `make test` and `make demo` create .venv first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup test unit integration lint demo bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+unit: setup
+	$(BIN)/pytest -m "not integration" -q
+
+integration: setup
+	$(BIN)/pytest -m integration -q
+
+test: lint
+	$(BIN)/pytest -q
+
+demo: setup
+	$(BIN)/driftradar demo
+
+bench: setup
+	$(BIN)/python -m benchmarks.event_decode
+	$(BIN)/python -m benchmarks.detector_speed
+	$(BIN)/python -m benchmarks.detection_quality
+
+clean:
+	-$(BIN)/driftradar stack down
+	rm -rf $(VENV) .driftradar .mypy_cache .ruff_cache .pytest_cache

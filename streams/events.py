@@ -1,0 +1,245 @@
+"""The event contract (DESIGN.md "Topics and events"): schemas, decoding and encoding.
+
+Every message is one UTF-8 JSON object. Decoding uses msgspec, which validates while it
+parses; a bad message raises :class:`EventDecodeError` whose ``field`` and ``problem`` name
+what is wrong, so the stream can send it to the dead-letter topic with a useful reason.
+
+>>> event = decode_prediction(
+...     b'{"event_id": "e1", "model_id": "churn", "features": {"tenure_months": 14},'
+...     b' "prediction": 0.72, "timestamp": "2026-11-27T10:00:00Z"}')
+>>> event.model_version, event.event_time()
+('unknown', 1795773600.0)
+>>> decode_prediction(b'{"event_id": "e1", "model_id": "churn", "prediction": 0.7}')
+Traceback (most recent call last):
+...
+streams.events.EventDecodeError: $.features: required field is missing
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Annotated, Any, Final, TypeVar
+
+import msgspec
+
+__all__ = [
+    "ALERT_TYPES",
+    "MAX_ID_LENGTH",
+    "MODEL_ALERT_TYPES",
+    "Alert",
+    "AlertReason",
+    "DeadLetter",
+    "EventDecodeError",
+    "FeatureValue",
+    "GroundTruth",
+    "Label",
+    "Prediction",
+    "RetrainRequest",
+    "TimeWindow",
+    "Timestamp",
+    "decode_alert",
+    "decode_ground_truth",
+    "decode_prediction",
+    "decode_retrain_request",
+    "encode",
+    "epoch_seconds",
+    "rfc3339",
+]
+
+#: Longest accepted ``event_id`` / ``model_id`` / ``model_version``, in characters.
+MAX_ID_LENGTH: Final = 256
+
+Id = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_ID_LENGTH)]
+#: RFC 3339 with an explicit offset (``Z`` or ``+hh:mm``), or epoch seconds.
+Timestamp = Annotated[datetime, msgspec.Meta(tz=True)] | float
+FeatureValue = float | str | bool | None
+Label = float | str | bool
+
+ALERT_TYPES: Final = frozenset(
+    {
+        "data_drift",
+        "prediction_drift",
+        "concept_drift",
+        "performance_degradation",
+        "data_quality",
+        "infrastructure",
+    }
+)
+#: Alert types that describe the model (not the platform); only these may request retraining.
+MODEL_ALERT_TYPES: Final = ALERT_TYPES - {"infrastructure"}
+
+AlertType = Annotated[str, msgspec.Meta(pattern="^(" + "|".join(sorted(ALERT_TYPES)) + ")$")]
+Severity = Annotated[str, msgspec.Meta(pattern="^(info|warning|critical)$")]
+
+
+class EventDecodeError(ValueError):
+    """A message that breaks the contract; ``field`` is a JSON path such as ``$.features``."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+        self.problem = problem
+
+    @property
+    def reason(self) -> str:
+        return str(self)
+
+
+def epoch_seconds(value: datetime | float) -> float:
+    """Epoch seconds of a contract timestamp."""
+    return value.timestamp() if isinstance(value, datetime) else float(value)
+
+
+def rfc3339(epoch: float) -> str:
+    """RFC 3339 UTC text with millisecond precision, e.g. ``2026-11-27T10:00:00.000Z``."""
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds").replace(
+        "+00:00", "Z"
+    )
+
+
+class Prediction(msgspec.Struct, frozen=True):
+    """One model prediction, keyed by ``model_id`` on the ``predictions`` topic."""
+
+    event_id: Id
+    model_id: Id
+    features: dict[str, FeatureValue]
+    prediction: float | str
+    model_version: Id = "unknown"
+    timestamp: Timestamp | None = None
+
+    def event_time(self, fallback: float | None = None) -> float:
+        """Event time in epoch seconds; ``fallback`` (the Kafka timestamp) when absent."""
+        if self.timestamp is not None:
+            return epoch_seconds(self.timestamp)
+        return fallback if fallback is not None else time.time()
+
+
+class GroundTruth(msgspec.Struct, frozen=True):
+    """The true outcome of an earlier (or later) prediction with the same ``event_id``."""
+
+    event_id: Id
+    model_id: Id
+    label: Label
+    timestamp: Timestamp | None = None
+
+    def event_time(self, fallback: float | None = None) -> float:
+        if self.timestamp is not None:
+            return epoch_seconds(self.timestamp)
+        return fallback if fallback is not None else time.time()
+
+
+class Alert(msgspec.Struct, frozen=True, omit_defaults=False):
+    """A detected problem, published to ``drift-alerts``; ``alert_id`` is deterministic."""
+
+    alert_id: Id
+    type: AlertType
+    severity: Severity
+    model_id: Id
+    signal: str
+    detector: str
+    detected_at: str
+    model_version: str = "unknown"
+    event_time: str | None = None
+    details: dict[str, Any] = msgspec.field(default_factory=dict)
+
+    @property
+    def is_model_problem(self) -> bool:
+        return self.type in MODEL_ALERT_TYPES
+
+
+class AlertReason(msgspec.Struct, frozen=True):
+    alert_id: Id
+    type: AlertType
+    signal: str
+
+
+class TimeWindow(msgspec.Struct, frozen=True):
+    start: str
+    end: str
+
+
+class RetrainRequest(msgspec.Struct, frozen=True):
+    """A request to retrain ``model_id``, with the alerts that justify it and the data window."""
+
+    request_id: Id
+    model_id: Id
+    requested_at: str
+    reasons: list[AlertReason]
+    window: TimeWindow
+    model_version: str = "unknown"
+
+
+class DeadLetter(msgspec.Struct, frozen=True):
+    """A message that could not be used, kept with where it came from and why.
+
+    ``value`` and ``key`` are the original bytes (base64 in JSON).
+    """
+
+    topic: str
+    partition: int
+    offset: int
+    reason: str
+    value: bytes | None
+    key: bytes | None = None
+    failed_at: str = ""
+
+
+_T = TypeVar("_T")
+
+_ENCODER: Final = msgspec.json.Encoder()
+_PREDICTION: Final = msgspec.json.Decoder(Prediction)
+_GROUND_TRUTH: Final = msgspec.json.Decoder(GroundTruth)
+_ALERT: Final = msgspec.json.Decoder(Alert)
+_RETRAIN: Final = msgspec.json.Decoder(RetrainRequest)
+
+
+def _decode(decoder: msgspec.json.Decoder[_T], data: bytes | bytearray | memoryview | str) -> _T:
+    try:
+        return decoder.decode(data)
+    except msgspec.ValidationError as exc:
+        raise _as_decode_error(str(exc)) from None
+    except msgspec.DecodeError as exc:
+        raise EventDecodeError("$", f"not a JSON object ({exc})") from None
+
+
+def _as_decode_error(message: str) -> EventDecodeError:
+    """Turn msgspec's ``"<problem> - at `$.path`"`` into a field + problem pair."""
+    problem, sep, where = message.rpartition(" - at `")
+    if not sep:
+        return EventDecodeError("$", _humanise(message))
+    field = where.rstrip("`")
+    if problem.startswith("Object missing required field `"):
+        missing = problem.removeprefix("Object missing required field `").rstrip("`")
+        return EventDecodeError(f"{field}.{missing}", "required field is missing")
+    return EventDecodeError(field, _humanise(problem))
+
+
+def _humanise(problem: str) -> str:
+    if problem.startswith("Object missing required field `"):
+        missing = problem.removeprefix("Object missing required field `").rstrip("`")
+        return f"required field {missing!r} is missing"
+    return problem[:1].lower() + problem[1:]
+
+
+def decode_prediction(data: bytes | bytearray | memoryview | str) -> Prediction:
+    """Decode and validate one prediction message."""
+    return _decode(_PREDICTION, data)
+
+
+def decode_ground_truth(data: bytes | bytearray | memoryview | str) -> GroundTruth:
+    """Decode and validate one ground-truth message."""
+    return _decode(_GROUND_TRUTH, data)
+
+
+def decode_alert(data: bytes | bytearray | memoryview | str) -> Alert:
+    return _decode(_ALERT, data)
+
+
+def decode_retrain_request(data: bytes | bytearray | memoryview | str) -> RetrainRequest:
+    return _decode(_RETRAIN, data)
+
+
+def encode(event: msgspec.Struct) -> bytes:
+    """Encode any contract struct to compact UTF-8 JSON (datetimes as RFC 3339)."""
+    return _ENCODER.encode(event)
