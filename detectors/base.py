@@ -253,6 +253,11 @@ class Detector(abc.ABC):
         }
 
     @classmethod
+    def with_reference(cls, params: Params | None, reference: Any) -> Self:
+        """Build a detector primed with a reference profile; only reference-window tests can."""
+        raise InvalidParameterError(cls.kind, "reference", "is not used by this detector")
+
+    @classmethod
     def from_snapshot(cls, snapshot: Mapping[str, Any]) -> Self:
         """Revive a detector of this class from :meth:`snapshot` output."""
         if snapshot.get("kind") != cls.kind:
