@@ -1,0 +1,221 @@
+"""``/metrics``, ``/healthz`` and ``/readyz`` on a stdlib ``ThreadingHTTPServer`` thread.
+
+The port comes from ``--metrics-port``, else ``DRIFTRADAR_METRICS_PORT``, else 9108
+(:func:`resolve_port`); port 0 picks a free one (tests). Health answers are JSON with a
+reason per check, 200 when fine and 503 when not, so probes and humans read the same thing.
+
+>>> from prometheus_client import CollectorRegistry
+>>> import urllib.request
+>>> metrics = MonitorMetrics(CollectorRegistry(), process_collectors=False)
+>>> with MetricsServer(metrics, host="127.0.0.1", port=0) as server:
+...     metrics.heartbeat()
+...     body = urllib.request.urlopen(server.url + "/healthz").read()
+>>> body
+b'{"ok": true, "reasons": {"loop": "ok"}}'
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Final, Self
+
+from prometheus_client.exposition import choose_encoder
+
+from streams.metrics.health import (
+    ReadinessCheck,
+    ReadinessCollector,
+    Verdict,
+    liveness,
+    readiness,
+)
+from streams.metrics.monitor import MonitorMetrics
+
+__all__ = [
+    "DEFAULT_HOST",
+    "DEFAULT_PORT",
+    "HOST_ENV",
+    "PORT_ENV",
+    "MetricsServer",
+    "add_arguments",
+    "resolve_port",
+]
+
+DEFAULT_PORT: Final = 9108
+DEFAULT_HOST: Final = "0.0.0.0"
+PORT_ENV: Final = "DRIFTRADAR_METRICS_PORT"
+HOST_ENV: Final = "DRIFTRADAR_METRICS_HOST"
+
+
+def resolve_port(cli_value: int | None, environ: Mapping[str, str] = os.environ) -> int:
+    """The metrics port: the CLI value, else ``$DRIFTRADAR_METRICS_PORT``, else 9108.
+
+    >>> resolve_port(None, {}), resolve_port(None, {"DRIFTRADAR_METRICS_PORT": "9200"})
+    (9108, 9200)
+    >>> resolve_port(None, {"DRIFTRADAR_METRICS_PORT": "http"})
+    Traceback (most recent call last):
+    ...
+    ValueError: DRIFTRADAR_METRICS_PORT: 'http' is not a port number (0-65535)
+    """
+    if cli_value is not None:
+        source, raw = "--metrics-port", str(cli_value)
+    elif environ.get(PORT_ENV):
+        source, raw = PORT_ENV, environ[PORT_ENV]
+    else:
+        return DEFAULT_PORT
+    try:
+        port = int(raw)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise ValueError(f"{source}: {raw!r} is not a port number (0-65535)")
+    return port
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``--metrics-port`` and ``--metrics-host`` to a command (``driftradar run``)."""
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        help=f"port of /metrics, /healthz, /readyz (env {PORT_ENV}, default {DEFAULT_PORT})",
+    )
+    parser.add_argument(
+        "--metrics-host",
+        default=os.environ.get(HOST_ENV, DEFAULT_HOST),
+        help=f"address to bind (env {HOST_ENV}, default {DEFAULT_HOST})",
+    )
+
+
+class MetricsServer:
+    """Serve ``metrics.registry`` and the health endpoints from a daemon thread.
+
+    ``readiness`` adds checks (e.g. ``{"kafka": …, "redis": …}``) to the built-in
+    ``partitions`` check (at least one partition assigned). ``heartbeat_timeout`` is the
+    oldest heartbeat still counted as alive; ``startup_grace`` how long to wait for the first.
+    """
+
+    def __init__(
+        self,
+        metrics: MonitorMetrics,
+        *,
+        host: str = DEFAULT_HOST,
+        port: int = DEFAULT_PORT,
+        readiness: Mapping[str, ReadinessCheck] | None = None,
+        heartbeat_timeout: float = 30.0,
+        startup_grace: float = 120.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.metrics = metrics
+        self.host = host
+        self.port = port
+        self.heartbeat_timeout = heartbeat_timeout
+        self.startup_grace = startup_grace
+        self._clock = clock
+        self._started_at = clock()
+        self.checks: dict[str, ReadinessCheck] = {
+            "partitions": lambda: (
+                metrics.assigned_partitions > 0,
+                "no partition assigned to this replica",
+            ),
+            **(readiness or {}),
+        }
+        self._collector = ReadinessCollector(self.checks)
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        """Base URL of the running server (``http://host:port``)."""
+        host = "127.0.0.1" if self.host in ("", "0.0.0.0") else self.host
+        return f"http://{host}:{self.port}"
+
+    def health(self) -> Verdict:
+        return liveness(
+            self.metrics,
+            now=self._clock(),
+            started_at=self._started_at,
+            max_age=self.heartbeat_timeout,
+            startup_grace=self.startup_grace,
+        )
+
+    def ready(self) -> Verdict:
+        return readiness(self.checks)
+
+    def start(self) -> int:
+        """Bind and serve in a daemon thread; returns the bound port."""
+        if self._httpd is not None:
+            raise RuntimeError("metrics server already started")
+        self.metrics.registry.register(self._collector)
+        self._httpd = ThreadingHTTPServer((self.host, self.port), _handler_for(self))
+        self._httpd.daemon_threads = True
+        self.port = int(self._httpd.server_address[1])
+        self._started_at = self._clock()
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, name="driftradar-metrics", daemon=True
+        )
+        self._thread.start()
+        return self.port
+
+    def stop(self) -> None:
+        """Stop serving and release the port (idempotent)."""
+        if self._httpd is None:
+            return
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self.metrics.registry.unregister(self._collector)
+        self._httpd = None
+        self._thread = None
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def _handler_for(server: MetricsServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            path = self.path.split("?", 1)[0]
+            if path == "/metrics":
+                encoder, content_type = choose_encoder(self.headers.get("Accept", ""))
+                self._send(HTTPStatus.OK, content_type, encoder(server.metrics.registry))
+            elif path == "/healthz":
+                self._verdict(server.health())
+            elif path == "/readyz":
+                self._verdict(server.ready())
+            else:
+                self._send(HTTPStatus.NOT_FOUND, "text/plain", b"try /metrics, /healthz, /readyz\n")
+
+        def _verdict(self, verdict: Verdict) -> None:
+            body = json.dumps({"ok": verdict.ok, "reasons": verdict.reasons}).encode()
+            status = HTTPStatus.OK if verdict.ok else HTTPStatus.SERVICE_UNAVAILABLE
+            self._send(status, "application/json", body)
+
+        def _send(self, status: HTTPStatus, content_type: str, body: bytes) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            """Scrapes every few seconds would flood stderr: stay quiet."""
+
+    return Handler
