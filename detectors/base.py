@@ -149,8 +149,9 @@ class Detector(abc.ABC):
             params = self.params_type()
         elif not isinstance(params, self.params_type):
             raise InvalidParameterError(
-                self.kind, "params", f"must be {self.params_type.__qualname__}, got "
-                f"{type(params).__qualname__}"
+                self.kind,
+                "params",
+                f"must be {self.params_type.__qualname__}, got {type(params).__qualname__}",
             )
         self._params = params
         self._updates = 0
@@ -271,11 +272,14 @@ class Detector(abc.ABC):
             detector = cls(params)
             detector._updates = int(snapshot["updates"])
             detector._rejected = int(snapshot["rejected"])
+            if detector._updates < 0 or detector._rejected < 0:
+                raise ValueError("negative update counters")
             detector._state = DriftState(int(snapshot["state"]))
             detector._state_from_data(snapshot["data"])
-        except (KeyError, TypeError, ValueError) as exc:
-            if isinstance(exc, DetectorError):
-                raise
+        except SnapshotError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError) as exc:
+            # InvalidParameterError included: bad params inside a snapshot make it corrupt
             raise SnapshotError(f"{cls.kind}: corrupt snapshot ({exc!r})") from exc
         return detector
 
