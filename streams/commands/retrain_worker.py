@@ -1,17 +1,164 @@
-"""`driftradar retrain-worker`: not built yet (see the open issues)."""
+"""`driftradar retrain-worker`: consume retrain requests and act on each one once.
+
+Reads ``KAFKA_BOOTSTRAP_SERVERS``, ``REDIS_URL``, ``DRIFTRADAR_CONFIG`` (its ``kafka:``,
+``topics:`` and ``retrain_worker:`` sections) and the action's secrets from the environment
+only. Exit codes: 0 after a clean stop (SIGTERM/SIGINT), 1 when the broker, Redis or a
+publish fails, 2 for a bad configuration or argument.
+"""
 
 from __future__ import annotations
 
 import argparse
+import logging
+import os
+import signal
 import sys
+from types import FrameType
+from typing import Any
 
-HELP = "not yet available"
+from confluent_kafka import KafkaException
+
+from producers.retrain.config import ACTIONS, SECTION, load_file_config, resolve_options
+
+HELP = "consume retrain requests and act: webhook, GitLab, Jenkins, or the local trainer"
+
+log = logging.getLogger("driftradar.retrain")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """This command takes no arguments yet."""
+    add = parser.add_argument
+    add("--action", choices=ACTIONS, help=f"what to do per request (or {SECTION}.action)")
+    add("--config", metavar="PATH", help="YAML config (default: $DRIFTRADAR_CONFIG)")
+    add("--url", help="webhook: the URL to POST to (secret: $DRIFTRADAR_WEBHOOK_SECRET)")
+    add("--gitlab-url", metavar="URL", help="gitlab: base URL, e.g. https://gitlab.example.com")
+    add("--project-id", metavar="ID", help="gitlab: project id or group/project path")
+    add("--ref", help="gitlab: branch or tag to run the pipeline on")
+    add("--jenkins-url", metavar="URL", help="jenkins: base URL, e.g. https://ci.example.com")
+    add("--job", help="jenkins: job name (folder/job for jobs in folders)")
+    add(
+        "--jenkins-crumb",
+        action="store_true",
+        default=None,
+        help="jenkins: fetch a CSRF crumb first (not needed with an API token)",
+    )
+    add("--group-id", metavar="ID", help="consumer group (driftradar-retrain-worker)")
+    add("--max-attempts", type=int, metavar="N", help="attempts per request, first included (5)")
+    add("--backoff-base", type=float, metavar="S", help="delay before the first retry (2 s)")
+    add("--backoff-factor", type=float, metavar="F", help="delay multiplier per retry (2)")
+    add("--backoff-max-delay", type=float, metavar="S", help="largest delay (300 s)")
+    add(
+        "--lease-seconds",
+        type=float,
+        metavar="S",
+        help="how long a request may stay 'running' before another worker takes it over (900)",
+    )
+    add("--timeout", type=float, metavar="S", help="HTTP timeout per attempt (30 s)")
+    add("--metrics-port", type=int, metavar="PORT", help="serve /metrics on this port")
+    add("--deployments-topic", metavar="TOPIC", help="local: topic of deployment events")
+    add("--holdout", type=float, metavar="F", help="local: recent share held out (0.25)")
+    add("--min-rows", type=int, metavar="N", help="local: labelled events needed (100)")
+    add(
+        "--min-improvement",
+        type=float,
+        metavar="X",
+        help="local: log-loss gain needed to deploy (0)",
+    )
+    add(
+        "--max-rows", type=int, metavar="N", help="local: most predictions read per window (500000)"
+    )
+    add(
+        "--log-level",
+        default="INFO",
+        choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+        help="log verbosity on stderr (INFO)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    print("driftradar retrain-worker: not yet implemented", file=sys.stderr)
-    return 2
+    logging.basicConfig(
+        level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    # Late imports: the worker pulls in confluent-kafka, redis and numpy.
+    import redis
+    from prometheus_client import REGISTRY, start_http_server
+
+    from producers.retrain.backoff import BackoffPolicy
+    from producers.retrain.build import build_action
+    from producers.retrain.errors import ConfigError
+    from producers.retrain.metrics import RetrainMetrics
+    from producers.retrain.secrets import MissingSecretError
+    from producers.retrain.state import RequestStore
+    from producers.retrain.worker import RetrainWorker, WorkerSettings
+    from streams.kafka_config import bootstrap_servers
+    from streams.publisher import PublishError
+    from streams.runner.connect import open_redis, redis_url
+    from streams.runner.errors import RunnerError
+
+    cli = {name: value for name, value in vars(args).items() if not name.startswith("_")}
+    try:
+        file_config = load_file_config(args.config)
+        options = resolve_options(cli, file_config.section)
+        backoff = BackoffPolicy(
+            base=options.backoff_base,
+            factor=options.backoff_factor,
+            max_delay=options.backoff_max_delay,
+            max_attempts=options.max_attempts,
+        )
+        # HTTP actions first: a missing secret fails before any connection is made.
+        action = None if options.action == "local" else build_action(options, os.environ)
+        bootstrap = bootstrap_servers()
+        settings = WorkerSettings(
+            bootstrap=bootstrap,
+            group_id=options.group_id,
+            requests_topic=file_config.topics["retrain_requests"],
+            alerts_topic=file_config.topics["alerts"],
+            dead_letter_topic=file_config.topics["dead_letter"],
+            lease_seconds=options.lease_seconds,
+            kafka_extra=file_config.kafka,
+        )
+        client = open_redis(redis_url())
+        action = action or build_action(
+            options,
+            os.environ,
+            bootstrap=bootstrap,
+            redis_client=client,
+            kafka_extra=file_config.kafka,
+            topics=file_config.topics,
+        )
+        metrics = RetrainMetrics(REGISTRY)
+        worker = RetrainWorker(
+            settings, action, RequestStore(client), backoff=backoff, metrics=metrics
+        )
+    except (ConfigError, MissingSecretError, ValueError) as exc:
+        print(f"driftradar retrain-worker: {exc}", file=sys.stderr)
+        return 2
+    except (RuntimeError, RunnerError) as exc:  # no broker / Redis configured or reachable
+        print(f"driftradar retrain-worker: {exc}", file=sys.stderr)
+        return 1
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        log.info("signal %d: stopping", signum)
+        worker.stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    server: Any = None
+    if options.metrics_port is not None:
+        server, _ = start_http_server(options.metrics_port, registry=REGISTRY)
+        log.info("metrics on :%d/metrics", server.server_address[1])
+    try:
+        handled = worker.run()
+    except (PublishError, redis.RedisError, RuntimeError) as exc:
+        print(f"driftradar retrain-worker: {exc}", file=sys.stderr)
+        return 1
+    except KafkaException as exc:
+        print(f"driftradar retrain-worker: Kafka error: {exc.args[0]}", file=sys.stderr)
+        return 1
+    finally:
+        if server is not None:
+            server.shutdown()
+        close = getattr(action, "close", None)
+        if callable(close):
+            close()
+    log.info("retrain worker stopped after %d message(s)", handled)
+    return 0
