@@ -30,15 +30,19 @@ __all__ = [
     "Alert",
     "AlertReason",
     "DeadLetter",
+    "Deployment",
     "EventDecodeError",
     "FeatureValue",
     "GroundTruth",
     "Label",
+    "LogisticParameters",
+    "NumericTerm",
     "Prediction",
     "RetrainRequest",
     "TimeWindow",
     "Timestamp",
     "decode_alert",
+    "decode_deployment",
     "decode_ground_truth",
     "decode_prediction",
     "decode_retrain_request",
@@ -93,8 +97,8 @@ def epoch_seconds(value: datetime | float) -> float:
 
 def rfc3339(epoch: float) -> str:
     """RFC 3339 UTC text with millisecond precision, e.g. ``2026-11-27T10:00:00.000Z``."""
-    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds").replace(
-        "+00:00", "Z"
+    return (
+        datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     )
 
 
@@ -185,6 +189,50 @@ class DeadLetter(msgspec.Struct, frozen=True):
     failed_at: str = ""
 
 
+class NumericTerm(msgspec.Struct, frozen=True):
+    """A numeric feature's coefficient, and the value used when the feature is missing."""
+
+    coef: float
+    fill: float
+
+
+class LogisticParameters(msgspec.Struct, frozen=True):
+    """A logistic-regression model over raw (unscaled) features, as deployed.
+
+    ``p = 1 / (1 + exp(-z))`` with ``z = intercept + sum(numeric[f].coef * x_f) +
+    sum(categorical[f].get(x_f, 0.0))`` where, for a numeric feature, ``x_f`` is the
+    event's value (``true``/``false`` count as 1/0) or ``numeric[f].fill`` when it is
+    missing, null or not a number; for a categorical feature, ``x_f`` is the event's string
+    value and a category absent from the table (unseen, null) contributes 0 (one-hot
+    encoding, one coefficient per category seen in training). Features not listed are
+    ignored.
+    """
+
+    intercept: float
+    numeric: dict[str, NumericTerm]
+    categorical: dict[str, dict[str, float]]
+    kind: str = "logistic_regression"
+
+
+class Deployment(msgspec.Struct, frozen=True):
+    """A new model version went live (``model-deployments`` topic), keyed by ``model_id``.
+
+    Published by the retrain worker's local trainer when the candidate beat the current
+    model on held-out recent data; ``evaluation`` holds both models' metrics on that data
+    (``{"metric": "log_loss", "candidate": {...}, "current": {...}, "train_rows": n,
+    "holdout_rows": m}``). ``request_id`` is the retrain request it answers (consumers
+    dedupe on it or on ``model_version``).
+    """
+
+    model_id: Id
+    model_version: Id
+    parameters: LogisticParameters
+    evaluation: dict[str, Any]
+    deployed_at: str
+    request_id: str = ""
+    previous_version: str = "unknown"
+
+
 _T = TypeVar("_T")
 
 _ENCODER: Final = msgspec.json.Encoder()
@@ -192,23 +240,43 @@ _PREDICTION: Final = msgspec.json.Decoder(Prediction)
 _GROUND_TRUTH: Final = msgspec.json.Decoder(GroundTruth)
 _ALERT: Final = msgspec.json.Decoder(Alert)
 _RETRAIN: Final = msgspec.json.Decoder(RetrainRequest)
+_DEPLOYMENT: Final = msgspec.json.Decoder(Deployment)
 
 
 def _decode(decoder: msgspec.json.Decoder[_T], data: bytes | bytearray | memoryview | str) -> _T:
     try:
         return decoder.decode(data)
     except msgspec.ValidationError as exc:
-        raise _as_decode_error(str(exc)) from None
+        error = _as_decode_error(str(exc))
+        if error.field == "$.features[...]":
+            error = EventDecodeError(_bad_feature_path(data) or error.field, error.problem)
+        raise error from None
     except msgspec.DecodeError as exc:
-        raise EventDecodeError("$", f"not a JSON object ({exc})") from None
+        raise EventDecodeError("$", f"invalid JSON ({exc})") from None
+
+
+def _bad_feature_path(data: bytes | bytearray | memoryview | str) -> str | None:
+    """msgspec reports a bad feature value as ``$.features[...]``; find which key it was.
+
+    >>> _bad_feature_path(b'{"features": {"age": 3, "plan": ["a"]}}')
+    '$.features.plan'
+    >>> _bad_feature_path(b'{"features": {"the plan": {"a": 1}}}')
+    '$.features["the plan"]'
+    """
+    features: dict[str, Any] = msgspec.json.decode(data).get("features")
+    for key, value in features.items():
+        if isinstance(value, list | dict):
+            if key.isidentifier():
+                return f"$.features.{key}"
+            return f"$.features[{msgspec.json.encode(key).decode()}]"
+    return None
 
 
 def _as_decode_error(message: str) -> EventDecodeError:
     """Turn msgspec's ``"<problem> - at `$.path`"`` into a field + problem pair."""
     problem, sep, where = message.rpartition(" - at `")
-    if not sep:
-        return EventDecodeError("$", _humanise(message))
-    field = where.rstrip("`")
+    field = where.rstrip("`") if sep else "$"
+    problem = problem if sep else message
     if problem.startswith("Object missing required field `"):
         missing = problem.removeprefix("Object missing required field `").rstrip("`")
         return EventDecodeError(f"{field}.{missing}", "required field is missing")
@@ -216,9 +284,6 @@ def _as_decode_error(message: str) -> EventDecodeError:
 
 
 def _humanise(problem: str) -> str:
-    if problem.startswith("Object missing required field `"):
-        missing = problem.removeprefix("Object missing required field `").rstrip("`")
-        return f"required field {missing!r} is missing"
     return problem[:1].lower() + problem[1:]
 
 
@@ -238,6 +303,10 @@ def decode_alert(data: bytes | bytearray | memoryview | str) -> Alert:
 
 def decode_retrain_request(data: bytes | bytearray | memoryview | str) -> RetrainRequest:
     return _decode(_RETRAIN, data)
+
+
+def decode_deployment(data: bytes | bytearray | memoryview | str) -> Deployment:
+    return _decode(_DEPLOYMENT, data)
 
 
 def encode(event: msgspec.Struct) -> bytes:

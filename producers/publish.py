@@ -1,0 +1,102 @@
+"""Publish a simulation to Kafka, at a wall-clock rate or as fast as possible.
+
+Predictions go to one topic and labels to another, both keyed by ``model_id``. With a rate,
+prediction ``i`` is sent ``i / rate`` seconds after the start; a :class:`Pause` (the model's
+outage) sleeps its duration in either mode. :func:`publish` ends with a flush that raises
+:class:`producers.delivery.DeliveryError` if any message was not delivered.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final
+
+from producers.delivery import TrackedProducer
+from producers.simulator import Kind, Outgoing, Simulation
+from streams.kafka_config import TopicNames
+
+__all__ = ["PROGRESS_EVERY", "PublishReport", "SimulationTopics", "publish"]
+
+#: Predictions between two progress callbacks.
+PROGRESS_EVERY: Final = 1000
+#: Ahead of schedule by less than this, a paced publisher does not sleep (seconds).
+_MIN_SLEEP_S: Final = 0.002
+
+
+@dataclass(frozen=True, slots=True)
+class SimulationTopics:
+    predictions: str = TopicNames.PREDICTIONS
+    ground_truth: str = TopicNames.GROUND_TRUTH
+
+
+@dataclass(frozen=True, slots=True)
+class PublishReport:
+    """What was published (and acknowledged: :func:`publish` raises otherwise)."""
+
+    predictions: int
+    malformed: int
+    labels: int
+    change_point: int
+    seconds: float
+    paused: float
+
+    @property
+    def events(self) -> int:
+        """Messages sent to the predictions topic (valid and malformed)."""
+        return self.predictions + self.malformed
+
+    @property
+    def events_per_second(self) -> float:
+        """Throughput over the time spent publishing (outage pauses excluded)."""
+        busy = self.seconds - self.paused
+        return self.events / busy if busy > 0 else float("inf")
+
+
+def publish(
+    simulation: Simulation,
+    producer: TrackedProducer,
+    topics: SimulationTopics = SimulationTopics(),
+    *,
+    on_progress: Callable[[int], None] | None = None,
+    flush_timeout: float = 60.0,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> PublishReport:
+    """Send every message of ``simulation``; ``on_progress(predictions_sent)`` now and then."""
+    config = simulation.config
+    key = config.model_id.encode()
+    topic_of = {Kind.PREDICTION: topics.predictions, Kind.GROUND_TRUTH: topics.ground_truth}
+    period = 1.0 / config.rate if config.rate > 0 else 0.0
+    started = clock()
+    paused = 0.0
+    sent = 0
+    for item in simulation:
+        if not isinstance(item, Outgoing):  # a Pause: the model server is down
+            producer.poll(0)
+            sleep(item.seconds)
+            paused += item.seconds
+            continue
+        if item.kind is Kind.PREDICTION:
+            if period:
+                ahead = started + paused + item.position * period - clock()
+                if ahead > _MIN_SLEEP_S:
+                    producer.poll(0)
+                    sleep(ahead)
+            sent += 1
+            if on_progress is not None and sent % PROGRESS_EVERY == 0:
+                on_progress(sent)
+        producer.send(topic_of[item.kind], key, item.value)
+    producer.flush(flush_timeout)
+    if on_progress is not None:
+        on_progress(sent)
+    counts = simulation.counts
+    return PublishReport(
+        predictions=counts.predictions,
+        malformed=counts.malformed,
+        labels=counts.labels,
+        change_point=config.change_point,
+        seconds=clock() - started,
+        paused=paused,
+    )

@@ -1,0 +1,58 @@
+"""`driftradar simulate` argument handling (no broker needed: it fails before connecting)."""
+
+from __future__ import annotations
+
+import pytest
+
+from streams.cli import main
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--follow-deployments"], "--follow-deployments is not yet supported"),
+        (["--label-coverage", "1.5"], "--label-coverage must be a number between 0 and 1"),
+        (["--events", "0"], "--events must be an integer >= 1"),
+        (["--events", "10", "--change-at", "11"], "--change-at must be an integer between 0"),
+        (["--rate", "-1"], "--rate must be a finite number >= 0"),
+        (["--label-delay", "-2"], "--label-delay must be"),
+        (["--model-id", ""], "--model-id must be 1..256 characters"),
+        (["--partitions", "0"], "--partitions must be a positive integer"),
+        (["--predictions-topic", "bad name"], "topic name 'bad name' is not valid"),
+    ],
+)
+def test_bad_arguments_exit_2_with_a_clear_message(
+    argv: list[str],
+    message: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")
+    assert main(["simulate", *argv]) == 2
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--scenario", "meteor"], "invalid choice: 'meteor'"),
+        (["--events", "many"], "argument --events: invalid int value"),
+        (["--start-time", "2026-01-01T00:00:00"], "needs an offset"),
+        (["--start-time", "tomorrow"], "not RFC 3339 or epoch seconds"),
+    ],
+)
+def test_malformed_arguments_are_refused_by_the_parser(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main(["simulate", *argv])
+    assert caught.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_no_broker_configured_is_explained(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("KAFKA_BOOTSTRAP_SERVERS", raising=False)
+    assert main(["simulate", "--events", "5"]) == 2
+    assert "set KAFKA_BOOTSTRAP_SERVERS" in capsys.readouterr().err
