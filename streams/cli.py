@@ -1,4 +1,8 @@
-"""The ``driftradar`` command line: one sub-command per module in :mod:`streams.commands`."""
+"""The ``driftradar`` command line: one sub-command per module in :mod:`streams.commands`.
+
+Only the module of the command being run is imported, so ``driftradar stack up`` does not
+pay for importing the detector library.
+"""
 
 from __future__ import annotations
 
@@ -6,38 +10,47 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from types import ModuleType
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
-#: Sub-command name -> module under ``streams.commands`` that defines it. Each module has
-#: ``HELP`` (one line), ``add_arguments(parser)`` and ``run(args) -> int`` (the exit code).
-COMMANDS: dict[str, str] = {
-    "run": "run",
-    "simulate": "simulate",
-    "demo": "demo",
-    "retrain-worker": "retrain_worker",
-    "alerts": "alerts",
-    "status": "status",
-    "stack": "stack",
+#: Sub-command name -> (module under ``streams.commands``, one-line help). Each module has
+#: ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int`` (the exit code).
+COMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("run", "run the monitor (one consumer-group member; start several to scale out)"),
+    "simulate": ("simulate", "publish prediction and delayed ground-truth events for a scenario"),
+    "demo": ("demo", "the embedded end-to-end demonstration"),
+    "retrain-worker": ("retrain_worker", "consume retrain requests and act on them"),
+    "alerts": ("alerts", "tail the alert topic (human-readable, or --json)"),
+    "status": ("status", "show models, signals and detector state (read from Redis)"),
+    "stack": ("stack", "start/stop the local broker and Redis in the background"),
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _load(name: str) -> ModuleType:
+    return importlib.import_module(f"streams.commands.{COMMANDS[name][0]}")
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The full parser; with ``only``, just that sub-command's module is imported."""
     parser = argparse.ArgumentParser(
         prog="driftradar",
         description="Kafka-native, real-time monitor for machine-learning models.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, module_name in COMMANDS.items():
-        module = importlib.import_module(f"streams.commands.{module_name}")
-        command = sub.add_parser(name, help=module.HELP, description=module.HELP)
-        module.add_arguments(command)
-        command.set_defaults(_run=module.run)
+    for name, (_, help_text) in COMMANDS.items():
+        command = sub.add_parser(name, help=help_text, description=help_text)
+        if only is None or name == only:
+            module = _load(name)
+            module.add_arguments(command)
+            command.set_defaults(_run=module.run)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    chosen = next((arg for arg in argv if not arg.startswith("-")), None)
+    args = build_parser(chosen if chosen in COMMANDS else None).parse_args(argv)
     try:
         return int(args._run(args))
     except KeyboardInterrupt:
