@@ -1,17 +1,121 @@
-"""`driftradar stack`: not built yet (see the open issues)."""
+"""`driftradar stack up|down|status`: the local broker and Redis, in the background.
+
+``up`` prints ``export`` lines on stdout (``eval "$(driftradar stack up)"``); progress and
+errors go to stderr, so the shell only ever evaluates the exports.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from pathlib import Path
 
-HELP = "not yet available"
+from streams.stack.daemon import (
+    STATE_DIR_ENV,
+    render_exports,
+    resolve_state_dir,
+    stack_down,
+    stack_status,
+    stack_up,
+)
+from streams.stack.errors import StackError
+from streams.topics import DEFAULT_PARTITIONS, TopicError
+
+HELP = "start/stop the local Kafka-compatible broker and Redis in the background"
+
+
+def _say(message: str) -> None:
+    print(f"driftradar stack: {message}", file=sys.stderr, flush=True)
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a TCP port (0 = any free one), got {text}")
+    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """This command takes no arguments yet."""
+    """``up``, ``down`` and ``status``, each with ``--state-dir``."""
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    up = actions.add_parser("up", help="start (or reuse) the stack, print export lines")
+    down = actions.add_parser("down", help="stop the stack and remove its state")
+    status = actions.add_parser("status", help="show pids, addresses and health")
+    for action in (up, down, status):
+        action.add_argument(
+            "--state-dir",
+            default=None,
+            help=f"pid files, state and logs (default: ${STATE_DIR_ENV} or ./.driftradar)",
+        )
+    up.add_argument(
+        "--partitions",
+        type=_positive,
+        default=DEFAULT_PARTITIONS,
+        help=f"partitions of every default topic (default: {DEFAULT_PARTITIONS})",
+    )
+    up.add_argument("--kafka-port", type=_port, default=0, help="broker port (default: free)")
+    up.add_argument("--redis-port", type=_port, default=0, help="Redis port (default: free)")
+    up.add_argument(
+        "--timeout", type=float, default=30.0, help="seconds each server may take to answer"
+    )
+    status.add_argument("--json", action="store_true", help="print machine-readable JSON")
 
 
 def run(args: argparse.Namespace) -> int:
-    print("driftradar stack: not yet implemented", file=sys.stderr)
-    return 2
+    state_dir = resolve_state_dir(args.state_dir)
+    try:
+        if args.action == "up":
+            return _up(args, state_dir)
+        if args.action == "down":
+            return _down(state_dir)
+        return _status(state_dir, as_json=args.json)
+    except (StackError, TopicError) as exc:
+        _say(f"error: {exc}")
+        return 1
+
+
+def _up(args: argparse.Namespace, state_dir: Path) -> int:
+    result = stack_up(
+        state_dir,
+        partitions=args.partitions,
+        ports={"kafka": args.kafka_port, "redis": args.redis_port},
+        timeout=args.timeout,
+        say=_say,
+    )
+    verb = "reusing the running stack" if result.reused else "stack up"
+    _say(f"{verb} in {result.seconds:.2f} s; logs in {state_dir}; stop: driftradar stack down")
+    sys.stdout.write(render_exports(result.state))
+    return 0
+
+
+def _down(state_dir: Path) -> int:
+    stopped = stack_down(state_dir, say=_say)
+    if not stopped:
+        _say(f"no stack recorded in {state_dir}; nothing to stop")
+    return 0
+
+
+def _status(state_dir: Path, *, as_json: bool) -> int:
+    """Exit 0 if every recorded service answers, 1 otherwise (none recorded included)."""
+    report = stack_status(state_dir)
+    healthy = bool(report) and all(entry["answering"] for entry in report.values())
+    if as_json:
+        print(json.dumps({"state_dir": str(state_dir), "running": healthy, "services": report}))
+        return 0 if healthy else 1
+    if not report:
+        print(f"no stack recorded in {state_dir}")
+        return 1
+    for name, entry in report.items():
+        health = "answering" if entry["answering"] else "alive, not answering"
+        if not entry["alive"]:
+            health = "not running (stale state: run `driftradar stack down`)"
+        print(f"{name:6} pid {entry['pid']:<8} {entry['address']:32} {health}  log {entry['log']}")
+    return 0 if healthy else 1
