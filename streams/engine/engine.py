@@ -1,0 +1,270 @@
+"""The monitor engine: routes decoded events to per-model state, runs the ops checks, and
+hands out its state per partition as plain data for checkpointing.
+
+>>> from streams.events import GroundTruth, Prediction
+>>> engine = Engine(MonitorConfig(), clock=lambda: 0.0)
+>>> p = Prediction("e1", "churn", {"tenure": 3.0}, 0.8, timestamp=10.0)
+>>> g = GroundTruth("e1", "churn", 1.0, timestamp=20.0)
+>>> out = engine.process([InputRecord(p, 0, 0, 10.0), InputRecord(g, 0, 0, 20.0)])
+>>> engine.status()["models"]["churn"]["joined"], engine.partitions()
+(1, {0})
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Final
+
+from detectors.profile import Profile, ProfileError, profiles_from_file
+from streams.engine.config import ConfigError, ModelConfig, MonitorConfig
+from streams.engine.ids import alert_id
+from streams.engine.model import ModelState
+from streams.engine.records import EngineOutput, InputRecord
+from streams.events import Alert, rfc3339
+
+__all__ = ["MONITOR_MODEL_ID", "SNAPSHOT_FORMAT", "Engine"]
+
+#: Version of the partition snapshot layout.
+SNAPSHOT_FORMAT: Final = 1
+#: ``model_id`` of alerts about the monitor itself (consumer lag).
+MONITOR_MODEL_ID: Final = "_monitor"
+
+
+class Engine:
+    """Transport-independent monitor: ``process`` batches, ``tick`` the clock, checkpoint."""
+
+    def __init__(self, config: MonitorConfig, *, clock: Callable[[], float] = time.time) -> None:
+        self.config = config
+        self._clock = clock
+        self._models: dict[str, ModelState] = {}
+        self._references: dict[str, Mapping[str, Profile]] = {}
+        self._dead_letters: dict[int, int] = {}  # unattributed, per partition
+        self._offsets: dict[int, int] = {}  # last offset seen per partition
+        self._lagging: dict[int, bool] = {}
+        for model_id, model_config in config.models.items():
+            self._load_reference(f"models.{model_id}", model_config)
+        self._load_reference("defaults", config.defaults)
+
+    # -- records -------------------------------------------------------------------------
+
+    def process(self, records: Sequence[InputRecord]) -> EngineOutput:
+        """Process a batch (any mix of models and topics, in consumption order)."""
+        out = EngineOutput()
+        if not records:
+            return out
+        now = self._clock()
+        by_model: dict[str, list[InputRecord]] = {}
+        offsets = self._offsets
+        for record in records:
+            by_model.setdefault(record.event.model_id, []).append(record)
+            if record.offset > offsets.get(record.partition, -1):
+                offsets[record.partition] = record.offset
+        for model_id, model_records in by_model.items():
+            model = self._model(model_id, model_records[0].partition)
+            alerts, requests = model.process(model_records, now)
+            out.alerts.extend(alerts)
+            out.retrain_requests.extend(requests)
+        return out
+
+    def record_dead_letter(self, model_id: str | None, partition: int) -> None:
+        """Count a message that went to the dead-letter topic (per model when known)."""
+        if model_id is None:
+            self._dead_letters[partition] = self._dead_letters.get(partition, 0) + 1
+        else:
+            self._model(model_id, partition).counters["dead_letters"] += 1
+
+    def _model(self, model_id: str, partition: int) -> ModelState:
+        model = self._models.get(model_id)
+        if model is None:
+            config = self.config.model(model_id)
+            model = ModelState(model_id, partition, config, self._reference_for(model_id))
+            self._models[model_id] = model
+        return model
+
+    # -- ops checks (processing time) ------------------------------------------------------
+
+    def tick(self, now: float | None = None) -> EngineOutput:
+        """Silence and throughput-collapse checks at processing time ``now``."""
+        now = self._clock() if now is None else now
+        out = EngineOutput()
+        for model in self._models.values():
+            config = model.config
+            if model.last_seen is None:
+                continue
+            silent_for = now - model.last_seen
+            if (
+                config.silence_seconds is not None
+                and silent_for > config.silence_seconds
+                and not model.silent
+            ):
+                model.silent = True
+                out.alerts.append(
+                    self._ops_alert(
+                        model,
+                        "silence",
+                        "timeout",
+                        now,
+                        {
+                            "silent_seconds": silent_for,
+                            "limit_seconds": config.silence_seconds,
+                            "last_seen": rfc3339(model.last_seen),
+                        },
+                    )
+                )
+            alert = self._throughput(model, now)
+            if alert is not None:
+                out.alerts.append(alert)
+        return out
+
+    def _throughput(self, model: ModelState, now: float) -> Alert | None:
+        """Rate over the last window vs its moving average; alert on collapse entry."""
+        config = model.config.throughput
+        state = model.throughput
+        if state["start"] is None:
+            state["start"], state["count"] = now, 0
+            return None
+        elapsed = now - state["start"]
+        if elapsed < config.window_seconds:
+            return None
+        rate = state["count"] / elapsed
+        average = state["average"]
+        state["start"], state["count"], state["rate"] = now, 0, rate
+        alert = None
+        collapsed = (
+            average is not None and average >= config.min_rate and rate < config.min_ratio * average
+        )
+        if collapsed and not state["collapsed"]:
+            alert = self._ops_alert(
+                model,
+                "throughput",
+                "collapse",
+                now,
+                {
+                    "rate": rate,
+                    "average_rate": average,
+                    "min_ratio": config.min_ratio,
+                },
+            )
+        state["collapsed"] = collapsed
+        if not collapsed:  # the baseline is not dragged down by the collapse itself
+            state["average"] = rate if average is None else 0.8 * average + 0.2 * rate
+        return alert
+
+    def _ops_alert(
+        self, model: ModelState, signal: str, detector: str, now: float, details: dict[str, Any]
+    ) -> Alert:
+        version = model.current or "unknown"
+        model.alerts += 1
+        return Alert(
+            alert_id=alert_id(model.model_id, version, signal, detector, model.seq),
+            type="infrastructure",
+            severity=model.config.severities["infrastructure"],
+            model_id=model.model_id,
+            model_version=version,
+            signal=signal,
+            detector=detector,
+            detected_at=rfc3339(now),
+            event_time=None if model.last_event_time is None else rfc3339(model.last_event_time),
+            details={"position": model.seq, **details},
+        )
+
+    def report_lag(self, lag_by_partition: Mapping[int, int]) -> EngineOutput:
+        """The runner's consumer lag per partition; alert when one exceeds the limit."""
+        out = EngineOutput()
+        limit = self.config.max_consumer_lag
+        now = self._clock()
+        for partition, lag in sorted(lag_by_partition.items()):
+            lagging = lag > limit
+            if lagging and not self._lagging.get(partition, False):
+                offset = self._offsets.get(partition, -1)
+                out.alerts.append(
+                    Alert(
+                        alert_id=alert_id(
+                            MONITOR_MODEL_ID, "-", "consumer_lag", str(partition), offset
+                        ),
+                        type="infrastructure",
+                        severity=self.config.defaults.severities["infrastructure"],
+                        model_id=MONITOR_MODEL_ID,
+                        model_version="-",
+                        signal="consumer_lag",
+                        detector="max_consumer_lag",
+                        detected_at=rfc3339(now),
+                        details={
+                            "partition": partition,
+                            "lag": lag,
+                            "limit": limit,
+                            "offset": offset,
+                        },
+                    )
+                )
+            self._lagging[partition] = lagging
+        return out
+
+    # -- reading -------------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        """``{"models": {model_id: {...}}}`` as ``driftradar status --json`` prints it."""
+        return {"models": {mid: model.status() for mid, model in self._models.items()}}
+
+    def metrics_view(self) -> dict[str, Any]:
+        """``{"models": {model_id: view}}`` (``streams.metrics.EngineView``): detector
+        statistics, performance vs limits, label coverage and lag, join and retrain counters."""
+        return {"models": {mid: model.view() for mid, model in self._models.items()}}
+
+    def partitions(self) -> set[int]:
+        """Partitions whose state this engine holds."""
+        return {m.partition for m in self._models.values()} | set(self._dead_letters)
+
+    # -- checkpointing -------------------------------------------------------------------
+
+    def snapshot_partition(self, partition: int) -> dict[str, Any]:
+        """All state of the models whose events arrive on ``partition``, as plain data."""
+        return {
+            "format": SNAPSHOT_FORMAT,
+            "partition": partition,
+            "dead_letters": self._dead_letters.get(partition, 0),
+            "models": [m.snapshot() for m in self._models.values() if m.partition == partition],
+        }
+
+    def restore_partition(self, partition: int, data: Mapping[str, Any]) -> None:
+        """Replace this partition's state with a :meth:`snapshot_partition` result."""
+        if data.get("format") != SNAPSHOT_FORMAT:
+            raise ValueError(
+                f"partition {partition}: snapshot format {data.get('format')!r} is not "
+                f"{SNAPSHOT_FORMAT}"
+            )
+        self.drop_partition(partition)
+        if data["dead_letters"]:
+            self._dead_letters[partition] = int(data["dead_letters"])
+        for item in data["models"]:
+            model_id = str(item["model_id"])
+            model = ModelState.restore(
+                item, self.config.model(model_id), self._reference_for(model_id)
+            )
+            model.partition = partition
+            self._models[model_id] = model
+
+    def drop_partition(self, partition: int) -> None:
+        """Forget the state of ``partition`` (revoked from this instance)."""
+        for model_id in [mid for mid, m in self._models.items() if m.partition == partition]:
+            del self._models[model_id]
+        self._dead_letters.pop(partition, None)
+        self._lagging.pop(partition, None)
+        self._offsets.pop(partition, None)
+
+    # -- reference profiles --------------------------------------------------------------
+
+    def _load_reference(self, key: str, config: ModelConfig) -> None:
+        path = config.reference
+        if path is None or path in self._references:
+            return
+        kinds = {name: spec.type for name, spec in config.features.items() if spec.type}
+        try:
+            self._references[path] = profiles_from_file(path, kinds=kinds)
+        except ProfileError as exc:
+            raise ConfigError(f"{key}.reference", str(exc)) from None
+
+    def _reference_for(self, model_id: str) -> Mapping[str, Profile]:
+        path = self.config.model(model_id).reference
+        return {} if path is None else self._references[path]

@@ -1,0 +1,184 @@
+"""Rolling model performance over the last joined pairs, checked against acceptable limits.
+
+Metrics are computed with numpy from a ring buffer of the last ``window`` pairs, every
+``every`` pairs once the window is full. Each value depends only on the buffer contents, so
+a restored buffer continues bit-for-bit (river's incremental rolling metrics accumulate
+floating-point round-off that a restore from plain data cannot reproduce; the unit tests
+check these formulas against river.metrics).
+
+>>> perf = RollingPerformance("regression", window=10, every=5, thresholds={"mae": 0.5},
+...                           relative_drop=None)
+>>> changes = perf.update(np.zeros(10), np.ones(10))
+>>> [(c.metric, c.detector, c.entered, c.value) for c in changes]
+[('mae', 'threshold', True, 1.0)]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+import numpy as np
+import numpy.typing as npt
+from scipy.stats import rankdata
+
+from streams.engine.config import METRICS
+
+__all__ = ["MetricChange", "RollingPerformance", "compute_metric"]
+
+FloatArray = npt.NDArray[np.float64]
+_EPS: Final = 1e-15
+
+
+def compute_metric(
+    name: str, score: FloatArray, label: FloatArray, threshold: float
+) -> float | None:
+    """One metric over paired arrays; ``score`` is the prediction (probability or value).
+
+    For ``multiclass``, ``score`` holds 1.0 where the class was right (accuracy only).
+    Returns ``None`` when the metric is undefined (ROC AUC with one class only).
+    """
+    if name == "accuracy":
+        if threshold < 0:  # multiclass: score is already "correct"
+            return float(score.mean())
+        return float(((score >= threshold) == (label >= 0.5)).mean())
+    if name == "roc_auc":
+        positives = int((label >= 0.5).sum())
+        negatives = label.size - positives
+        if positives == 0 or negatives == 0:
+            return None
+        ranks = rankdata(score)
+        rank_sum = float(ranks[label >= 0.5].sum())
+        return (rank_sum - positives * (positives + 1) / 2.0) / (positives * negatives)
+    if name == "log_loss":
+        p = np.clip(score, _EPS, 1.0 - _EPS)
+        return float(-(label * np.log(p) + (1.0 - label) * np.log(1.0 - p)).mean())
+    if name == "mae":
+        return float(np.abs(label - score).mean())
+    if name == "rmse":
+        return float(np.sqrt(((label - score) ** 2).mean()))
+    raise ValueError(f"unknown metric {name!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class MetricChange:
+    """A metric crossed its limit (``entered``) or came back (not ``entered``) after
+    ``position`` pairs; ``detector`` is ``threshold`` (configured) or ``baseline``."""
+
+    metric: str
+    detector: str
+    entered: bool
+    position: int
+    value: float
+    limit: float
+
+
+class RollingPerformance:
+    """Metrics of one model version over a sliding window of joined pairs."""
+
+    def __init__(
+        self,
+        task: str,
+        *,
+        window: int,
+        every: int,
+        thresholds: Mapping[str, float],
+        relative_drop: float | None,
+        threshold: float = 0.5,
+    ) -> None:
+        self.task = task
+        self.metrics: Mapping[str, bool] = METRICS[task]  # name -> higher is better
+        self.window = window
+        self.every = every
+        self.thresholds = {k: v for k, v in thresholds.items() if k in self.metrics}
+        self.relative_drop = relative_drop
+        self.threshold = threshold if task == "binary" else -1.0
+        self._score = np.zeros(window)
+        self._label = np.zeros(window)
+        self.updates = 0
+        self.values: dict[str, float | None] = {}
+        self.baseline: dict[str, float] = {}
+        self.active: dict[str, bool] = {}  # "<metric>/<detector>" -> below limit
+
+    def detectors(self, metric: str) -> list[str]:
+        """Names of the checks run on ``metric``."""
+        out = []
+        if metric in self.thresholds:
+            out.append("threshold")
+        if self.relative_drop is not None:
+            out.append("baseline")
+        return out
+
+    def update(self, score: FloatArray, label: FloatArray) -> list[MetricChange]:
+        """Add pairs; evaluate at every multiple of ``every`` once the window is full."""
+        changes: list[MetricChange] = []
+        start, n = 0, score.size
+        while start < n:
+            until_eval = self.every - self.updates % self.every
+            stop = min(n, start + until_eval)
+            self._append(score[start:stop], label[start:stop])
+            start = stop
+            if self.updates % self.every == 0 and self.updates >= self.window:
+                changes.extend(self._evaluate())
+        return changes
+
+    def _append(self, score: FloatArray, label: FloatArray) -> None:
+        if score.size > self.window:  # only the last `window` values can stay
+            skip = score.size - self.window
+            self.updates += skip
+            score, label = score[skip:], label[skip:]
+        at = self.updates % self.window
+        first = min(score.size, self.window - at)
+        self._score[at : at + first] = score[:first]
+        self._label[at : at + first] = label[:first]
+        rest = score.size - first
+        if rest:
+            self._score[:rest] = score[first:]
+            self._label[:rest] = label[first:]
+        self.updates += score.size
+
+    def _evaluate(self) -> list[MetricChange]:
+        changes = []
+        for metric, higher_better in self.metrics.items():
+            value = compute_metric(metric, self._score, self._label, self.threshold)
+            self.values[metric] = value
+            if value is None:
+                continue
+            if metric not in self.baseline:
+                self.baseline[metric] = value
+            limits = {}
+            if metric in self.thresholds:
+                limits["threshold"] = self.thresholds[metric]
+            if self.relative_drop is not None:
+                base = self.baseline[metric]
+                drop = abs(base) * self.relative_drop
+                limits["baseline"] = base - drop if higher_better else base + drop
+            for detector, limit in limits.items():
+                bad = value < limit if higher_better else value > limit
+                key = f"{metric}/{detector}"
+                if bad != self.active.get(key, False):
+                    self.active[key] = bad
+                    changes.append(MetricChange(metric, detector, bad, self.updates, value, limit))
+        return changes
+
+    def degraded(self) -> bool:
+        return any(self.active.values())
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "score": self._score.tolist(),
+            "label": self._label.tolist(),
+            "updates": self.updates,
+            "values": dict(self.values),
+            "baseline": dict(self.baseline),
+            "active": dict(self.active),
+        }
+
+    def restore(self, data: Mapping[str, Any]) -> None:
+        self._score = np.asarray(data["score"], dtype=np.float64)
+        self._label = np.asarray(data["label"], dtype=np.float64)
+        self.updates = int(data["updates"])
+        self.values = dict(data["values"])
+        self.baseline = {k: float(v) for k, v in data["baseline"].items()}
+        self.active = {k: bool(v) for k, v in data["active"].items()}
