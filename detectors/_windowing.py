@@ -1,0 +1,346 @@
+"""Shared machinery of the window detectors: warm-up, ring buffer, evaluation schedule.
+
+A window detector keeps the last ``window_size`` values (encoded as numbers) in a ring
+buffer and evaluates that window every ``stride`` values (``mode="sliding"``) or every
+``window_size`` values (``mode="tumbling"``). Detectors that compare with a reference first
+collect ``warmup`` values and profile them, unless built with a reference. The state
+between evaluations is the verdict of the last evaluated window (a level, not a pulse).
+
+``update_many`` appends a whole numpy chunk and evaluates each window boundary inside it;
+evaluations depend only on the window's multiset of values (they sort or count), so a batch
+gives exactly the states of one-by-one updates.
+"""
+
+from __future__ import annotations
+
+import abc
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Self
+
+import numpy as np
+import numpy.typing as npt
+
+from detectors._checks import require_choice, require_int
+from detectors.base import (
+    DetectionResult,
+    Detector,
+    DriftState,
+    InvalidParameterError,
+    Params,
+    StateArray,
+)
+from detectors.profile import Profile
+
+__all__ = ["Verdict", "WindowParams", "WindowedDetector"]
+
+MODES = ("sliding", "tumbling")
+
+
+def _is_real(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, int | float) and math.isfinite(value)
+
+
+def _stored_int(data: Mapping[str, Any], key: str, low: int, high: int) -> int:
+    value = data[key]
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(f"{key!r} must be an integer in [{low}, {high}], got {value!r}")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class WindowParams(Params):
+    """Window shape shared by every window detector.
+
+    ``window_size`` values per window; ``mode`` ``"sliding"`` evaluates every ``stride``
+    values, ``"tumbling"`` every ``window_size`` values (``stride`` is then ignored);
+    ``warmup`` values build the reference when none is given; ``confirmations`` consecutive
+    evaluated windows beyond the drift threshold are needed to report drift.
+    """
+
+    window_size: int = 1000
+    mode: str = "sliding"
+    stride: int = 100
+    warmup: int = 2000
+    confirmations: int = 1
+
+    def validate(self) -> None:
+        require_int(self, "window_size", minimum=10, maximum=10_000_000)
+        require_choice(self, "mode", MODES)
+        top = self.window_size if self.mode == "sliding" else 10_000_000
+        require_int(self, "stride", minimum=1, maximum=top)
+        require_int(self, "warmup", minimum=10, maximum=10_000_000)
+        require_int(self, "confirmations", minimum=1, maximum=1000)
+
+    @property
+    def step(self) -> int:
+        """Values between two evaluations."""
+        return self.stride if self.mode == "sliding" else self.window_size
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """One evaluated window: its level and the numbers behind it (plain data only)."""
+
+    level: DriftState
+    statistic: float
+    threshold: float
+    p_value: float | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_data(self) -> dict[str, Any]:
+        return {
+            "level": int(self.level),
+            "statistic": self.statistic,
+            "threshold": self.threshold,
+            "p_value": self.p_value,
+            "details": self.details,
+        }
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any]) -> Verdict:
+        p_value = data["p_value"]
+        if not isinstance(data["details"], Mapping):
+            raise TypeError(f"verdict details must be a mapping, got {data['details']!r}")
+        return cls(
+            DriftState(int(data["level"])),
+            float(data["statistic"]),
+            float(data["threshold"]),
+            None if p_value is None else float(p_value),
+            dict(data["details"]),
+        )
+
+
+class WindowedDetector(Detector):
+    """Base of the window detectors; subclasses define encoding, reference and evaluation."""
+
+    #: Whether the detector compares with a reference profile (built from the warm-up).
+    uses_reference: ClassVar[bool] = True
+    #: dtype of the encoded values kept in the ring buffer.
+    code_dtype: ClassVar[type[np.generic]] = np.float64
+
+    _params: WindowParams
+
+    # -- what subclasses implement -------------------------------------------------------
+
+    @abc.abstractmethod
+    def _prepare(
+        self, values: list[Any] | npt.NDArray[Any]
+    ) -> tuple[npt.NDArray[Any], npt.NDArray[np.bool_] | None]:
+        """Accepted values in raw usable form (floats, category keys…) and the accepted mask
+        (``None`` when all are accepted)."""
+
+    def _build_reference(self, warm: npt.NDArray[Any]) -> Profile | None:
+        """The reference profile of the warm-up values."""
+        return None
+
+    def _check_reference(self, reference: Profile) -> None:
+        """Raise :class:`InvalidParameterError` if ``reference`` is the wrong kind of profile."""
+
+    @abc.abstractmethod
+    def _encode(self, prepared: npt.NDArray[Any]) -> npt.NDArray[Any]:
+        """Prepared values as ring-buffer numbers (may use the reference)."""
+
+    @abc.abstractmethod
+    def _evaluate(self, window: npt.NDArray[Any]) -> Verdict:
+        """Judge one full window; must depend only on the window's multiset of values."""
+
+    def _valid_code(self, code: Any) -> bool:
+        """Whether a stored ring-buffer value can come out of :meth:`_encode`."""
+        return _is_real(code)
+
+    def _valid_warm(self, value: Any) -> bool:
+        """Whether a stored warm-up value can come out of :meth:`_prepare`."""
+        return _is_real(value)
+
+    # -- state ---------------------------------------------------------------------------
+
+    def _init_state(self) -> None:
+        params = self._params
+        self._reference: Profile | None = None
+        self._warm: list[Any] = []
+        self._ring = np.zeros(params.window_size, dtype=self.code_dtype)
+        self._pos = 0
+        self._seen = 0
+        self._streak = 0
+        self._last: Verdict | None = None
+        self._evaluations = 0
+
+    def _set_reference(self, reference: Profile) -> None:
+        self._check_reference(reference)
+        self._reference = reference
+        self._warm = []
+
+    @classmethod
+    def with_reference(cls, params: Params | None, reference: Any) -> Self:
+        if not cls.uses_reference:
+            return super().with_reference(params, reference)
+        detector = cls(params)
+        if not isinstance(reference, Profile):
+            detector._fail_reference(f"must be a Profile, got {type(reference).__name__}")
+        detector._set_reference(reference)
+        return detector
+
+    def _fail_reference(self, problem: str) -> None:
+        raise InvalidParameterError(self.kind, "reference", problem)
+
+    @property
+    def reference(self) -> Profile | None:
+        """The reference profile (``None`` while warming up or if none is used)."""
+        return self._reference
+
+    @property
+    def ready(self) -> bool:
+        """Whether the detector has its reference and can evaluate windows."""
+        return self._reference is not None or not self.uses_reference
+
+    # -- updates -------------------------------------------------------------------------
+
+    def _apply(self, verdict: Verdict) -> DriftState:
+        """Fold one evaluation into the reported state (confirmations across windows)."""
+        self._last = verdict
+        self._evaluations += 1
+        self._streak = self._streak + 1 if verdict.level is DriftState.DRIFT else 0
+        if self._streak >= self._params.confirmations:
+            return DriftState.DRIFT
+        return DriftState.WARNING if verdict.level is not DriftState.NONE else DriftState.NONE
+
+    def _update_one(self, value: Any) -> DriftState:
+        prepared, _ = self._prepare([value])
+        if not self.ready:
+            self._warm.extend(prepared.tolist())
+            if len(self._warm) >= self._params.warmup:
+                reference = self._build_reference(np.asarray(self._warm, dtype=prepared.dtype))
+                assert reference is not None
+                self._set_reference(reference)
+            return self._state
+        size = self._params.window_size
+        self._ring[self._pos] = self._encode(prepared)[0]
+        self._pos = (self._pos + 1) % size
+        self._seen += 1
+        if self._seen >= size and (self._seen - size) % self._params.step == 0:
+            return self._apply(self._evaluate(self._ring))
+        return self._state
+
+    def _ordered_window(self) -> npt.NDArray[Any]:
+        """Ring contents, oldest first."""
+        if self._seen < self._params.window_size:
+            return self._ring[: self._seen]
+        return np.concatenate((self._ring[self._pos :], self._ring[: self._pos]))
+
+    def _ingest(self, prepared: npt.NDArray[Any]) -> StateArray:
+        """Use accepted prepared values; one state per value."""
+        params = self._params
+        size, step = params.window_size, params.step
+        out = np.full(len(prepared), int(self._state), dtype=np.int8)
+        start = 0
+        if not self.ready:
+            start = min(len(prepared), params.warmup - len(self._warm))
+            self._warm.extend(prepared[:start].tolist())
+            if len(self._warm) >= params.warmup:
+                reference = self._build_reference(np.asarray(self._warm, dtype=prepared.dtype))
+                assert reference is not None
+                self._set_reference(reference)
+            if start == len(prepared):
+                return out
+        codes = self._encode(prepared[start:])
+        old = self._ordered_window()
+        ext = np.concatenate((old, codes.astype(self.code_dtype, copy=False)))
+        base = self._seen - len(old)  # stream index (1-based count) of ext[0] is base + 1
+        seen_end = self._seen + len(codes)
+        # Window ends s (counts of encoded values) in (seen, seen_end] with s >= size and
+        # (s - size) % step == 0.
+        first = size if self._seen < size else self._seen + (-(self._seen - size)) % step
+        if first == self._seen:
+            first += step
+        state = self._state
+        last_pos = start
+        for end in range(first, seen_end + 1, step):
+            pos = start + (end - self._seen) - 1  # index in prepared of the value ending it
+            out[last_pos:pos] = int(state)
+            state = self._apply(self._evaluate(ext[end - base - size : end - base]))
+            last_pos = pos
+        out[last_pos:] = int(state)
+        keep = ext[-size:]
+        self._ring[: len(keep)] = keep
+        self._pos = len(keep) % size
+        self._seen = seen_end
+        self._state = state
+        return out
+
+    def update_many(self, values: Iterable[Any] | npt.NDArray[Any]) -> StateArray:
+        """Use a batch; exactly the states of one-by-one :meth:`update` calls, vectorised."""
+        if not isinstance(values, np.ndarray | list):
+            values = list(values)
+        prepared, mask = self._prepare(values)
+        states = self._ingest(prepared) if len(prepared) else np.zeros(0, dtype=np.int8)
+        self._updates += len(prepared)
+        if len(prepared):
+            self._state = DriftState(int(states[-1]))
+        if mask is None:
+            return states
+        self._rejected += len(values) - len(prepared)
+        out = np.zeros(len(values), dtype=np.int8)
+        out[mask] = states
+        return out
+
+    # -- results and snapshots -----------------------------------------------------------
+
+    def _result(self) -> DetectionResult:
+        last = self._last
+        if last is None:
+            details: dict[str, Any] = {"evaluations": 0, "values_in_window": self._seen}
+            if not self.ready:
+                details["warmup_seen"] = len(self._warm)
+            return DetectionResult(
+                self._state, self._updates, window_size=self._params.window_size, details=details
+            )
+        return DetectionResult(
+            self._state,
+            self._updates,
+            statistic=last.statistic,
+            threshold=last.threshold,
+            p_value=last.p_value,
+            window_size=self._params.window_size,
+            details={**last.details, "evaluations": self._evaluations},
+        )
+
+    def _state_to_data(self) -> dict[str, Any]:
+        return {
+            "reference": None if self._reference is None else self._reference.to_dict(),
+            "warm": list(self._warm),
+            "window": self._ordered_window().tolist(),
+            "seen": self._seen,
+            "streak": self._streak,
+            "evaluations": self._evaluations,
+            "last": None if self._last is None else self._last.to_data(),
+        }
+
+    def _state_from_data(self, data: Mapping[str, Any]) -> None:
+        reference = data["reference"]
+        if reference is not None:
+            self._set_reference(Profile.from_dict(reference))
+        elif self.uses_reference:
+            warm = data["warm"]
+            if not isinstance(warm, list) or not all(self._valid_warm(v) for v in warm):
+                raise ValueError("'warm' must be a list of values the detector accepts")
+            if len(warm) >= self._params.warmup:
+                raise ValueError("warm-up buffer is full but no reference was built")
+            self._warm = list(warm)
+        size = self._params.window_size
+        seen = _stored_int(data, "seen", 0, self._updates if self.ready else 0)
+        window = data["window"]
+        if not isinstance(window, list) or len(window) != min(seen, size):
+            raise ValueError(f"'window' must be a list of {min(seen, size)} values")
+        if not all(self._valid_code(code) for code in window):
+            raise ValueError("'window' holds values the detector cannot have stored")
+        self._ring[: len(window)] = np.asarray(window, dtype=self.code_dtype)
+        self._pos = len(window) % size
+        self._seen = seen
+        self._evaluations = _stored_int(data, "evaluations", 0, seen)
+        self._streak = _stored_int(data, "streak", 0, self._evaluations)
+        last = data["last"]
+        self._last = None if last is None else Verdict.from_data(last)
+        if (self._last is None) != (self._evaluations == 0):
+            raise ValueError("'last' must be present exactly when windows were evaluated")

@@ -1,0 +1,448 @@
+"""Reference-window tests: compare the last window of values with a reference profile.
+
+Numeric: Population Stability Index (``"psi"``) and Kolmogorov-Smirnov (``"ks"``).
+Categorical: Jensen-Shannon distance (``"jensen_shannon"``) and the chi-square test of
+homogeneity (``"chi_square"``). Each is built with a reference profile (training data) or
+profiles its first ``warmup`` values. Categories absent from the reference fall into one
+``"<unseen>"`` bucket, i.e. mass the reference does not have.
+
+>>> rng = np.random.default_rng(7)
+>>> ks = KolmogorovSmirnov()  # windows of 500, evaluated every 50 values
+>>> stream = np.concatenate((rng.normal(0, 1, 3000), rng.normal(1, 1, 1000)))
+>>> states = ks.update_many(stream)
+>>> int(np.argmax(states == DriftState.DRIFT))  # the mean moves at index 3000
+3099
+>>> r = ks.result()
+>>> r.p_value < 1e-4, round(r.details["mean_after"], 1)
+(True, 1.0)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from itertools import repeat
+from typing import Any, ClassVar
+
+import numpy as np
+import numpy.typing as npt
+from scipy import special
+
+from detectors._checks import require_int, require_real
+from detectors._windowing import Verdict, WindowedDetector, WindowParams
+from detectors.base import DriftState
+from detectors.profile import (
+    QUANTILE_LEVELS,
+    UNSEEN,
+    CategoricalProfile,
+    NumericProfile,
+    Profile,
+    category_key,
+)
+
+__all__ = [
+    "ChiSquare",
+    "ChiSquareParams",
+    "JensenShannon",
+    "JensenShannonParams",
+    "KolmogorovSmirnov",
+    "KolmogorovSmirnovParams",
+    "PopulationStability",
+    "PopulationStabilityParams",
+]
+
+#: Quantile levels reported before/after by the numeric tests.
+_REPORTED_LEVELS = np.array([0.05, 0.25, 0.5, 0.75, 0.95])
+#: Categories listed in a categorical result (those whose share moved most).
+_REPORTED_CATEGORIES = 20
+
+
+def _floats(values: npt.NDArray[np.float64]) -> list[float]:
+    return values.tolist()  # type: ignore[no-any-return]
+
+
+class _SortedQuantiles:
+    """Linear-interpolation quantiles (numpy's default method) of sorted arrays of one size."""
+
+    def __init__(self, size: int, levels: npt.NDArray[np.float64]) -> None:
+        position = levels * (size - 1)
+        self._lo = np.floor(position).astype(np.intp)
+        self._hi = np.minimum(self._lo + 1, size - 1)
+        self._frac = position - self._lo
+
+    def __call__(self, ordered: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        low = ordered[self._lo]
+        result: npt.NDArray[np.float64] = low + self._frac * (ordered[self._hi] - low)
+        return result
+
+
+def _level(exceeds_drift: bool, exceeds_warning: bool) -> DriftState:
+    if exceeds_drift:
+        return DriftState.DRIFT
+    return DriftState.WARNING if exceeds_warning else DriftState.NONE
+
+
+# -- numeric ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class NumericWindowParams(WindowParams):
+    #: Histogram bins of a reference built from the warm-up (quantile edges).
+    bins: int = 10
+
+    def validate(self) -> None:
+        WindowParams.validate(self)
+        require_int(self, "bins", minimum=2, maximum=1000)
+
+
+class NumericWindowTest(WindowedDetector):
+    """Numeric values (finite reals and bools) against a :class:`NumericProfile`."""
+
+    _params: NumericWindowParams
+    _reference: NumericProfile | None
+
+    def _prepare(
+        self, values: list[Any] | npt.NDArray[Any]
+    ) -> tuple[npt.NDArray[Any], npt.NDArray[np.bool_] | None]:
+        if isinstance(values, np.ndarray) and values.dtype.kind in "biuf":
+            array = values.astype(np.float64).ravel()
+            ok = np.isfinite(array)
+            return (array, None) if ok.all() else (array[ok], ok)
+        accept = self._accept
+        mask = np.fromiter((accept(v) for v in values), dtype=np.bool_, count=len(values))
+        kept = [float(v) for v, keep in zip(values, mask, strict=True) if keep]
+        return np.asarray(kept, dtype=np.float64), (None if mask.all() else mask)
+
+    def _build_reference(self, warm: npt.NDArray[Any]) -> Profile:
+        return NumericProfile.from_values("warmup", warm, bins=self._params.bins)
+
+    def _check_reference(self, reference: Profile) -> None:
+        if not isinstance(reference, NumericProfile):
+            self._fail_reference(f"must be a numeric profile, got a {reference.kind} one")
+
+    def _set_reference(self, reference: Profile) -> None:
+        super()._set_reference(reference)
+        assert isinstance(reference, NumericProfile)
+        self._inner = reference.inner_edges
+        self._ref_share = reference.proportions
+        self._ref_quantiles = np.asarray(reference.quantiles)
+        self._ref_reported = _floats(
+            np.interp(_REPORTED_LEVELS, QUANTILE_LEVELS, self._ref_quantiles)
+        )
+
+    def _init_state(self) -> None:
+        super()._init_state()
+        self._quantiles_of = _SortedQuantiles(self._params.window_size, _REPORTED_LEVELS)
+
+    def _encode(self, prepared: npt.NDArray[Any]) -> npt.NDArray[Any]:
+        return prepared
+
+    def _describe(
+        self, ordered: npt.NDArray[np.float64]
+    ) -> tuple[dict[str, Any], npt.NDArray[np.float64]]:
+        """Before/after numbers of a sorted window, and its share in each reference bin."""
+        assert self._reference is not None
+        n = len(ordered)
+        below = np.searchsorted(ordered, self._inner, side="left")
+        share = np.diff(below, prepend=0, append=n) / n
+        mean = float(ordered.sum()) / n
+        variance = max(float(ordered @ ordered) / n - mean * mean, 0.0)
+        return {
+            "mean_before": self._reference.mean,
+            "mean_after": mean,
+            "std_before": self._reference.std,
+            "std_after": math.sqrt(variance),
+            "quantile_levels": _floats(_REPORTED_LEVELS),
+            "quantiles_before": self._ref_reported,
+            "quantiles_after": _floats(self._quantiles_of(ordered)),
+            "bin_edges": list(self._reference.edges),
+            "proportions_before": _floats(self._ref_share),
+            "proportions_after": _floats(share),
+        }, share
+
+
+@dataclass(frozen=True, slots=True)
+class PopulationStabilityParams(NumericWindowParams):
+    """PSI thresholds: the usual reading is < 0.1 stable, 0.1-0.25 moderate, > 0.25 shifted.
+
+    ``epsilon`` floors empty bin shares so that the log ratio stays finite.
+    """
+
+    threshold: float = 0.25
+    warning_threshold: float = 0.1
+    epsilon: float = 1e-4
+
+    def validate(self) -> None:
+        NumericWindowParams.validate(self)
+        require_real(self, "threshold", low=0.0, low_open=True)
+        require_real(self, "warning_threshold", low=0.0, high=self.threshold, low_open=True)
+        require_real(self, "epsilon", low=0.0, high=0.01, low_open=True)
+
+
+class PopulationStability(NumericWindowTest):
+    """Population Stability Index of the window's shares in the reference's quantile bins.
+
+    ``PSI = sum (q - p) · ln(q / p)`` over bins, ``p`` the reference share and ``q`` the
+    window's; drift when it exceeds ``threshold``.
+
+    >>> rng = np.random.default_rng(1)
+    >>> psi = PopulationStability()
+    >>> states = psi.update_many(np.concatenate((rng.normal(0, 1, 5000), rng.normal(1, 1, 2000))))
+    >>> int(np.argmax(states == DriftState.DRIFT))
+    5599
+    >>> round(psi.result().statistic, 2)
+    1.08
+    """
+
+    kind: ClassVar[str] = "psi"
+    params_type: ClassVar[type[PopulationStabilityParams]] = PopulationStabilityParams
+    _params: PopulationStabilityParams
+
+    def _set_reference(self, reference: Profile) -> None:
+        super()._set_reference(reference)
+        self._ref_floor = np.maximum(self._ref_share, self._params.epsilon)
+
+    def _evaluate(self, window: npt.NDArray[Any]) -> Verdict:
+        params = self._params
+        ordered = np.sort(window)
+        details, share = self._describe(ordered)
+        q = np.maximum(share, params.epsilon)
+        p = self._ref_floor
+        psi = float(np.sum((q - p) * np.log(q / p)))
+        level = _level(psi > params.threshold, psi > params.warning_threshold)
+        return Verdict(level, psi, params.threshold, None, details)
+
+
+@dataclass(frozen=True, slots=True)
+class KolmogorovSmirnovParams(NumericWindowParams):
+    """KS significance: drift when the p-value is below ``alpha``, warning below
+    ``warning_alpha``. The p-value is per evaluated window (see :mod:`detectors.policy` for
+    splitting a false-alarm budget across signals). Windows of 500 evaluated every 50 values
+    by default: a 1 sd mean shift is then flagged within ~200 values."""
+
+    window_size: int = 500
+    stride: int = 50
+    alpha: float = 1e-4
+    warning_alpha: float = 1e-3
+
+    def validate(self) -> None:
+        NumericWindowParams.validate(self)
+        require_real(self, "alpha", low=0.0, high=0.5, low_open=True)
+        require_real(self, "warning_alpha", low=self.alpha, high=0.5)
+
+
+def kolmogorov_p_value(statistic: float, n_window: int, n_reference: int) -> float:
+    """Asymptotic two-sample KS p-value (Kolmogorov distribution, Stephens' correction).
+
+    >>> kolmogorov_p_value(0.1, 1000, 1000) < 1e-3
+    True
+    >>> round(kolmogorov_p_value(0.05, 1000, 1000), 3)
+    0.16
+    """
+    effective = n_window * n_reference / (n_window + n_reference)
+    root = math.sqrt(effective)
+    return float(special.kolmogorov((root + 0.12 + 0.11 / root) * statistic))
+
+
+class KolmogorovSmirnov(NumericWindowTest):
+    """Kolmogorov-Smirnov distance between the window's ECDF and the reference CDF.
+
+    The reference CDF is linear between the profile's percentiles; the p-value treats the
+    reference as a sample of ``reference.count`` values (two-sample asymptotics), so a
+    reference learned from a short warm-up is not over-trusted.
+    """
+
+    kind: ClassVar[str] = "ks"
+    params_type: ClassVar[type[KolmogorovSmirnovParams]] = KolmogorovSmirnovParams
+    _params: KolmogorovSmirnovParams
+
+    def _init_state(self) -> None:
+        super()._init_state()
+        n = self._params.window_size
+        self._steps_hi = np.arange(1, n + 1) / n
+        self._steps_lo = np.arange(0, n) / n
+
+    def _evaluate(self, window: npt.NDArray[Any]) -> Verdict:
+        assert self._reference is not None
+        params = self._params
+        ordered = np.sort(window)
+        cdf = np.interp(ordered, self._ref_quantiles, QUANTILE_LEVELS)
+        statistic = float(max((self._steps_hi - cdf).max(), (cdf - self._steps_lo).max()))
+        p_value = kolmogorov_p_value(statistic, len(ordered), self._reference.count)
+        details, _ = self._describe(ordered)
+        level = _level(p_value < params.alpha, p_value < params.warning_alpha)
+        return Verdict(level, statistic, params.alpha, p_value, details)
+
+
+# -- categorical -----------------------------------------------------------------------
+
+
+class _CategoricalWindowTest(WindowedDetector):
+    """Categories (strings, bools, integers) against a :class:`CategoricalProfile`."""
+
+    code_dtype: ClassVar[type[np.generic]] = np.int64
+    _reference: CategoricalProfile | None
+
+    def _accept(self, value: Any) -> bool:
+        return category_key(value) is not None
+
+    def _prepare(
+        self, values: list[Any] | npt.NDArray[Any]
+    ) -> tuple[npt.NDArray[Any], npt.NDArray[np.bool_] | None]:
+        if isinstance(values, np.ndarray) and values.dtype.kind == "U":
+            return values.ravel().astype(object), None
+        if set(map(type, values)) <= {str}:  # the common case: category names, no conversion
+            if isinstance(values, np.ndarray):
+                return values.ravel(), None
+            strings = np.empty(len(values), dtype=object)
+            strings[:] = values
+            return strings, None
+        keys = [category_key(v) for v in values]
+        mask = np.fromiter((k is not None for k in keys), dtype=np.bool_, count=len(keys))
+        kept = np.empty(int(mask.sum()), dtype=object)
+        kept[:] = [k for k in keys if k is not None]
+        return kept, (None if mask.all() else mask)
+
+    def _build_reference(self, warm: npt.NDArray[Any]) -> Profile:
+        return CategoricalProfile.from_values("warmup", warm.tolist())
+
+    def _check_reference(self, reference: Profile) -> None:
+        if not isinstance(reference, CategoricalProfile):
+            self._fail_reference(f"must be a categorical profile, got a {reference.kind} one")
+
+    def _set_reference(self, reference: Profile) -> None:
+        super()._set_reference(reference)
+        assert isinstance(reference, CategoricalProfile)
+        self._names = [*reference.categories, UNSEEN]
+        self._index = {name: i for i, name in enumerate(reference.categories)}
+        self._ref_counts = np.asarray(
+            [*(reference.counts[c] for c in reference.categories), 0], dtype=np.float64
+        )
+        self._ref_share = self._ref_counts / self._ref_counts.sum()
+
+    def _valid_warm(self, value: Any) -> bool:
+        return isinstance(value, str)
+
+    def _valid_code(self, code: Any) -> bool:
+        n_codes = len(self._names) if self._reference is not None else 0
+        return not isinstance(code, bool) and isinstance(code, int) and 0 <= code < n_codes
+
+    def _encode(self, prepared: npt.NDArray[Any]) -> npt.NDArray[Any]:
+        codes = map(self._index.get, prepared, repeat(len(self._index)))
+        return np.fromiter(codes, dtype=np.int64, count=len(prepared))
+
+    def _window_counts(self, window: npt.NDArray[Any]) -> npt.NDArray[np.float64]:
+        return np.bincount(window, minlength=len(self._names)).astype(np.float64)
+
+    def _describe(self, share: npt.NDArray[np.float64]) -> dict[str, Any]:
+        moved = np.argsort(-np.abs(share - self._ref_share), kind="stable")
+        shown = sorted(moved[:_REPORTED_CATEGORIES].tolist())
+        return {
+            "categories": [self._names[i] for i in shown],
+            "proportions_before": _floats(self._ref_share[shown]),
+            "proportions_after": _floats(share[shown]),
+            "unseen_fraction": float(share[-1]),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class JensenShannonParams(WindowParams):
+    """Drift when the Jensen-Shannon distance (base 2, in [0, 1]) exceeds ``threshold``."""
+
+    threshold: float = 0.1
+    warning_threshold: float = 0.05
+
+    def validate(self) -> None:
+        WindowParams.validate(self)
+        require_real(self, "threshold", low=0.0, high=1.0, low_open=True)
+        require_real(self, "warning_threshold", low=0.0, high=self.threshold, low_open=True)
+
+
+class JensenShannon(_CategoricalWindowTest):
+    """Jensen-Shannon distance between reference and window category shares.
+
+    Bounded and finite even when the window holds unseen categories (no smoothing needed).
+
+    >>> js = JensenShannon(JensenShannonParams(window_size=500, warmup=1000))
+    >>> rng = np.random.default_rng(3)
+    >>> before = rng.choice(["a", "b", "c"], 2000, p=[0.6, 0.3, 0.1])
+    >>> after = rng.choice(["a", "b", "c"], 1000, p=[0.3, 0.3, 0.4])
+    >>> states = js.update_many(np.concatenate((before, after)).tolist())
+    >>> int(np.argmax(states == DriftState.DRIFT))
+    2199
+    """
+
+    kind: ClassVar[str] = "jensen_shannon"
+    params_type: ClassVar[type[JensenShannonParams]] = JensenShannonParams
+    _params: JensenShannonParams
+
+    def _evaluate(self, window: npt.NDArray[Any]) -> Verdict:
+        params = self._params
+        share = self._window_counts(window) / len(window)
+        p, q = self._ref_share, share
+        mid = (p + q) / 2
+        divergence = 0.0
+        for dist in (p, q):
+            nz = dist > 0
+            divergence += 0.5 * float(np.sum(dist[nz] * np.log2(dist[nz] / mid[nz])))
+        distance = math.sqrt(max(divergence, 0.0))
+        level = _level(distance > params.threshold, distance > params.warning_threshold)
+        return Verdict(level, distance, params.threshold, None, self._describe(share))
+
+
+@dataclass(frozen=True, slots=True)
+class ChiSquareParams(WindowParams):
+    """Drift when the homogeneity test's p-value is below ``alpha`` (warning: ``warning_alpha``)."""
+
+    alpha: float = 1e-4
+    warning_alpha: float = 1e-3
+
+    def validate(self) -> None:
+        WindowParams.validate(self)
+        require_real(self, "alpha", low=0.0, high=0.5, low_open=True)
+        require_real(self, "warning_alpha", low=self.alpha, high=0.5)
+
+
+class ChiSquare(_CategoricalWindowTest):
+    """Chi-square test of homogeneity of the reference counts and the window counts.
+
+    Both are treated as samples (a 2xK table, K categories plus "unseen"); categories seen
+    by neither are left out, so no expected count is zero. With a large training reference
+    this is the goodness-of-fit test against the reference shares.
+
+    >>> chi = ChiSquare(ChiSquareParams(window_size=500, warmup=1000))
+    >>> rng = np.random.default_rng(3)
+    >>> before = rng.choice([1, 2, 3], 2000, p=[0.6, 0.3, 0.1])
+    >>> after = rng.choice([1, 2, 3, 4], 1000, p=[0.5, 0.3, 0.1, 0.1])
+    >>> states = chi.update_many(np.concatenate((before, after)))
+    >>> int(np.argmax(states == DriftState.DRIFT))
+    2099
+    >>> chi.result().details["unseen_fraction"]
+    0.09
+    """
+
+    kind: ClassVar[str] = "chi_square"
+    params_type: ClassVar[type[ChiSquareParams]] = ChiSquareParams
+    _params: ChiSquareParams
+
+    def _evaluate(self, window: npt.NDArray[Any]) -> Verdict:
+        params = self._params
+        counts = self._window_counts(window)
+        ref = self._ref_counts
+        total = ref + counts
+        used = total > 0
+        total, ref, counts = total[used], ref[used], counts[used]
+        n_ref, n_win = ref.sum(), counts.sum()
+        grand = n_ref + n_win
+        expected_ref = total * (n_ref / grand)
+        expected_win = total * (n_win / grand)
+        statistic = float(
+            np.sum((ref - expected_ref) ** 2 / expected_ref)
+            + np.sum((counts - expected_win) ** 2 / expected_win)
+        )
+        dof = len(total) - 1
+        p_value = float(special.chdtrc(dof, statistic)) if dof > 0 else 1.0
+        level = _level(p_value < params.alpha, p_value < params.warning_alpha)
+        share = self._window_counts(window) / len(window)
+        details = {**self._describe(share), "degrees_of_freedom": dof}
+        return Verdict(level, statistic, params.alpha, p_value, details)

@@ -1,0 +1,183 @@
+"""Reference profiles: building from arrays and files, merging, plain-data round trips."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from detectors.profile import (
+    CategoricalProfile,
+    NumericProfile,
+    Profile,
+    ProfileError,
+    build_profile,
+    profiles_from_columns,
+    profiles_from_file,
+)
+
+
+@pytest.fixture
+def sample() -> dict[str, list[object]]:
+    rng = np.random.default_rng(0)
+    n = 400
+    return {
+        "income": [round(float(v), 3) for v in rng.normal(50, 10, n)],
+        "plan": [str(v) for v in rng.choice(["basic", "premium", "pro"], n)],
+    }
+
+
+def test_numeric_profile_from_array() -> None:
+    values = np.random.default_rng(1).normal(3.0, 2.0, 5000)
+    profile = build_profile("x", values)
+    assert isinstance(profile, NumericProfile)
+    assert profile.count == 5000
+    assert profile.mean == pytest.approx(values.mean())
+    assert profile.variance == pytest.approx(values.var(ddof=1))
+    assert (profile.minimum, profile.maximum) == (values.min(), values.max())
+    # quantile-based edges: every bin holds about a tenth of the sample
+    assert len(profile.counts) == 10
+    assert max(profile.counts) - min(profile.counts) <= 1
+    assert profile.quantile(0.5) == pytest.approx(np.median(values))
+    assert profile.cdf([profile.minimum - 1, profile.maximum + 1]).tolist() == [0.0, 1.0]
+
+
+def test_missing_values_are_counted_and_kind_is_guessed() -> None:
+    numeric = build_profile("n", [1, 2.5, None, float("nan"), 4])
+    assert (numeric.kind, numeric.count, numeric.missing) == ("numeric", 3, 2)
+    flags = build_profile("f", [True, False, True, None])
+    assert isinstance(flags, CategoricalProfile)
+    assert flags.counts == {"false": 1, "true": 2}
+    codes = build_profile("c", [1, 2, 2], kind="categorical")
+    assert codes.kind == "categorical"
+
+
+def test_discrete_values_get_fewer_bins() -> None:
+    profile = build_profile("d", np.repeat([1.0, 2.0, 3.0], 100))
+    assert isinstance(profile, NumericProfile)
+    assert sum(profile.counts) == 300
+    assert len(profile.counts) <= 4
+
+
+@pytest.mark.parametrize(
+    ("values", "problem"),
+    [([], "no numeric values"), (["a", 1.0], "'a' at position 0 is not a number")],
+)
+def test_bad_numeric_samples_name_the_column(values: list[object], problem: str) -> None:
+    with pytest.raises(ProfileError, match=problem) as info:
+        NumericProfile.from_values("age", values)
+    assert info.value.column == "age"
+
+
+def test_round_trip_through_json(sample: dict[str, list[object]]) -> None:
+    for profile in profiles_from_columns(sample).values():
+        data = json.loads(json.dumps(profile.to_dict()))
+        assert Profile.from_dict(data) == profile
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ({"kind": "weird"}, "'kind' must be"),
+        ({"edges": [3.0, 2.0, *[5.0] * 9]}, "non-decreasing"),
+        ({"count": 7}, "counts sum to"),
+        ({"mean": "x"}, "'mean' must be a finite number"),
+        ({"quantiles": [0.0]}, "'quantiles' must hold 101"),
+    ],
+)
+def test_corrupt_profile_data_names_column_and_problem(
+    change: dict[str, object], problem: str
+) -> None:
+    data = build_profile("age", np.arange(100.0)).to_dict()
+    with pytest.raises(ProfileError, match=problem) as info:
+        Profile.from_dict({**data, **change})
+    assert info.value.column == "age"
+
+
+def test_merge_with_same_edges_adds_counts() -> None:
+    a = build_profile("x", np.arange(100.0))
+    assert isinstance(a, NumericProfile)
+    both = a.merge(a)
+    assert both.counts == tuple(2 * c for c in a.counts)
+    assert both.count == 200
+    assert both.mean == pytest.approx(a.mean)
+    assert both.variance == pytest.approx(np.var(np.tile(np.arange(100.0), 2), ddof=1))
+
+
+def test_merge_with_different_edges_rebins_the_other() -> None:
+    rng = np.random.default_rng(2)
+    first, second = rng.normal(0, 1, 4000), rng.normal(0.5, 1.5, 6000)
+    a, b = build_profile("x", first), build_profile("x", second)
+    assert isinstance(a, NumericProfile)
+    merged = a.merge(b)
+    exact = build_profile("x", np.concatenate((first, second)))
+    assert isinstance(exact, NumericProfile)
+    assert merged.edges[1:-1] == a.edges[1:-1]
+    assert sum(merged.counts) == pytest.approx(10_000)
+    assert merged.mean == pytest.approx(exact.mean)
+    assert merged.variance == pytest.approx(exact.variance)
+    assert (merged.minimum, merged.maximum) == (exact.minimum, exact.maximum)
+    # re-binned shares and mixture percentiles are close to the profile of the pooled sample
+    pooled = np.histogram(np.concatenate((first, second)), bins=np.array(merged.edges))[0]
+    np.testing.assert_allclose(merged.proportions, pooled / 10_000, atol=0.01)
+    for level in (0.1, 0.5, 0.9):
+        assert merged.quantile(level) == pytest.approx(exact.quantile(level), abs=0.05)
+
+
+def test_categorical_merge_and_merge_errors() -> None:
+    a = build_profile("plan", ["a", "b"])
+    b = build_profile("plan", ["b", "c", None])
+    merged = a.merge(b)
+    assert isinstance(merged, CategoricalProfile)
+    assert (merged.counts, merged.missing) == ({"a": 1, "b": 2, "c": 1}, 1)
+    with pytest.raises(ProfileError, match="cannot merge with the profile of 'other'"):
+        a.merge(build_profile("other", ["a"]))
+    with pytest.raises(ProfileError, match="cannot merge a categorical and a numeric"):
+        a.merge(build_profile("plan", [1.0, 2.0]))
+
+
+def _write_csv(path: Path, sample: dict[str, list[object]]) -> None:
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(list(sample))
+        writer.writerows(zip(*sample.values(), strict=True))
+
+
+def test_profiles_from_csv_jsonl_and_parquet(
+    tmp_path: Path, sample: dict[str, list[object]]
+) -> None:
+    expected = profiles_from_columns(sample)
+    csv_path = tmp_path / "train.csv"
+    _write_csv(csv_path, sample)
+    assert profiles_from_file(csv_path) == expected
+
+    jsonl = tmp_path / "events.jsonl"
+    rows = [dict(zip(sample, values, strict=True)) for values in zip(*sample.values(), strict=True)]
+    jsonl.write_text("\n".join(json.dumps({"features": row}) for row in rows) + "\n")
+    assert profiles_from_file(jsonl, record_key="features") == expected
+
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    parquet = tmp_path / "train.parquet"
+    pq.write_table(pa.table(sample), parquet)
+    assert profiles_from_file(parquet, columns=["income"]) == {"income": expected["income"]}
+
+
+def test_file_errors_are_named(tmp_path: Path, sample: dict[str, list[object]]) -> None:
+    csv_path = tmp_path / "train.csv"
+    _write_csv(csv_path, sample)
+    with pytest.raises(ProfileError, match="no such column") as info:
+        profiles_from_file(csv_path, columns=["tenure"])
+    assert info.value.column == "tenure"
+    text = tmp_path / "x.txt"
+    text.write_text("a\n1\n")
+    with pytest.raises(ProfileError, match=r"unknown file type '\.txt'"):
+        profiles_from_file(text)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"a": 1}\nnot json\n')
+    with pytest.raises(ProfileError, match=r"bad\.jsonl:2 is not JSON"):
+        profiles_from_file(bad)

@@ -1,0 +1,195 @@
+"""Reference-window tests: each detects the change it is made for, at a checked index."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import pytest
+
+from detectors.base import DriftState, InvalidParameterError
+from detectors.profile import build_profile
+from detectors.registry import create, restore
+from detectors.window import (
+    ChiSquare,
+    ChiSquareParams,
+    JensenShannon,
+    JensenShannonParams,
+    KolmogorovSmirnov,
+    KolmogorovSmirnovParams,
+    PopulationStability,
+    PopulationStabilityParams,
+)
+
+
+def first_drift(states: np.ndarray[Any, Any]) -> int | None:
+    hits = np.flatnonzero(states == DriftState.DRIFT)
+    return int(hits[0]) if len(hits) else None
+
+
+def mean_shift(
+    seed: int, pre: int = 5000, post: int = 2000, shift: float = 1.0
+) -> np.ndarray[Any, Any]:
+    rng = np.random.default_rng(seed)
+    return np.concatenate((rng.normal(0, 1, pre), rng.normal(shift, 1, post)))
+
+
+def plan_shift(seed: int, pre: int = 5000, post: int = 2000) -> list[str]:
+    rng = np.random.default_rng(seed)
+    before = rng.choice(["basic", "premium", "pro"], pre, p=[0.6, 0.3, 0.1])
+    after = rng.choice(["basic", "premium", "pro"], post, p=[0.45, 0.3, 0.25])
+    return [str(v) for v in np.concatenate((before, after))]
+
+
+def test_ks_detects_a_mean_shift_at_the_expected_window() -> None:
+    detector = KolmogorovSmirnov()
+    states = detector.update_many(mean_shift(3))
+    # warm-up 2000, windows of 500 every 50 values: boundaries at 2499 + 50k
+    assert first_drift(states) == 5149
+    result = detector.result()
+    assert result.p_value is not None
+    assert result.threshold is not None
+    assert result.p_value < result.threshold
+    assert result.window_size == 500
+    assert result.details["mean_after"] > result.details["mean_before"] + 0.8
+    assert sum(result.details["proportions_after"]) == pytest.approx(1.0)
+
+
+def test_psi_detects_a_mean_shift_and_reports_bins() -> None:
+    detector = PopulationStability()
+    states = detector.update_many(mean_shift(3))
+    assert first_drift(states) == 5599
+    result = detector.result()
+    assert result.statistic is not None
+    assert result.statistic > 0.25
+    assert len(result.details["proportions_before"]) == len(result.details["bin_edges"]) - 1
+    assert states[5598] == DriftState.WARNING  # moderate shift first (PSI > 0.1)
+
+
+@pytest.mark.parametrize("kind", ["ks", "psi", "jensen_shannon", "chi_square"])
+def test_stable_streams_stay_quiet(kind: str) -> None:
+    rng = np.random.default_rng(5)
+    if kind in ("ks", "psi"):
+        values: Any = rng.normal(0, 1, 30_000)
+    else:
+        values = [str(v) for v in rng.choice(["a", "b", "c"], 30_000, p=[0.5, 0.3, 0.2])]
+    states = create(kind).update_many(values)
+    assert first_drift(states) is None
+
+
+def test_categorical_tests_detect_a_frequency_shift() -> None:
+    values = plan_shift(4)
+    js = JensenShannon().update_many(values)
+    chi = ChiSquare().update_many(values)
+    assert first_drift(js) == 5699
+    assert first_drift(chi) == 5499
+
+
+def test_unseen_categories_count_as_mass_absent_from_the_reference() -> None:
+    reference = build_profile("plan", ["basic"] * 600 + ["premium"] * 400)
+    params = {"window_size": 100, "mode": "tumbling"}
+    new = ["trial"] * 30 + ["basic"] * 40 + ["premium"] * 30
+    for kind in ("jensen_shannon", "chi_square"):
+        detector = create(kind, params, reference=reference)
+        states = detector.update_many(new)
+        assert states[-1] == DriftState.DRIFT, kind
+        details = detector.result().details
+        assert details["unseen_fraction"] == pytest.approx(0.3)
+        assert "<unseen>" in details["categories"]
+        assert np.isfinite(detector.result().statistic)  # type: ignore[arg-type]
+
+
+def test_js_distance_of_disjoint_windows_is_one() -> None:
+    reference = build_profile("c", ["a"] * 100)
+    detector = create(
+        "jensen_shannon", {"window_size": 10, "mode": "tumbling"}, reference=reference
+    )
+    detector.update_many(["b"] * 10)
+    assert detector.result().statistic == pytest.approx(1.0)
+
+
+def test_a_given_reference_skips_the_warm_up() -> None:
+    reference = build_profile("x", np.random.default_rng(0).normal(0, 1, 10_000))
+    detector = create("ks", {"window_size": 200, "stride": 20}, reference=reference)
+    states = detector.update_many(mean_shift(1, pre=400, post=400))
+    assert first_drift(states) == 479  # 80 shifted values in the window ending there
+    assert isinstance(detector, KolmogorovSmirnov)
+    assert detector.reference == reference
+
+
+def test_wrong_reference_kind_is_refused_by_name() -> None:
+    with pytest.raises(InvalidParameterError) as info:
+        create("ks", reference=build_profile("plan", ["a", "b"]))
+    assert info.value.parameter == "reference"
+    with pytest.raises(InvalidParameterError) as info:
+        create("chi_square", reference=build_profile("x", [1.0, 2.0]))
+    assert info.value.parameter == "reference"
+
+
+def test_tumbling_windows_change_state_only_at_window_ends() -> None:
+    detector = KolmogorovSmirnov(KolmogorovSmirnovParams(window_size=500, mode="tumbling"))
+    states = detector.update_many(mean_shift(3))
+    changes = np.flatnonzero(np.diff(states.astype(int))) + 1
+    assert len(changes) > 0
+    assert all((c - 2000 + 1) % 500 == 0 for c in changes)
+
+
+def test_confirmations_need_consecutive_windows() -> None:
+    one = KolmogorovSmirnov()
+    three = KolmogorovSmirnov(KolmogorovSmirnovParams(confirmations=3))
+    values = mean_shift(3)
+    first_one = first_drift(one.update_many(values))
+    first_three = first_drift(three.update_many(values))
+    assert first_one is not None
+    assert first_three == first_one + 2 * 50
+
+
+@pytest.mark.parametrize("kind", ["ks", "psi", "jensen_shannon", "chi_square"])
+def test_odd_batches_equal_one_by_one_across_warm_up_and_window_ends(kind: str) -> None:
+    params = {"window_size": 50, "stride": 7, "warmup": 60}
+    if kind in ("ks", "psi"):
+        values: list[Any] = mean_shift(2, pre=300, post=300).tolist()
+    else:
+        values = plan_shift(2, pre=300, post=300)
+    one = create(kind, params)
+    expected = [one.update(v) for v in values]
+    batched = create(kind, params)
+    got: list[int] = []
+    start = 0
+    for size in (1, 59, 3, 50, 7, 6, 200, 1000):
+        got.extend(batched.update_many(values[start : start + size]).tolist())
+        start += size
+    assert got == expected
+    assert batched.snapshot() == one.snapshot()
+    assert batched.result() == one.result()
+
+
+def test_snapshot_during_warm_up_continues_exactly() -> None:
+    values = mean_shift(9, pre=3000, post=1000)
+    original = create("psi")
+    original.update_many(values[:1234])
+    revived = restore(json.loads(json.dumps(original.snapshot())))
+    np.testing.assert_array_equal(
+        revived.update_many(values[1234:]), original.update_many(values[1234:])
+    )
+
+
+@pytest.mark.parametrize(
+    ("params_type", "values", "parameter"),
+    [
+        (KolmogorovSmirnovParams, {"stride": 600}, "stride"),
+        (KolmogorovSmirnovParams, {"mode": "hopping"}, "mode"),
+        (KolmogorovSmirnovParams, {"warning_alpha": 1e-9}, "warning_alpha"),
+        (PopulationStabilityParams, {"warning_threshold": 0.5}, "warning_threshold"),
+        (PopulationStabilityParams, {"bins": 1}, "bins"),
+        (JensenShannonParams, {"threshold": 1.5}, "threshold"),
+        (ChiSquareParams, {"alpha": 0.0}, "alpha"),
+    ],
+)
+def test_bad_params_name_the_parameter(
+    params_type: Any, values: dict[str, Any], parameter: str
+) -> None:
+    with pytest.raises(InvalidParameterError) as info:
+        params_type.from_mapping(values)
+    assert info.value.parameter == parameter
