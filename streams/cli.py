@@ -43,7 +43,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         if only is None or name == only:
             module = _load(name)
             module.add_arguments(command)
-            command.set_defaults(_run=module.run)
+            command.set_defaults(handler=module.run)
     return parser
 
 
@@ -52,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     chosen = next((arg for arg in argv if not arg.startswith("-")), None)
     args = build_parser(chosen if chosen in COMMANDS else None).parse_args(argv)
     try:
-        return int(args._run(args))
+        return int(args.handler(args))
     except KeyboardInterrupt:
         return 130
 

@@ -66,7 +66,7 @@ def bootstrap_servers(explicit: str | None = None) -> str:
     if not value:
         raise RuntimeError(
             "no Kafka broker configured: set KAFKA_BOOTSTRAP_SERVERS "
-            "(or run `eval \"$(driftradar stack up)\"` to start a local one)"
+            '(or run `eval "$(driftradar stack up)"` to start a local one)'
         )
     return value
 
