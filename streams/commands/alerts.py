@@ -1,17 +1,146 @@
-"""`driftradar alerts`: not built yet (see the open issues)."""
+"""`driftradar alerts`: tail the alert topic, as readable lines or the raw JSON.
+
+Reads every partition of the topic without joining a consumer group (nothing is committed).
+Without ``--from-beginning`` only alerts published after the command started are shown; they
+are selected by message timestamp, because the local broker does not answer "latest offset"
+queries reliably.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
 
-HELP = "not yet available"
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, TopicPartition
+
+from streams.engine.config import ConfigError, load_config
+from streams.events import Alert, EventDecodeError, decode_alert
+from streams.kafka_config import bootstrap_servers, consumer_config
+
+HELP = "tail the alert topic (human-readable, or --json)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """This command takes no arguments yet."""
+    parser.add_argument("--json", action="store_true", help="print each alert's raw JSON")
+    parser.add_argument(
+        "--from-beginning", action="store_true", help="show past alerts too, then follow"
+    )
+    parser.add_argument("--max", type=int, metavar="N", help="stop after N alerts")
+    parser.add_argument(
+        "--timeout", type=float, metavar="S", help="stop after S seconds without a new alert"
+    )
+    parser.add_argument("--topic", help="alert topic (default: the config's topics.alerts)")
+    parser.add_argument("--config", help="YAML config (default: $DRIFTRADAR_CONFIG)")
 
 
 def run(args: argparse.Namespace) -> int:
-    print("driftradar alerts: not yet implemented", file=sys.stderr)
-    return 2
+    if args.max is not None and args.max < 1:
+        print("driftradar alerts: --max must be >= 1", file=sys.stderr)
+        return 2
+    if args.timeout is not None and args.timeout <= 0:
+        print("driftradar alerts: --timeout must be > 0", file=sys.stderr)
+        return 2
+    try:
+        config = load_config(args.config)
+        bootstrap = bootstrap_servers()
+    except ConfigError as exc:
+        print(f"driftradar alerts: bad configuration: {exc}", file=sys.stderr)
+        return 2
+    except RuntimeError as exc:
+        print(f"driftradar alerts: {exc}", file=sys.stderr)
+        return 2
+    topic = args.topic or config.topics.alerts
+    consumer = Consumer(
+        consumer_config(bootstrap, f"driftradar-alerts-{uuid.uuid4().hex}", dict(config.kafka))
+    )
+    try:
+        return _tail(consumer, topic, args)
+    except KafkaException as exc:
+        print(f"driftradar alerts: Kafka error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        consumer.close()
+
+
+def _tail(consumer: Consumer, topic: str, args: argparse.Namespace) -> int:
+    started_ms = int(time.time() * 1000)
+    metadata = consumer.list_topics(timeout=10).topics.get(topic)
+    if metadata is None or metadata.error is not None:
+        print(f"driftradar alerts: topic {topic!r} does not exist", file=sys.stderr)
+        return 1
+    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in metadata.partitions])
+    shown = 0
+    last_seen = time.monotonic()
+    while args.timeout is None or time.monotonic() - last_seen < args.timeout:
+        for message in consumer.consume(100, 0.5):
+            if message.error() is not None:
+                raise KafkaException(message.error())
+            if not args.from_beginning and _timestamp_ms(message) < started_ms:
+                continue
+            _show(message, args.json)
+            last_seen = time.monotonic()
+            shown += 1
+            if args.max is not None and shown >= args.max:
+                return 0
+        sys.stdout.flush()
+    return 0
+
+
+def _timestamp_ms(message: Message) -> int:
+    kind, value = message.timestamp()
+    return int(value) if kind else 0
+
+
+def _show(message: Message, raw: bool) -> None:
+    value = message.value() or b""
+    if raw:
+        sys.stdout.write(value.decode("utf-8", errors="replace") + "\n")
+        return
+    try:
+        alert = decode_alert(value)
+    except EventDecodeError as exc:
+        where = f"partition {message.partition()} offset {message.offset()}"
+        print(f"(unreadable alert at {where}: {exc})", file=sys.stderr)
+        return
+    print(format_alert(alert))
+
+
+def format_alert(alert: Alert) -> str:
+    """One readable line per alert.
+
+    >>> print(format_alert(Alert(alert_id="a1", type="data_drift", severity="warning",
+    ...     model_id="churn", model_version="v3", signal="feature:monthly_charges",
+    ...     detector="adwin", detected_at="2026-11-27T10:05:00Z",
+    ...     details={"psi": 0.31, "bins": [1, 2], "position": 9})))
+    2026-11-27T10:05:00Z WARNING  churn@v3 data_drift feature:monthly_charges [adwin] psi=0.31
+    """
+    details = " ".join(
+        f"{key}={_short(value)}"
+        for key, value in list(_scalar_details(alert.details))[:_MAX_DETAILS]
+    )
+    line = (
+        f"{alert.detected_at} {alert.severity.upper():<8} {alert.model_id}@{alert.model_version} "
+        f"{alert.type} {alert.signal} [{alert.detector}]"
+    )
+    return f"{line} {details}" if details else line
+
+
+#: Readable lines show at most this many scalar details (``--json`` has them all).
+_MAX_DETAILS = 6
+_SKIPPED_DETAILS = frozenset({"position", "state", "updates", "evaluations"})
+
+
+def _scalar_details(details: dict[str, Any]) -> Iterator[tuple[str, Any]]:
+    for key, value in details.items():
+        if key not in _SKIPPED_DETAILS and isinstance(value, str | int | float | bool):
+            yield key, value
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)

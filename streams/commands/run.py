@@ -1,17 +1,127 @@
-"""`driftradar run`: not built yet (see the open issues)."""
+"""`driftradar run`: the monitor, one consumer-group member (run several to scale out).
+
+Reads ``KAFKA_BOOTSTRAP_SERVERS``, ``REDIS_URL`` and ``DRIFTRADAR_CONFIG``. Exit codes: 0 after
+a clean stop (SIGTERM/SIGINT), 1 when the broker, Redis or the topics are not usable, 2 for a
+bad configuration or argument.
+"""
 
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
+from typing import Any
 
-HELP = "not yet available"
+from confluent_kafka import KafkaException
+
+from streams.checkpoint import CheckpointError
+from streams.engine.config import ConfigError, MonitorConfig, load_config
+from streams.kafka_config import bootstrap_servers
+from streams.publisher import OutputTopics, PublishError
+from streams.runner.app import Runner, RunnerSettings
+from streams.runner.connect import group_id, redis_url
+from streams.runner.errors import RunnerError
+
+HELP = "run the monitor (one consumer-group member; start several to scale out)"
+
+log = logging.getLogger("driftradar.run")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """This command takes no arguments yet."""
+    parser.add_argument(
+        "--config", metavar="PATH", help="YAML config (default: $DRIFTRADAR_CONFIG)"
+    )
+    parser.add_argument(
+        "--group-id",
+        metavar="ID",
+        help="consumer group and Redis namespace "
+        "(default: $DRIFTRADAR_GROUP_ID, the config's kafka.group.id, or 'driftradar')",
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=10_000,
+        metavar="N",
+        help="most messages per poll (10000); a poll waits at most 0.2 s",
+    )
+    parser.add_argument(
+        "--checkpoint-events",
+        type=int,
+        metavar="N",
+        help="checkpoint after N events (default: the config's checkpoint.every_events)",
+    )
+    parser.add_argument(
+        "--checkpoint-seconds",
+        type=float,
+        metavar="S",
+        help="checkpoint at least every S seconds (default: checkpoint.every_seconds)",
+    )
+    parser.add_argument(
+        "--log-level",
+        default="INFO",
+        choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+        help="log verbosity on stderr (INFO)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    print("driftradar run: not yet implemented", file=sys.stderr)
-    return 2
+    logging.basicConfig(
+        level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        config = load_config(args.config)
+        settings = settings_from(config, args)
+    except ConfigError as exc:
+        print(f"driftradar run: bad configuration: {exc}", file=sys.stderr)
+        return 2
+    except ValueError as exc:
+        print(f"driftradar run: {exc}", file=sys.stderr)
+        return 2
+    except (RuntimeError, RunnerError) as exc:  # no broker / Redis configured
+        print(f"driftradar run: {exc}", file=sys.stderr)
+        return 2
+    from streams.engine.engine import Engine  # late: it pulls in the detector library
+
+    runner = Runner(settings, Engine(config))
+    log.info(
+        "monitor starting: group %r, broker %s, inputs %s",
+        settings.group_id,
+        settings.bootstrap,
+        ", ".join(settings.inputs),
+    )
+    try:
+        runner.run()
+    except (RunnerError, CheckpointError, PublishError) as exc:
+        print(f"driftradar run: {exc}", file=sys.stderr)
+        return 1
+    except KafkaException as exc:
+        print(f"driftradar run: Kafka error: {exc.args[0]}", file=sys.stderr)
+        return 1
+    log.info("monitor stopped: %d events, %d checkpoints", runner.events, runner.checkpoints)
+    return 0
+
+
+def settings_from(config: MonitorConfig, args: argparse.Namespace) -> RunnerSettings:
+    """The runner settings: the config file, overridden by the command line and environment."""
+    kafka: dict[str, Any] = dict(config.kafka)
+    configured_group = kafka.pop("group.id", None)
+    group = group_id(args.group_id, str(configured_group) if configured_group else None)
+    topics = config.topics
+    every_events = args.checkpoint_events or config.checkpoint.every_events
+    every_seconds = args.checkpoint_seconds or config.checkpoint.every_seconds
+    return RunnerSettings(
+        bootstrap=bootstrap_servers(),
+        redis_url=redis_url(),
+        group_id=group,
+        predictions_topic=topics.predictions,
+        ground_truth_topic=topics.ground_truth,
+        outputs=OutputTopics(
+            alerts=topics.alerts,
+            retrain_requests=topics.retrain_requests,
+            dead_letter=topics.dead_letter,
+        ),
+        batch_size=args.batch_size,
+        checkpoint_events=every_events,
+        checkpoint_seconds=every_seconds,
+        kafka=kafka,
+    )

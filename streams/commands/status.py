@@ -1,17 +1,100 @@
-"""`driftradar status`: not built yet (see the open issues)."""
+"""`driftradar status`: models, signals and detector state of a monitor group, from Redis.
+
+Reads the checkpoint of every partition the group has written (so it works while the monitor
+runs, after it stopped, and with several processes) and merges it per model.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from datetime import UTC, datetime
+from typing import Any
 
-HELP = "not yet available"
+import msgspec
+from rich.console import Console
+from rich.table import Table
+
+from streams.checkpoint import CheckpointError, CheckpointStore, StoredStatus
+from streams.runner.connect import group_id, open_redis, redis_url
+from streams.runner.errors import RunnerError
+from streams.runner.status import merge_models
+
+HELP = "show models, signals and detector state (read from Redis)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """This command takes no arguments yet."""
+    parser.add_argument("--json", action="store_true", help="print the status as JSON")
+    parser.add_argument(
+        "--group-id",
+        help="monitor consumer group (default: $DRIFTRADAR_GROUP_ID or 'driftradar')",
+    )
+    parser.add_argument("--redis-url", help="Redis to read (default: $REDIS_URL)")
 
 
 def run(args: argparse.Namespace) -> int:
-    print("driftradar status: not yet implemented", file=sys.stderr)
-    return 2
+    try:
+        client = open_redis(redis_url(args.redis_url))
+        stored = CheckpointStore(client, group_id(args.group_id)).statuses()
+    except (RunnerError, CheckpointError) as exc:
+        print(f"driftradar status: {exc}", file=sys.stderr)
+        return 1
+    document = status_document(stored)
+    if args.json:
+        sys.stdout.write(msgspec.json.encode(document).decode() + "\n")
+    else:
+        _print_tables(group_id(args.group_id), document)
+    return 0
+
+
+def status_document(stored: list[StoredStatus]) -> dict[str, Any]:
+    """``{"models": {...}, "partitions": {...}}``: merged models, then per-partition offsets."""
+    return {
+        "models": merge_models(s.status for s in stored),
+        "partitions": {
+            str(s.partition): {"offsets": dict(s.offsets), "updated_at": _time(s.updated_at)}
+            for s in stored
+        },
+    }
+
+
+def _time(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _print_tables(group: str, document: dict[str, Any]) -> None:
+    console = Console()
+    models: dict[str, Any] = document["models"]
+    if not document["partitions"]:
+        console.print(f"No checkpoint yet for group [bold]{group}[/]: is `driftradar run` up?")
+        return
+    table = Table(title=f"driftradar status — group {group}")
+    for name in ("model", "predictions", "ground truth", "joined", "dead letters", "in drift"):
+        table.add_column(name, justify="left" if name == "model" else "right")
+    table.add_column("signals in drift")
+    for model_id, status in models.items():
+        detectors = [
+            (signal, name, state)
+            for signal, per_detector in status.get("signals", {}).items()
+            for name, state in per_detector.items()
+        ]
+        drifting = [signal for signal, _, state in detectors if state.get("drift")]
+        signals = list(dict.fromkeys(drifting))
+        table.add_row(
+            model_id,
+            str(status.get("predictions", 0)),
+            str(status.get("ground_truth", 0)),
+            str(status.get("joined", 0)),
+            str(status.get("dead_letters", 0)),
+            f"{len(drifting)} of {len(detectors)}",
+            "[red]" + ", ".join(signals) + "[/]" if signals else "[green]none[/]",
+        )
+    console.print(table)
+    parts = Table(title="checkpointed offsets (next offset to consume per topic)")
+    parts.add_column("partition", justify="right")
+    parts.add_column("offsets")
+    parts.add_column("updated at")
+    for partition, info in document["partitions"].items():
+        offsets = ", ".join(f"{topic}={offset}" for topic, offset in info["offsets"].items())
+        parts.add_row(partition, offsets, info["updated_at"])
+    console.print(parts)

@@ -1,0 +1,252 @@
+"""Engine state and consumed offsets saved to Redis together, in one atomic step.
+
+One Redis hash per input partition number, ``driftradar:{<group>}:p:<n>``, holds:
+
+- ``offsets`` — JSON ``{topic: next offset}`` for *both* input topics of partition ``n``;
+- ``state`` — the engine's partition snapshot, plain data encoded with msgpack (never pickle);
+- ``status`` — JSON ``{model_id: status}`` of the models that partition owns;
+- ``updated_at`` — epoch seconds of the write.
+
+:meth:`CheckpointStore.save` writes any number of partitions with one Lua script, so
+either every hash is replaced or none is, and it refuses the whole write when an offset would
+go backwards (a stale owner after a rebalance, or a bug): state that is older than what is
+stored can never overwrite it. The ``{<group>}`` hash tag keeps a group's keys in one Redis
+Cluster slot, so the script stays valid on a cluster.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import msgspec
+import redis
+
+__all__ = [
+    "CheckpointError",
+    "CheckpointStore",
+    "CorruptCheckpointError",
+    "OffsetRegressionError",
+    "PartitionCheckpoint",
+    "StoredStatus",
+    "partition_key",
+]
+
+KEY_PREFIX: Final = "driftradar"
+
+
+class CheckpointError(Exception):
+    """Root of the errors raised while saving or loading checkpoints."""
+
+
+class OffsetRegressionError(CheckpointError):
+    """A save was refused because an offset would move backwards; nothing was written."""
+
+    def __init__(self, key: str, topic: str, stored: int, proposed: int | None) -> None:
+        what = "missing" if proposed is None else str(proposed)
+        super().__init__(
+            f"refused checkpoint of {key}: offset of topic {topic!r} would go backwards "
+            f"(stored {stored}, proposed {what}); another process may own this partition"
+        )
+        self.key = key
+        self.topic = topic
+        self.stored = stored
+        self.proposed = proposed
+
+
+class CorruptCheckpointError(CheckpointError):
+    """A stored checkpoint cannot be decoded; the message names the key and field."""
+
+
+def partition_key(group_id: str, partition: int) -> str:
+    """The Redis key of one partition's checkpoint.
+
+    >>> partition_key("driftradar", 3)
+    'driftradar:{driftradar}:p:3'
+    """
+    return f"{KEY_PREFIX}:{{{group_id}}}:p:{partition}"
+
+
+def _index_key(group_id: str) -> str:
+    return f"{KEY_PREFIX}:{{{group_id}}}:partitions"
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionCheckpoint:
+    """What is saved for one input partition number: offsets, engine state and status."""
+
+    partition: int
+    offsets: Mapping[str, int]
+    state: Any
+    status: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredStatus:
+    """The light part of a checkpoint (no engine state), as ``driftradar status`` reads it."""
+
+    partition: int
+    offsets: Mapping[str, int]
+    status: Mapping[str, Any]
+    updated_at: float
+
+
+# KEYS[1] = the group's partition index (a set); KEYS[2..] = partition hashes.
+# ARGV[1] = now; then for each partition hash, three values: offsets JSON, state, status JSON;
+# then, in the same order, the partition numbers.
+# Every offset check happens before any write, so a refusal writes nothing.
+_SAVE_SCRIPT: Final = """
+local n = #KEYS - 1
+for i = 1, n do
+  local key = KEYS[i + 1]
+  local stored = redis.call('HGET', key, 'offsets')
+  if stored then
+    local old = cjson.decode(stored)
+    local new = cjson.decode(ARGV[2 + 3 * (i - 1)])
+    for topic, offset in pairs(old) do
+      local proposed = new[topic]
+      if proposed == nil or proposed < offset then
+        return redis.error_reply('OFFSET_REGRESSION ' .. cjson.encode(
+          {key = key, topic = topic, stored = offset, proposed = proposed}))
+      end
+    end
+  end
+end
+for i = 1, n do
+  local base = 2 + 3 * (i - 1)
+  redis.call('HSET', KEYS[i + 1], 'offsets', ARGV[base], 'state', ARGV[base + 1],
+             'status', ARGV[base + 2], 'updated_at', ARGV[1])
+  redis.call('SADD', KEYS[1], ARGV[2 + 3 * n + (i - 1)])
+end
+return n
+"""
+
+_JSON_ENCODER: Final = msgspec.json.Encoder()
+_MSGPACK_ENCODER: Final = msgspec.msgpack.Encoder()
+_OFFSETS_DECODER: Final = msgspec.json.Decoder(dict[str, int])
+_STATUS_DECODER: Final = msgspec.json.Decoder(dict[str, Any])
+
+
+class CheckpointStore:
+    """Saves and loads partition checkpoints of one consumer group in Redis.
+
+    ``client`` must return bytes (the default ``decode_responses=False``).
+    """
+
+    def __init__(self, client: redis.Redis, group_id: str) -> None:
+        if not group_id:
+            raise ValueError("group_id must not be empty")
+        self._client = client
+        self._group_id = group_id
+        self._save = client.register_script(_SAVE_SCRIPT)
+
+    @property
+    def group_id(self) -> str:
+        return self._group_id
+
+    def save(self, checkpoints: Iterable[PartitionCheckpoint], *, now: float | None = None) -> int:
+        """Write all ``checkpoints`` atomically; return how many partitions were written.
+
+        Raises :class:`OffsetRegressionError` (and writes nothing) if any offset is lower than
+        the one stored for the same topic and partition.
+        """
+        items = list(checkpoints)
+        if not items:
+            return 0
+        keys = [_index_key(self._group_id)]
+        args: list[bytes | str | float] = [time.time() if now is None else now]
+        for cp in items:
+            keys.append(partition_key(self._group_id, cp.partition))
+            args.append(_JSON_ENCODER.encode(dict(cp.offsets)))
+            args.append(_MSGPACK_ENCODER.encode(cp.state))
+            args.append(_JSON_ENCODER.encode(dict(cp.status)))
+        args.extend(str(cp.partition) for cp in items)
+        try:
+            return int(self._save(keys=keys, args=args))
+        except redis.ResponseError as exc:
+            raise _regression_from(exc) from None
+
+    def load(self, partitions: Iterable[int]) -> dict[int, PartitionCheckpoint]:
+        """The stored checkpoints of ``partitions`` (absent ones are left out)."""
+        wanted = sorted(set(partitions))
+        pipe = self._client.pipeline(transaction=False)
+        for p in wanted:
+            pipe.hmget(partition_key(self._group_id, p), "offsets", "state", "status")
+        found: dict[int, PartitionCheckpoint] = {}
+        for p, (offsets, state, status) in zip(wanted, pipe.execute(), strict=True):
+            if offsets is None:
+                continue
+            key = partition_key(self._group_id, p)
+            found[p] = PartitionCheckpoint(
+                partition=p,
+                offsets=_decode(_OFFSETS_DECODER, offsets, key, "offsets"),
+                state=_decode_state(state, key),
+                status=_decode(_STATUS_DECODER, status or b"{}", key, "status"),
+            )
+        return found
+
+    def statuses(self) -> list[StoredStatus]:
+        """Offsets and status of every partition the group ever checkpointed, by partition."""
+        members = self._client.smembers(_index_key(self._group_id))
+        partitions = sorted(int(m) for m in members)
+        pipe = self._client.pipeline(transaction=False)
+        for p in partitions:
+            pipe.hmget(partition_key(self._group_id, p), "offsets", "status", "updated_at")
+        result = []
+        for p, (offsets, status, updated_at) in zip(partitions, pipe.execute(), strict=True):
+            if offsets is None:
+                continue
+            key = partition_key(self._group_id, p)
+            result.append(
+                StoredStatus(
+                    partition=p,
+                    offsets=_decode(_OFFSETS_DECODER, offsets, key, "offsets"),
+                    status=_decode(_STATUS_DECODER, status or b"{}", key, "status"),
+                    updated_at=float(updated_at or 0.0),
+                )
+            )
+        return result
+
+    def delete_group(self) -> int:
+        """Remove every checkpoint of the group (a reset: the group restarts from scratch)."""
+        members = self._client.smembers(_index_key(self._group_id))
+        keys = [partition_key(self._group_id, int(m)) for m in members]
+        return int(self._client.delete(_index_key(self._group_id), *keys))
+
+
+def _decode(decoder: msgspec.json.Decoder[Any], raw: bytes, key: str, name: str) -> Any:
+    try:
+        return decoder.decode(raw)
+    except msgspec.DecodeError as exc:
+        raise CorruptCheckpointError(f"{key}: field {name!r} cannot be decoded: {exc}") from None
+
+
+def _decode_state(raw: bytes | None, key: str) -> Any:
+    if raw is None:
+        raise CorruptCheckpointError(f"{key}: field 'state' is missing")
+    try:
+        return msgspec.msgpack.decode(raw)
+    except msgspec.DecodeError as exc:
+        raise CorruptCheckpointError(f"{key}: field 'state' cannot be decoded: {exc}") from None
+
+
+def _regression_from(exc: redis.ResponseError) -> Exception:
+    message = str(exc)
+    marker = "OFFSET_REGRESSION "
+    start = message.find(marker)
+    if start < 0:
+        return CheckpointError(f"checkpoint script failed: {message}")
+    payload = message[start + len(marker) :]
+    try:
+        info = msgspec.json.decode(payload.split("\n")[0].rstrip(" ."))
+    except msgspec.DecodeError:
+        return CheckpointError(f"checkpoint refused: {message}")
+    proposed = info.get("proposed")
+    return OffsetRegressionError(
+        str(info["key"]),
+        str(info["topic"]),
+        int(info["stored"]),
+        None if proposed is None else int(proposed),
+    )

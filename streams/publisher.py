@@ -1,0 +1,119 @@
+"""Publishing alerts, retrain requests and dead letters with the idempotent producer.
+
+Messages are produced asynchronously; :meth:`Publisher.flush` waits until every one of them is
+acknowledged and raises :class:`PublishError` if any delivery failed, so the caller can refuse
+to checkpoint (and so never record progress past an alert that was not delivered). The
+producer only reports failed deliveries (``delivery.report.only.error``), which keeps the
+per-message cost of a healthy stream low.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from confluent_kafka import KafkaError, Message, Producer
+
+from streams.events import Alert, DeadLetter, RetrainRequest, encode
+from streams.kafka_config import TopicNames, producer_config
+
+__all__ = ["OutputTopics", "PublishError", "Publisher"]
+
+#: How long a flush waits for the broker before it is treated as a failure, in seconds.
+FLUSH_TIMEOUT_S: Final = 30.0
+
+
+class PublishError(Exception):
+    """A message could not be delivered; progress must not be checkpointed past it."""
+
+
+@dataclass(frozen=True, slots=True)
+class OutputTopics:
+    """Where the monitor publishes (DESIGN.md "Topics and events")."""
+
+    alerts: str = TopicNames.ALERTS
+    retrain_requests: str = TopicNames.RETRAIN_REQUESTS
+    dead_letter: str = TopicNames.DEAD_LETTER
+
+
+class Publisher:
+    """Produces the monitor's output; ``flush()`` is the durability point."""
+
+    def __init__(
+        self,
+        bootstrap: str,
+        topics: OutputTopics,
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
+        config = producer_config(bootstrap, extra)
+        config["delivery.report.only.error"] = True
+        config["on_delivery"] = self._on_delivery
+        config["error_cb"] = self._on_error
+        self._producer = Producer(config)
+        self._topics = topics
+        self._lock = threading.Lock()
+        self._failures: list[str] = []
+        self.published = 0
+
+    @property
+    def topics(self) -> OutputTopics:
+        return self._topics
+
+    def alerts(self, alerts: Iterable[Alert]) -> None:
+        """Queue alerts, keyed by ``model_id`` so a model's alerts stay in order."""
+        for alert in alerts:
+            self._produce(self._topics.alerts, alert.model_id, encode(alert))
+
+    def retrain_requests(self, requests: Iterable[RetrainRequest]) -> None:
+        for request in requests:
+            self._produce(self._topics.retrain_requests, request.model_id, encode(request))
+
+    def dead_letter(self, letter: DeadLetter) -> None:
+        self._produce(self._topics.dead_letter, letter.key, encode(letter))
+
+    def flush(self, timeout: float = FLUSH_TIMEOUT_S) -> None:
+        """Wait until everything queued is delivered; raise :class:`PublishError` if not."""
+        remaining = self._producer.flush(timeout)
+        self._raise_failures()
+        if remaining:
+            raise PublishError(
+                f"{remaining} message(s) still undelivered after {timeout:.0f} s: "
+                "is the broker reachable?"
+            )
+
+    def poll(self) -> None:
+        """Serve delivery callbacks without waiting (call once per batch)."""
+        self._producer.poll(0)
+        self._raise_failures()
+
+    def close(self, timeout: float = FLUSH_TIMEOUT_S) -> None:
+        self._producer.flush(timeout)
+
+    def _produce(self, topic: str, key: str | bytes | None, value: bytes) -> None:
+        while True:
+            try:
+                self._producer.produce(topic, value=value, key=key)
+                break
+            except BufferError:
+                # The local queue is full: let the producer drain, then retry.
+                self._producer.poll(0.1)
+        self.published += 1
+
+    def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
+        if err is not None:
+            with self._lock:
+                self._failures.append(f"delivery to topic {msg.topic()!r} failed: {err.str()}")
+
+    def _on_error(self, err: KafkaError) -> None:
+        if err.fatal():
+            with self._lock:
+                self._failures.append(f"producer fatal error: {err.str()}")
+
+    def _raise_failures(self) -> None:
+        with self._lock:
+            failures, self._failures = self._failures, []
+        if failures:
+            more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
+            raise PublishError(failures[0] + more)

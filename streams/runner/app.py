@@ -1,0 +1,433 @@
+"""The monitor's consumer loop: one consumer-group member driving the engine.
+
+Each turn of the loop is a short list of named steps::
+
+    poll batch -> decode (bad -> dead letter) -> engine update -> publish alerts
+               -> (every N events / T seconds) flush -> checkpoint state+offsets -> commit
+
+Guarantees (DESIGN.md "Guarantees"):
+
+* Engine state and the next offsets of both input topics are saved to Redis together, in one
+  atomic script (:mod:`streams.checkpoint`). On assignment the consumer seeks to the offsets
+  saved with the state, so after any crash each record reaches the engine exactly once.
+* Alerts, retrain requests and dead letters are produced as they happen and the producer is
+  flushed *before* the checkpoint that records their source offsets is written. A crash
+  before the checkpoint replays the records and re-creates the same (deterministic-id)
+  alerts; a crash after it has already delivered them: at-least-once, never lost.
+* The Kafka commit follows the checkpoint and is informational (for lag tooling); the
+  offsets stored in Redis are the truth.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from types import FrameType
+from typing import Any, Final, Protocol, cast
+
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    TopicPartition,
+)
+
+from streams.checkpoint import (
+    CheckpointStore,
+    CorruptCheckpointError,
+    PartitionCheckpoint,
+    partition_key,
+)
+from streams.dead_letter import dead_letter, model_hint
+from streams.engine.records import EngineOutput, InputRecord
+from streams.kafka_config import FAST_GROUP, TopicNames, consumer_config
+from streams.publisher import OutputTopics, Publisher
+from streams.runner.connect import open_redis
+from streams.runner.decode import decode_batch
+from streams.runner.errors import ConsumeError, UnreachableError
+from streams.runner.lag import lag_from_stats
+from streams.runner.layout import check_layout
+from streams.runner.offsets import OffsetBook
+from streams.runner.properties import common_properties, split_properties
+from streams.topics import partition_counts
+
+__all__ = ["Engine", "Runner", "RunnerSettings"]
+
+log = logging.getLogger("driftradar.runner")
+
+#: Consumer errors that are reported but do not stop the loop (librdkafka retries them).
+_TRANSIENT: Final = frozenset(
+    {
+        # librdkafka's local error codes are spelled with a leading underscore.
+        KafkaError._TRANSPORT,  # noqa: SLF001
+        KafkaError._ALL_BROKERS_DOWN,  # noqa: SLF001
+        KafkaError._TIMED_OUT,  # noqa: SLF001
+        KafkaError._PARTITION_EOF,  # noqa: SLF001
+        KafkaError.REQUEST_TIMED_OUT,
+        KafkaError.NOT_LEADER_FOR_PARTITION,
+        KafkaError.LEADER_NOT_AVAILABLE,
+    }
+)
+
+
+class Engine(Protocol):
+    """What the runner needs from the transport-independent engine (streams.engine)."""
+
+    def process(self, records: list[InputRecord]) -> EngineOutput: ...
+    def tick(self, now: float) -> EngineOutput: ...
+    def record_dead_letter(self, model_id: str | None, partition: int) -> None: ...
+    def report_lag(self, lags: Mapping[int, int]) -> EngineOutput: ...
+    def snapshot_partition(self, partition: int) -> Any: ...
+    def restore_partition(self, partition: int, data: Any) -> None: ...
+    def drop_partition(self, partition: int) -> None: ...
+    def status(self) -> Mapping[str, Any]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RunnerSettings:
+    """Everything the loop needs besides the engine; see ``driftradar run --help``."""
+
+    bootstrap: str
+    redis_url: str
+    group_id: str
+    predictions_topic: str = TopicNames.PREDICTIONS
+    ground_truth_topic: str = TopicNames.GROUND_TRUTH
+    outputs: OutputTopics = field(default_factory=OutputTopics)
+    batch_size: int = 10_000
+    poll_timeout: float = 0.2
+    checkpoint_events: int = 10_000
+    checkpoint_seconds: float = 5.0
+    tick_seconds: float = 1.0
+    stats_interval_ms: int = 5000
+    kafka: Mapping[str, Any] = field(default_factory=dict)
+    group_timings: Mapping[str, Any] = field(default_factory=lambda: dict(FAST_GROUP))
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.poll_timeout <= 0:
+            raise ValueError(f"poll_timeout must be > 0, got {self.poll_timeout}")
+        if self.checkpoint_events < 1:
+            raise ValueError(f"checkpoint_events must be >= 1, got {self.checkpoint_events}")
+        if self.checkpoint_seconds <= 0:
+            raise ValueError(f"checkpoint_seconds must be > 0, got {self.checkpoint_seconds}")
+
+    @property
+    def inputs(self) -> tuple[str, str]:
+        return (self.predictions_topic, self.ground_truth_topic)
+
+
+@dataclass(slots=True)
+class _Progress:
+    """Counters since the start, and what is pending since the last checkpoint."""
+
+    events: int = 0
+    dead_letters: int = 0
+    checkpoints: int = 0
+    since_checkpoint: int = 0
+    last_checkpoint: float = field(default_factory=time.monotonic)
+    last_tick: float = field(default_factory=time.monotonic)
+
+
+class Runner:
+    """Runs ``engine`` over the input topics until :meth:`stop` (or SIGTERM/SIGINT)."""
+
+    def __init__(
+        self,
+        settings: RunnerSettings,
+        engine: Engine,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self._engine = engine
+        self._clock = clock
+        self._offsets = OffsetBook(settings.inputs)
+        self._models: dict[int, set[str]] = {}
+        self._progress = _Progress()
+        self._stopping = False
+        self._failed = False
+        self._consumer: Consumer | None = None
+        self._publisher: Publisher | None = None
+        self._store: CheckpointStore | None = None
+        self._consumer_properties, self._producer_properties = split_properties(settings.kafka)
+
+    # -- public ------------------------------------------------------------------------
+
+    @property
+    def events(self) -> int:
+        """Records consumed so far (valid and dead-lettered)."""
+        return self._progress.events
+
+    @property
+    def checkpoints(self) -> int:
+        return self._progress.checkpoints
+
+    @property
+    def assigned(self) -> frozenset[int]:
+        """Input partition numbers this member owns now."""
+        return self._offsets.owned
+
+    def stop(self) -> None:
+        """Ask the loop to finish its batch, checkpoint and close (safe from any thread)."""
+        self._stopping = True
+
+    def run(self, *, handle_signals: bool = True) -> None:
+        """Consume until stopped; always checkpoints what was applied before returning."""
+        with contextlib.ExitStack() as stack:
+            if handle_signals:
+                stack.enter_context(self._signals_stop_loop())
+            self._store = CheckpointStore(
+                open_redis(self.settings.redis_url), self.settings.group_id
+            )
+            self._check_topics()
+            self._publisher = Publisher(
+                self.settings.bootstrap, self.settings.outputs, self._producer_properties
+            )
+            stack.callback(self._publisher.close)
+            self._consumer = self._open_consumer()
+            stack.callback(self._close_consumer)
+            try:
+                while not self._stopping:
+                    self._step()
+                self._checkpoint(self._offsets.owned)
+            except BaseException:
+                self._failed = True  # no checkpoint on the way out: its state is suspect
+                raise
+
+    # -- the steps of one turn -----------------------------------------------------------
+
+    def _step(self) -> None:
+        messages = self._poll()
+        records = self._decode(messages)
+        output = self._update(records)
+        self._publish(output)
+        self._maybe_tick()
+        if self._checkpoint_due():
+            self._checkpoint(self._offsets.owned)
+
+    def _poll(self) -> list[Message]:
+        assert self._consumer is not None
+        messages: list[Message] = self._consumer.consume(
+            self.settings.batch_size, self.settings.poll_timeout
+        )
+        return messages
+
+    def _decode(self, messages: list[Message]) -> list[InputRecord]:
+        """Decoded records of the new messages; bad ones go to the dead-letter topic."""
+        batch = decode_batch(messages, self.settings.predictions_topic, self._offsets)
+        for error in batch.errors:
+            self._consumer_error(error)
+        for message, reason in batch.rejected:
+            self._dead_letter(message, reason)
+        for partition, model_id in batch.models:
+            self._models.setdefault(partition, set()).add(model_id)
+        self._progress.events += len(batch.records) + len(batch.rejected)
+        self._progress.since_checkpoint += len(batch.records) + len(batch.rejected)
+        return batch.records
+
+    def _update(self, records: list[InputRecord]) -> EngineOutput:
+        if not records:
+            return EngineOutput()
+        return self._engine.process(records)
+
+    def _publish(self, output: EngineOutput) -> None:
+        assert self._publisher is not None
+        if output:
+            self._publisher.alerts(output.alerts)
+            self._publisher.retrain_requests(output.retrain_requests)
+        self._publisher.poll()
+
+    def _maybe_tick(self) -> None:
+        now = time.monotonic()
+        if now - self._progress.last_tick >= self.settings.tick_seconds:
+            self._progress.last_tick = now
+            self._publish(self._engine.tick(self._clock()))
+
+    def _checkpoint_due(self) -> bool:
+        progress = self._progress
+        return progress.since_checkpoint >= self.settings.checkpoint_events or (
+            time.monotonic() - progress.last_checkpoint >= self.settings.checkpoint_seconds
+        )
+
+    def _checkpoint(self, partitions: frozenset[int]) -> None:
+        """Flush outputs, save state + offsets of ``partitions`` atomically, then commit."""
+        assert self._publisher is not None
+        assert self._store is not None
+        self._publisher.flush()  # alerts of the checkpointed records are delivered first
+        models = self._engine.status().get("models", {})
+        checkpoints = [
+            PartitionCheckpoint(
+                partition=p,
+                offsets=self._offsets.offsets(p),
+                state=self._engine.snapshot_partition(p),
+                status={m: models[m] for m in sorted(self._models.get(p, ())) if m in models},
+            )
+            for p in sorted(partitions)
+        ]
+        self._store.save(checkpoints, now=self._clock())
+        self._offsets.mark_clean(set(partitions))
+        self._progress.checkpoints += 1
+        self._progress.since_checkpoint = 0
+        self._progress.last_checkpoint = time.monotonic()
+        self._commit(checkpoints)
+        log.debug("checkpointed partitions %s", sorted(partitions))
+
+    def _commit(self, checkpoints: list[PartitionCheckpoint]) -> None:
+        offsets = [
+            TopicPartition(topic, cp.partition, offset)
+            for cp in checkpoints
+            for topic, offset in cp.offsets.items()
+        ]
+        if offsets and self._consumer is not None:
+            with contextlib.suppress(KafkaException):  # informational: Redis is the truth
+                self._consumer.commit(offsets=offsets, asynchronous=True)
+
+    # -- dead letters and errors ---------------------------------------------------------
+
+    def _dead_letter(self, message: Message, reason: str) -> None:
+        assert self._publisher is not None
+        partition = cast(int, message.partition())
+        key = message.key()
+        self._publisher.dead_letter(
+            dead_letter(
+                cast(str, message.topic()),
+                partition,
+                cast(int, message.offset()),
+                key,
+                message.value(),
+                reason,
+                failed_at=self._clock(),
+            )
+        )
+        model_id = model_hint(key)
+        self._engine.record_dead_letter(model_id, partition)
+        if model_id is not None:
+            self._models.setdefault(partition, set()).add(model_id)
+        self._progress.dead_letters += 1
+
+    def _consumer_error(self, error: KafkaError) -> None:
+        if error.code() in _TRANSIENT and not error.fatal():
+            log.warning("consumer: %s (retrying)", error.str())
+            return
+        raise ConsumeError(f"consumer failed: {error.str()}")
+
+    # -- setup, rebalance and shutdown ---------------------------------------------------
+
+    def _check_topics(self) -> None:
+        settings = self.settings
+        outputs = self.settings.outputs
+        names = (*settings.inputs, outputs.alerts, outputs.retrain_requests, outputs.dead_letter)
+        try:
+            counts = partition_counts(
+                settings.bootstrap, names, config=common_properties(settings.kafka)
+            )
+        except KafkaException as exc:
+            raise UnreachableError(
+                f"cannot reach Kafka at {settings.bootstrap}: {exc.args[0].str()}"
+            ) from None
+        partitions = check_layout(counts, settings.inputs, names[2:])
+        log.info(
+            "topics %s and %s are co-partitioned (%d partitions)", *settings.inputs, partitions
+        )
+
+    def _open_consumer(self) -> Consumer:
+        settings = self.settings
+        extra = {
+            "statistics.interval.ms": settings.stats_interval_ms,
+            "stats_cb": self._on_stats,
+            **self._consumer_properties,
+        }
+        config = consumer_config(
+            settings.bootstrap, settings.group_id, extra, group_timings=settings.group_timings
+        )
+        consumer = Consumer(config)
+        consumer.subscribe(
+            list(settings.inputs),
+            on_assign=self._on_assign,
+            on_revoke=self._on_revoke,
+            on_lost=self._on_lost,
+        )
+        return consumer
+
+    def _on_assign(self, consumer: Consumer, assigned: list[TopicPartition]) -> None:
+        """Restore the stored state of the new partitions and seek to its offsets."""
+        assert self._store is not None
+        numbers = {tp.partition for tp in assigned}
+        stored = self._store.load(numbers)
+        for p in sorted(numbers):
+            checkpoint = stored.get(p)
+            if checkpoint is not None:
+                try:
+                    self._engine.restore_partition(p, checkpoint.state)
+                except (ValueError, KeyError, TypeError) as exc:
+                    key = partition_key(self.settings.group_id, p)
+                    raise CorruptCheckpointError(f"{key}: cannot restore its state: {exc}") from exc
+                self._models[p] = set(checkpoint.status)
+            self._offsets.own(p, checkpoint.offsets if checkpoint else {})
+        for tp in assigned:
+            next_offset = self._offsets.next_offset(tp.topic, tp.partition)
+            tp.offset = OFFSET_BEGINNING if next_offset is None else next_offset
+        consumer.assign(assigned)
+        log.info("assigned partitions %s (%d restored from Redis)", sorted(numbers), len(stored))
+
+    def _on_revoke(self, consumer: Consumer, revoked: list[TopicPartition]) -> None:
+        """Checkpoint the partitions we lose, then forget them."""
+        numbers = frozenset(tp.partition for tp in revoked) & self._offsets.owned
+        if numbers and not self._failed:
+            self._checkpoint(numbers)
+        self._release(numbers)
+        log.info("revoked partitions %s", sorted(numbers))
+
+    def _on_lost(self, consumer: Consumer, lost: list[TopicPartition]) -> None:
+        """Partitions already owned by someone else: forget them without writing state."""
+        numbers = frozenset(tp.partition for tp in lost) & self._offsets.owned
+        self._release(numbers)
+        log.warning("lost partitions %s (not checkpointed: another member owns them)", numbers)
+
+    def _release(self, numbers: frozenset[int]) -> None:
+        for p in numbers:
+            self._engine.drop_partition(p)
+            self._offsets.release(p)
+            self._models.pop(p, None)
+
+    def _on_stats(self, stats_json: str) -> None:
+        owned = self._offsets.owned
+        wanted = {
+            (topic, p): self._offsets.next_offset(topic, p)
+            for p in owned
+            for topic in self.settings.inputs
+        }
+        per_partition: dict[int, int] = {}
+        for (_, partition), lag in lag_from_stats(stats_json, wanted).items():
+            per_partition[partition] = per_partition.get(partition, 0) + lag
+        self._publish(self._engine.report_lag(per_partition))
+
+    def _close_consumer(self) -> None:
+        if self._consumer is not None:
+            self._consumer.close()  # leaves the group; on_revoke checkpoints unless failed
+            self._consumer = None
+
+    @contextlib.contextmanager
+    def _signals_stop_loop(self) -> Iterator[None]:
+        def handler(signum: int, frame: FrameType | None) -> None:
+            if self._stopping:
+                raise KeyboardInterrupt  # a second signal: stop now, without a checkpoint
+            log.info(
+                "%s: finishing the batch, checkpointing and leaving the group",
+                signal.Signals(signum).name,
+            )
+            self.stop()
+
+        previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            yield
+        finally:
+            for signum, old in previous.items():
+                signal.signal(signum, old)

@@ -1,0 +1,54 @@
+"""Consumer lag from librdkafka's statistics (the local broker's ListOffsets is unreliable).
+
+``statistics.interval.ms`` makes librdkafka call ``stats_cb`` with a JSON document; each
+partition there has ``hi_offset`` (the high watermark from fetch responses). Lag is the high
+watermark minus the next offset we will apply; ``consumer_lag`` is used when it is valid.
+
+>>> stats = '''{"topics": {"predictions": {"partitions": {
+...   "0": {"hi_offset": 120, "consumer_lag": -1},
+...   "-1": {"hi_offset": -1, "consumer_lag": -1}}}}}'''
+>>> lag_from_stats(stats, {("predictions", 0): 100})
+{('predictions', 0): 20}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import msgspec
+
+__all__ = ["lag_from_stats"]
+
+
+class _Partition(msgspec.Struct):
+    hi_offset: int = -1
+    consumer_lag: int = -1
+
+
+class _Topic(msgspec.Struct):
+    partitions: dict[str, _Partition] = msgspec.field(default_factory=dict)
+
+
+class _Stats(msgspec.Struct):
+    topics: dict[str, _Topic] = msgspec.field(default_factory=dict)
+
+
+_DECODER: msgspec.json.Decoder[_Stats] = msgspec.json.Decoder(_Stats)
+
+
+def lag_from_stats(
+    stats_json: str | bytes, next_offsets: Mapping[tuple[str, int], int | None]
+) -> dict[tuple[str, int], int]:
+    """Lag of each ``(topic, partition)`` in ``next_offsets`` that the statistics mention."""
+    stats = _DECODER.decode(stats_json)
+    lags: dict[tuple[str, int], int] = {}
+    for (topic, partition), next_offset in next_offsets.items():
+        entry = stats.topics.get(topic)
+        part = entry.partitions.get(str(partition)) if entry else None
+        if part is None:
+            continue
+        if part.hi_offset >= 0:
+            lags[(topic, partition)] = max(part.hi_offset - (next_offset or 0), 0)
+        elif part.consumer_lag >= 0:
+            lags[(topic, partition)] = part.consumer_lag
+    return lags

@@ -1,0 +1,103 @@
+"""The checkpoint store against the real Redis: atomic multi-partition saves, offset fencing."""
+
+from __future__ import annotations
+
+import msgspec
+import pytest
+import redis
+
+from streams.checkpoint import (
+    CheckpointStore,
+    CorruptCheckpointError,
+    OffsetRegressionError,
+    PartitionCheckpoint,
+    partition_key,
+)
+
+pytestmark = pytest.mark.integration
+
+
+def _cp(partition: int, predictions: int, truth: int, state: object = None) -> PartitionCheckpoint:
+    return PartitionCheckpoint(
+        partition,
+        {"predictions": predictions, "ground-truth": truth},
+        state if state is not None else {"n": predictions + truth},
+        {f"model-{partition}": {"predictions": predictions}},
+    )
+
+
+def test_save_and_load_round_trip(redis_client: redis.Redis, topic_prefix: str) -> None:
+    store = CheckpointStore(redis_client, topic_prefix + "g")
+    state = {"detectors": [1.5, None, "x", True], "nested": {"counts": [1, 2, 3]}}
+    assert store.save([_cp(0, 10, 4, state), _cp(3, 1, 0)]) == 2
+    loaded = store.load([0, 1, 3])
+    assert sorted(loaded) == [0, 3]
+    assert loaded[0].state == state
+    assert loaded[0].offsets == {"predictions": 10, "ground-truth": 4}
+    assert loaded[3].status == {"model-3": {"predictions": 1}}
+    assert [s.partition for s in store.statuses()] == [0, 3]
+
+
+def test_state_is_stored_as_msgpack_plain_data(
+    redis_client: redis.Redis, topic_prefix: str
+) -> None:
+    store = CheckpointStore(redis_client, topic_prefix + "g")
+    store.save([_cp(2, 5, 5, {"window": [0.1, 0.2]})])
+    raw = redis_client.hget(partition_key(topic_prefix + "g", 2), "state")
+    assert isinstance(raw, bytes)
+    assert msgspec.msgpack.decode(raw) == {"window": [0.1, 0.2]}
+
+
+def test_a_backward_offset_is_refused_and_nothing_is_written(
+    redis_client: redis.Redis, topic_prefix: str
+) -> None:
+    store = CheckpointStore(redis_client, topic_prefix + "g")
+    store.save([_cp(0, 100, 50), _cp(1, 10, 10)])
+    with pytest.raises(OffsetRegressionError) as info:
+        # partition 1 moves forward, partition 0's ground truth goes back: all refused
+        store.save([_cp(1, 20, 20), _cp(0, 101, 49)])
+    assert info.value.topic == "ground-truth"
+    assert (info.value.stored, info.value.proposed) == (50, 49)
+    loaded = store.load([0, 1])
+    assert loaded[1].offsets == {"predictions": 10, "ground-truth": 10}
+    assert loaded[0].offsets == {"predictions": 100, "ground-truth": 50}
+
+
+def test_a_missing_topic_offset_counts_as_going_backwards(
+    redis_client: redis.Redis, topic_prefix: str
+) -> None:
+    store = CheckpointStore(redis_client, topic_prefix + "g")
+    store.save([_cp(0, 3, 3)])
+    with pytest.raises(OffsetRegressionError, match="proposed missing"):
+        store.save([PartitionCheckpoint(0, {"predictions": 9}, {}, {})])
+
+
+def test_equal_offsets_are_accepted_and_replace_the_state(
+    redis_client: redis.Redis, topic_prefix: str
+) -> None:
+    store = CheckpointStore(redis_client, topic_prefix + "g")
+    store.save([_cp(0, 3, 3, {"v": 1})])
+    store.save([_cp(0, 3, 3, {"v": 2})])
+    assert store.load([0])[0].state == {"v": 2}
+
+
+def test_groups_are_separate_namespaces(redis_client: redis.Redis, topic_prefix: str) -> None:
+    first = CheckpointStore(redis_client, topic_prefix + "a")
+    second = CheckpointStore(redis_client, topic_prefix + "b")
+    first.save([_cp(0, 9, 9)])
+    assert second.load([0]) == {}
+    assert second.statuses() == []
+    second.save([_cp(0, 1, 1)])  # not fenced by the other group's offsets
+    assert first.delete_group() == 2
+    assert first.statuses() == []
+    assert second.load([0])[0].offsets["predictions"] == 1
+
+
+def test_corrupt_state_is_reported_with_its_key(
+    redis_client: redis.Redis, topic_prefix: str
+) -> None:
+    store = CheckpointStore(redis_client, topic_prefix + "g")
+    store.save([_cp(0, 1, 1)])
+    redis_client.hset(partition_key(topic_prefix + "g", 0), "state", b"\xc1")  # never-used byte
+    with pytest.raises(CorruptCheckpointError, match=r"p:0: field 'state'"):
+        store.load([0])

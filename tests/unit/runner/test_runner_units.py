@@ -1,0 +1,112 @@
+"""Unit tests of the runner's pure parts: topic layout, offset book, lag, status merge."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from streams.checkpoint import StoredStatus
+from streams.commands.status import status_document
+from streams.runner.connect import group_id, redact
+from streams.runner.errors import TopicLayoutError
+from streams.runner.lag import lag_from_stats
+from streams.runner.layout import check_layout
+from streams.runner.offsets import OffsetBook
+from streams.runner.status import merge_models
+
+INPUTS = ("predictions", "ground-truth")
+
+
+def test_layout_returns_the_shared_partition_count() -> None:
+    counts = {"predictions": 6, "ground-truth": 6, "drift-alerts": 1}
+    assert check_layout(counts, INPUTS, ["drift-alerts"]) == 6
+
+
+def test_layout_names_both_counts_when_not_co_partitioned() -> None:
+    with pytest.raises(TopicLayoutError) as info:
+        check_layout({"predictions": 6, "ground-truth": 4}, INPUTS, [])
+    message = str(info.value)
+    assert "'predictions' has 6 partitions" in message
+    assert "'ground-truth' has 4" in message
+    assert "co-partitioned" in message
+
+
+def test_layout_names_every_missing_topic() -> None:
+    with pytest.raises(TopicLayoutError, match="'ground-truth', 'dead-letter'"):
+        check_layout({"predictions": 4, "ground-truth": None}, INPUTS, ["dead-letter"])
+
+
+def test_offset_book_skips_what_was_applied_and_partitions_not_owned() -> None:
+    book = OffsetBook(INPUTS)
+    book.own(1, {"predictions": 5, "ground-truth": 2})
+    assert not book.accepts("predictions", 1, 4)
+    assert book.accepts("predictions", 1, 5)
+    assert book.accepts("ground-truth", 1, 2)
+    assert not book.accepts("predictions", 0, 100)
+    book.advance("ground-truth", 1, 7)  # offsets may have gaps
+    assert book.offsets(1) == {"predictions": 5, "ground-truth": 8}
+    assert book.dirty == {1}
+    book.mark_clean({1})
+    assert book.dirty == frozenset()
+    book.release(1)
+    assert book.owned == frozenset()
+    assert not book.accepts("predictions", 1, 5)
+
+
+def test_offset_book_starts_from_the_beginning_without_stored_offsets() -> None:
+    book = OffsetBook(INPUTS)
+    book.own(0, {})
+    assert book.accepts("predictions", 0, 0)
+    assert book.offsets(0) == {}
+    assert book.next_offset("predictions", 0) is None
+
+
+def test_lag_uses_the_high_watermark_minus_the_next_offset() -> None:
+    stats = {
+        "topics": {
+            "predictions": {"partitions": {"0": {"hi_offset": 50}, "1": {"hi_offset": 9}}},
+            "ground-truth": {"partitions": {"0": {"hi_offset": -1, "consumer_lag": 3}}},
+        }
+    }
+    lags = lag_from_stats(
+        json.dumps(stats),
+        {("predictions", 0): 40, ("predictions", 1): None, ("ground-truth", 0): 1},
+    )
+    assert lags == {("predictions", 0): 10, ("predictions", 1): 9, ("ground-truth", 0): 3}
+
+
+def test_status_merges_models_and_keeps_partition_offsets() -> None:
+    detector = {"updates": 2, "drift": False}
+    stored = [
+        StoredStatus(0, {"predictions": 3}, {"b": {"predictions": 3, "signals": {}}}, 1.0),
+        StoredStatus(
+            1,
+            {"predictions": 2},
+            {"a": {"predictions": 2, "signals": {"prediction": {"adwin": detector}}}},
+            2.0,
+        ),
+    ]
+    document = status_document(stored)
+    assert list(document["models"]) == ["a", "b"]
+    assert document["models"]["a"]["signals"]["prediction"]["adwin"] == detector
+    assert document["partitions"]["1"]["offsets"] == {"predictions": 2}
+
+
+def test_merge_adds_counts_of_a_model_seen_on_two_partitions() -> None:
+    merged = merge_models([{"m": {"joined": 1, "x": {"drift": True}}}, {"m": {"joined": 4}}])
+    assert merged == {"m": {"joined": 5, "x": {"drift": True}}}
+
+
+def test_group_id_precedence(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DRIFTRADAR_GROUP_ID", raising=False)
+    assert group_id(None, None) == "driftradar"
+    assert group_id(None, "from-config") == "from-config"
+    monkeypatch.setenv("DRIFTRADAR_GROUP_ID", "from-env")
+    assert group_id(None, "from-config") == "from-env"
+    assert group_id("explicit", "from-config") == "explicit"
+
+
+def test_redact_hides_passwords_only() -> None:
+    assert redact("redis://user:pw@host:1/0") == "redis://user:***@host:1/0"
+    assert "pw" not in redact("rediss://:pw@host")
