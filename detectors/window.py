@@ -20,6 +20,7 @@ profiles its first ``warmup`` values. Categories absent from the reference fall 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import repeat
 from typing import Any, ClassVar
@@ -124,6 +125,8 @@ class NumericWindowTest(WindowedDetector):
         super()._set_reference(reference)
         assert isinstance(reference, NumericProfile)
         self._inner = reference.inner_edges
+        # bin edges for searchsorted: -inf/+inf around the inner edges count 0 and n
+        self._bounds = np.concatenate(([-np.inf], self._inner, [np.inf]))
         self._ref_share = reference.proportions
         self._ref_quantiles = np.asarray(reference.quantiles)
         self._ref_reported = _floats(
@@ -137,28 +140,45 @@ class NumericWindowTest(WindowedDetector):
     def _encode(self, prepared: npt.NDArray[Any]) -> npt.NDArray[Any]:
         return prepared
 
+    def _shares(self, ordered: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """The sorted window's share in each reference bin."""
+        shares: npt.NDArray[np.float64] = np.diff(
+            np.searchsorted(ordered, self._bounds, side="left")
+        ) / len(ordered)
+        return shares
+
     def _describe(
-        self, ordered: npt.NDArray[np.float64]
-    ) -> tuple[dict[str, Any], npt.NDArray[np.float64]]:
-        """Before/after numbers of a sorted window, and its share in each reference bin."""
-        assert self._reference is not None
+        self, ordered: npt.NDArray[np.float64], share: npt.NDArray[np.float64] | None = None
+    ) -> Callable[[], dict[str, Any]]:
+        """Before/after numbers of a sorted window, built when read: only the few numbers
+        they need are kept (not the window), so a later read gives the same result."""
+        reference = self._reference
+        assert reference is not None
         n = len(ordered)
-        below = np.searchsorted(ordered, self._inner, side="left")
-        share = np.diff(below, prepend=0, append=n) / n
-        mean = float(ordered.sum()) / n
-        variance = max(float(ordered @ ordered) / n - mean * mean, 0.0)
-        return {
-            "mean_before": self._reference.mean,
-            "mean_after": mean,
-            "std_before": self._reference.std,
-            "std_after": math.sqrt(variance),
-            "quantile_levels": _floats(_REPORTED_LEVELS),
-            "quantiles_before": self._ref_reported,
-            "quantiles_after": _floats(self._quantiles_of(ordered)),
-            "bin_edges": list(self._reference.edges),
-            "proportions_before": _floats(self._ref_share),
-            "proportions_after": _floats(share),
-        }, share
+        total = float(ordered.sum())
+        square = float(ordered @ ordered)
+        quantiles = self._quantiles_of(ordered)
+        below = None if share is not None else np.searchsorted(ordered, self._bounds, "left")
+        ref_reported, ref_share = self._ref_reported, self._ref_share
+
+        def details() -> dict[str, Any]:
+            shares = share if below is None else np.diff(below) / n
+            mean = total / n
+            variance = max(square / n - mean * mean, 0.0)
+            return {
+                "mean_before": reference.mean,
+                "mean_after": mean,
+                "std_before": reference.std,
+                "std_after": math.sqrt(variance),
+                "quantile_levels": _floats(_REPORTED_LEVELS),
+                "quantiles_before": ref_reported,
+                "quantiles_after": _floats(quantiles),
+                "bin_edges": list(reference.edges),
+                "proportions_before": _floats(ref_share),
+                "proportions_after": _floats(shares),
+            }
+
+        return details
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,7 +225,8 @@ class PopulationStability(NumericWindowTest):
     def _evaluate(self, window: npt.NDArray[Any]) -> Verdict:
         params = self._params
         ordered = np.sort(window)
-        details, share = self._describe(ordered)
+        share = self._shares(ordered)
+        details = self._describe(ordered, share)
         q = np.maximum(share, params.epsilon)
         p = self._ref_floor
         psi = float(np.sum((q - p) * np.log(q / p)))
@@ -244,6 +265,48 @@ def kolmogorov_p_value(statistic: float, n_window: int, n_reference: int) -> flo
     return float(special.kolmogorov((root + 0.12 + 0.11 / root) * statistic))
 
 
+def reference_cdf(
+    quantiles: npt.NDArray[np.float64],
+    values: npt.NDArray[np.float64],
+    levels: npt.NDArray[np.float64] = QUANTILE_LEVELS,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """The reference CDF at ``values`` from its percentiles: right and left limits.
+
+    Between distinct percentiles the CDF is linear; where several percentiles share one value
+    (a discrete feature such as a count) the CDF jumps there, so ``F(v)`` (right limit) and
+    ``F(v-)`` (left limit) differ. Comparing the window's ECDF with the matching limit keeps
+    the KS distance between two samples of one discrete distribution small.
+
+    >>> q = np.array([0.0, 1.0, 1.0, 1.0, 2.0])  # levels 0, .25, .5, .75, 1
+    >>> levels = np.linspace(0.0, 1.0, 5)
+    >>> right, left = reference_cdf(q, np.array([-1.0, 1.0, 1.5, 2.0, 3.0]), levels)
+    >>> right.tolist(), left.tolist()
+    ([0.0, 0.75, 0.875, 1.0, 1.0], [0.0, 0.25, 0.875, 1.0, 1.0])
+    """
+    last = len(quantiles) - 1
+    # right limit: interpolate from the last percentile <= v to the next one
+    upper = np.clip(np.searchsorted(quantiles, values, side="right"), 1, last)
+    right = _interpolate(quantiles, levels, values, upper - 1, upper)
+    right = np.where(values >= quantiles[-1], 1.0, np.where(values < quantiles[0], 0.0, right))
+    # left limit: interpolate from the last percentile < v to the first one >= v
+    lower = np.clip(np.searchsorted(quantiles, values, side="left") - 1, 0, last - 1)
+    left = _interpolate(quantiles, levels, values, lower, lower + 1)
+    left = np.where(values > quantiles[-1], 1.0, np.where(values <= quantiles[0], 0.0, left))
+    return right, left
+
+
+def _interpolate(
+    quantiles: npt.NDArray[np.float64],
+    levels: npt.NDArray[np.float64],
+    values: npt.NDArray[np.float64],
+    lower: npt.NDArray[np.intp],
+    upper: npt.NDArray[np.intp],
+) -> npt.NDArray[np.float64]:
+    q_low, span = quantiles[lower], quantiles[upper] - quantiles[lower]
+    fraction = np.divide(values - q_low, span, out=np.zeros_like(values), where=span > 0)
+    return levels[lower] + np.clip(fraction, 0.0, 1.0) * (levels[upper] - levels[lower])
+
+
 class KolmogorovSmirnov(NumericWindowTest):
     """Kolmogorov-Smirnov distance between the window's ECDF and the reference CDF.
 
@@ -266,10 +329,10 @@ class KolmogorovSmirnov(NumericWindowTest):
         assert self._reference is not None
         params = self._params
         ordered = np.sort(window)
-        cdf = np.interp(ordered, self._ref_quantiles, QUANTILE_LEVELS)
-        statistic = float(max((self._steps_hi - cdf).max(), (cdf - self._steps_lo).max()))
+        above, below = reference_cdf(self._ref_quantiles, ordered)
+        statistic = float(max((self._steps_hi - above).max(), (below - self._steps_lo).max()))
         p_value = kolmogorov_p_value(statistic, len(ordered), self._reference.count)
-        details, _ = self._describe(ordered)
+        details = self._describe(ordered)
         level = _level(p_value < params.alpha, p_value < params.warning_alpha)
         return Verdict(level, statistic, params.alpha, p_value, details)
 
@@ -334,15 +397,22 @@ class _CategoricalWindowTest(WindowedDetector):
     def _window_counts(self, window: npt.NDArray[Any]) -> npt.NDArray[np.float64]:
         return np.bincount(window, minlength=len(self._names)).astype(np.float64)
 
-    def _describe(self, share: npt.NDArray[np.float64]) -> dict[str, Any]:
-        moved = np.argsort(-np.abs(share - self._ref_share), kind="stable")
-        shown = sorted(moved[:_REPORTED_CATEGORIES].tolist())
-        return {
-            "categories": [self._names[i] for i in shown],
-            "proportions_before": _floats(self._ref_share[shown]),
-            "proportions_after": _floats(share[shown]),
-            "unseen_fraction": float(share[-1]),
-        }
+    def _describe(self, share: npt.NDArray[np.float64], **extra: Any) -> Callable[[], dict[str, Any]]:
+        """The categories whose share moved most, built when read (``share`` is kept)."""
+        names, ref_share = self._names, self._ref_share
+
+        def details() -> dict[str, Any]:
+            moved = np.argsort(-np.abs(share - ref_share), kind="stable")
+            shown = sorted(moved[:_REPORTED_CATEGORIES].tolist())
+            return {
+                "categories": [names[i] for i in shown],
+                "proportions_before": _floats(ref_share[shown]),
+                "proportions_after": _floats(share[shown]),
+                "unseen_fraction": float(share[-1]),
+                **extra,
+            }
+
+        return details
 
 
 @dataclass(frozen=True, slots=True)
@@ -427,7 +497,7 @@ class ChiSquare(_CategoricalWindowTest):
 
     def _evaluate(self, window: npt.NDArray[Any]) -> Verdict:
         params = self._params
-        counts = self._window_counts(window)
+        counts = all_counts = self._window_counts(window)
         ref = self._ref_counts
         total = ref + counts
         used = total > 0
@@ -443,6 +513,5 @@ class ChiSquare(_CategoricalWindowTest):
         dof = len(total) - 1
         p_value = float(special.chdtrc(dof, statistic)) if dof > 0 else 1.0
         level = _level(p_value < params.alpha, p_value < params.warning_alpha)
-        share = self._window_counts(window) / len(window)
-        details = {**self._describe(share), "degrees_of_freedom": dof}
+        details = self._describe(all_counts / len(window), degrees_of_freedom=dof)
         return Verdict(level, statistic, params.alpha, p_value, details)

@@ -193,3 +193,21 @@ def test_bad_params_name_the_parameter(
     with pytest.raises(InvalidParameterError) as info:
         params_type.from_mapping(values)
     assert info.value.parameter == parameter
+
+
+def test_ks_on_a_stable_discrete_feature_raises_no_drift() -> None:
+    """Counts (many ties) must compare ECDF and reference CDF at matching limits."""
+    rng = np.random.default_rng(0)
+    detector = create("ks")
+    states = detector.update_many(rng.poisson(1.5, 50_000).astype(float))
+    assert not (states == DriftState.DRIFT).any()
+    assert detector.result().statistic is not None
+    assert detector.result().statistic < 0.1
+
+
+def test_ks_detects_a_shift_of_a_discrete_feature() -> None:
+    rng = np.random.default_rng(1)
+    stream = np.concatenate([rng.poisson(1.5, 5000), rng.poisson(2.0, 5000)]).astype(float)
+    states = create("ks").update_many(stream)
+    first = int(np.argmax(states == DriftState.DRIFT))
+    assert 5000 < first < 5600
