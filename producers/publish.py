@@ -4,6 +4,10 @@ Predictions go to one topic and labels to another, both keyed by ``model_id``. W
 prediction ``i`` is sent ``i / rate`` seconds after the start; a :class:`Pause` (the model's
 outage) sleeps its duration in either mode. :func:`publish` ends with a flush that raises
 :class:`producers.delivery.DeliveryError` if any message was not delivered.
+
+It stops early, after the message it just sent, when ``duration`` seconds have passed or
+``should_stop()`` turns true (a signal, say); the report says why (``stopped``). Labels not
+yet due at that moment are not sent.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ __all__ = ["PROGRESS_EVERY", "PublishReport", "SimulationTopics", "publish"]
 PROGRESS_EVERY: Final = 1000
 #: Ahead of schedule by less than this, a paced publisher does not sleep (seconds).
 _MIN_SLEEP_S: Final = 0.002
+#: Predictions between two checks for a stop when not sleeping (a check after each sleep).
+_STOP_CHECK_EVERY: Final = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +47,7 @@ class PublishReport:
     change_point: int
     seconds: float
     paused: float
+    stopped: str = ""  # "": the stream ended; "duration"; "stop": should_stop() said so
 
     @property
     def events(self) -> int:
@@ -61,33 +68,58 @@ def publish(
     *,
     on_progress: Callable[[int], None] | None = None,
     flush_timeout: float = 60.0,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], object] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
+    duration: float | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> PublishReport:
-    """Send every message of ``simulation``; ``on_progress(predictions_sent)`` now and then."""
+    """Send the messages of ``simulation``; ``on_progress(predictions_sent)`` now and then.
+
+    ``sleep`` may return early (e.g. ``threading.Event().wait`` woken by a signal handler
+    that also makes ``should_stop()`` true); the stop is then noticed at once.
+    """
     config = simulation.config
     key = config.model_id.encode()
     topic_of = {Kind.PREDICTION: topics.predictions, Kind.GROUND_TRUTH: topics.ground_truth}
     period = 1.0 / config.rate if config.rate > 0 else 0.0
     started = clock()
+    deadline = started + duration if duration is not None else None
+    stop = should_stop if should_stop is not None else _never
+
+    def wait(seconds: float) -> str:
+        """Sleep ``seconds`` (never past the deadline); why to stop now, or ""."""
+        if deadline is not None:
+            seconds = min(seconds, deadline - clock())
+        if seconds > 0:
+            sleep(seconds)
+        return _why_stop(stop, deadline, clock)
+
     paused = 0.0
     sent = 0
+    stopped = ""
     for item in simulation:
         if not isinstance(item, Outgoing):  # a Pause: the model server is down
             producer.poll(0)
-            sleep(item.seconds)
-            paused += item.seconds
+            pause_began = clock()
+            stopped = wait(item.seconds)
+            paused += clock() - pause_began if stopped else item.seconds
+            if stopped:
+                break
             continue
         if item.kind is Kind.PREDICTION:
             if period:
                 ahead = started + paused + item.position * period - clock()
                 if ahead > _MIN_SLEEP_S:
                     producer.poll(0)
-                    sleep(ahead)
+                    stopped = wait(ahead)
             sent += 1
+            if not stopped and sent % _STOP_CHECK_EVERY == 0:
+                stopped = _why_stop(stop, deadline, clock)
             if on_progress is not None and sent % PROGRESS_EVERY == 0:
                 on_progress(sent)
         producer.send(topic_of[item.kind], key, item.value)
+        if stopped:
+            break
     producer.flush(flush_timeout)
     if on_progress is not None:
         on_progress(sent)
@@ -99,4 +131,17 @@ def publish(
         change_point=config.change_point,
         seconds=clock() - started,
         paused=paused,
+        stopped=stopped,
     )
+
+
+def _never() -> bool:
+    return False
+
+
+def _why_stop(stop: Callable[[], bool], deadline: float | None, clock: Callable[[], float]) -> str:
+    if stop():
+        return "stop"
+    if deadline is not None and clock() >= deadline:
+        return "duration"
+    return ""

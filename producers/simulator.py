@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import enum
 import heapq
+import itertools
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Final, NamedTuple
@@ -41,11 +42,20 @@ from producers.churn import (
 )
 from producers.quality import MALFORMED_KINDS, MALFORMED_RATE, break_message, corrupt_customers
 from producers.scenarios import SCENARIOS, Regime, Scenario
-from streams.events import MAX_ID_LENGTH, GroundTruth, Prediction, encode
+from producers.serving import DeploymentSource, ModelServer, Switch, served_probabilities
+from streams.events import (
+    MAX_ID_LENGTH,
+    FeatureValue,
+    GroundTruth,
+    LogisticParameters,
+    Prediction,
+    encode,
+)
 
 __all__ = [
     "CHUNK",
     "DEFAULT_START",
+    "MAX_POLL_EVERY",
     "NOMINAL_INTERVAL",
     "Counts",
     "Kind",
@@ -53,6 +63,7 @@ __all__ = [
     "Pause",
     "Simulation",
     "SimulationConfig",
+    "poll_interval",
 ]
 
 #: Events generated per numpy batch (fixed: the output must not depend on it varying).
@@ -61,6 +72,10 @@ CHUNK: Final = 4096
 DEFAULT_START: Final = datetime(2026, 1, 1, tzinfo=UTC).timestamp()
 #: Simulated seconds between two events with ``--rate 0`` (a nominal 100 events/s).
 NOMINAL_INTERVAL: Final = 0.01
+#: Most predictions between two looks for deployments (when following them).
+MAX_POLL_EVERY: Final = 256
+#: With a rate, look for deployments about this often, in wall-clock seconds.
+_POLL_PERIOD_S: Final = 0.01
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _INTEGER_FEATURES: Final = frozenset({"tenure_months", "support_calls", "age"})
@@ -119,7 +134,9 @@ def _integer(name: str, value: int, low: int, high: float = math.inf) -> int:
 class SimulationConfig:
     """What to simulate; every value is checked here, errors name the parameter.
 
-    ``rate`` is events per wall-clock second (0: as fast as possible); ``label_delay`` is the
+    ``rate`` is events per wall-clock second (0: as fast as possible); ``events`` 0 means
+    unbounded (only with a rate; then ``change_at`` is required unless the scenario is
+    ``stable``); ``label_delay`` is the
     mean label delay in events; ``change_at`` defaults to half of ``events``; ``interval``
     (simulated seconds between events) defaults to ``1 / rate``, or 0.01 with rate 0;
     ``start_time`` (epoch seconds) defaults to now with a rate, 2026-01-01 without.
@@ -144,9 +161,18 @@ class SimulationConfig:
             raise ValueError(
                 f"scenario must be one of {', '.join(SCENARIOS)}, got {self.scenario!r}"
             )
-        _integer("events", self.events, 1)
-        _integer("seed", self.seed, 0)
         _non_negative("rate", self.rate)
+        events = self.events
+        if (
+            isinstance(events, bool)
+            or not isinstance(events, int)
+            or events < 0
+            or (events == 0 and self.rate == 0)
+        ):
+            raise ValueError(
+                f"events must be an integer >= 1, or 0 (unbounded) with a rate > 0, got {events!r}"
+            )
+        _integer("seed", self.seed, 0)
         for name in ("model_id", "model_version"):
             value = getattr(self, name)
             if not isinstance(value, str) or not 1 <= len(value) <= MAX_ID_LENGTH:
@@ -155,12 +181,22 @@ class SimulationConfig:
         _non_negative("label_delay", self.label_delay)
         _fraction("early_labels", self.early_labels)
         if self.change_at is not None:
-            _integer("change_at", self.change_at, 0, self.events)
+            _integer("change_at", self.change_at, 0, self.events or math.inf)
+        elif self.events == 0 and self.scenario != "stable":
+            raise ValueError(
+                f"change_at must be given when events is 0 (unbounded), for scenario "
+                f"{self.scenario!r}"
+            )
         _non_negative("outage_seconds", self.outage_seconds)
         if self.interval is not None and _non_negative("interval", self.interval) == 0:
             raise ValueError("interval must be > 0")
         if self.start_time is not None:
             _non_negative("start_time", self.start_time)
+
+    @property
+    def unbounded(self) -> bool:
+        """``events`` is 0: the stream never ends (the publisher stops it)."""
+        return self.events == 0
 
     @property
     def change_point(self) -> int:
@@ -185,12 +221,40 @@ class _Streams:
         )
 
 
+def poll_interval(rate: float) -> int:
+    """Predictions between two looks for deployments: about 10 ms' worth at ``rate``, <= 256.
+
+    >>> poll_interval(0), poll_interval(2000), poll_interval(50)
+    (256, 20, 1)
+    """
+    if rate <= 0:
+        return MAX_POLL_EVERY
+    return max(1, min(MAX_POLL_EVERY, int(rate * _POLL_PERIOD_S)))
+
+
 @dataclass(slots=True)
 class Simulation:
-    """Iterate to get the stream; ``counts`` tells what it held so far."""
+    """Iterate to get the stream; ``counts`` tells what it held so far.
+
+    ``deployments`` (a :data:`~producers.serving.DeploymentSource`) makes the model server
+    follow deployments: it is called with the position of the next prediction before every
+    ``poll_every`` predictions (default :func:`poll_interval` of the rate), and a new
+    version of this model answers from that position on (``on_switch`` hears of each
+    :class:`~producers.serving.Switch`; ``server`` tells who answers now). Nothing else
+    changes: the customers, the world's labels and every id are the same as without it.
+    """
 
     config: SimulationConfig
     counts: Counts = field(default_factory=Counts)
+    deployments: DeploymentSource | None = field(default=None, kw_only=True)
+    on_switch: Callable[[Switch], None] | None = field(default=None, kw_only=True)
+    poll_every: int | None = field(default=None, kw_only=True)
+    server: ModelServer = field(init=False)
+
+    def __post_init__(self) -> None:
+        if self.poll_every is not None:
+            _integer("poll_every", self.poll_every, 1)
+        self.server = ModelServer(self.config.model_id, self.config.model_version)
 
     def __iter__(self) -> Iterator[Outgoing | Pause]:
         config = self.config
@@ -203,28 +267,59 @@ class Simulation:
         streams = _Streams(config.seed)
         pending: list[tuple[float, int, bytes]] = []  # heap of (due position, index, label)
         self.counts = Counts()
-        for first in range(0, config.events, CHUNK):
-            last = min(first + CHUNK, config.events)
+        self.server = ModelServer(config.model_id, config.model_version)
+        every = self.poll_every or poll_interval(config.rate)
+        firsts = range(0, config.events, CHUNK) if config.events else itertools.count(0, CHUNK)
+        for first in firsts:
+            last = min(first + CHUNK, config.events) if config.events else first + CHUNK
             for low, high, regime in _regime_parts(first, last, config.change_point, scenario):
                 batch = _Batch.generate(streams, regime, low, high, clock, config)
                 for due, index, label in batch.labels:
                     heapq.heappush(pending, (due, index, label))
-                for index, value in zip(range(low, high), batch.predictions, strict=True):
-                    while pending and pending[0][0] < index:
-                        _, label_index, label = heapq.heappop(pending)
-                        self.counts.labels += 1
-                        yield Outgoing(Kind.GROUND_TRUTH, label, label_index)
-                    if index == config.change_point and scenario.outage:
-                        yield Pause(config.outage_seconds)
-                    if index in batch.malformed:
-                        self.counts.malformed += 1
-                    else:
-                        self.counts.predictions += 1
-                    yield Outgoing(Kind.PREDICTION, value, index)
+                for begin, messages in self._answered(batch, every):
+                    for index, value in enumerate(messages, begin):
+                        while pending and pending[0][0] < index:
+                            _, label_index, label = heapq.heappop(pending)
+                            self.counts.labels += 1
+                            yield Outgoing(Kind.GROUND_TRUTH, label, label_index)
+                        if index == config.change_point and scenario.outage:
+                            yield Pause(config.outage_seconds)
+                        if index in batch.malformed:
+                            self.counts.malformed += 1
+                        else:
+                            self.counts.predictions += 1
+                        yield Outgoing(Kind.PREDICTION, value, index)
         while pending:
             _, label_index, label = heapq.heappop(pending)
             self.counts.labels += 1
             yield Outgoing(Kind.GROUND_TRUTH, label, label_index)
+
+    def _answered(self, batch: _Batch, every: int) -> Iterator[tuple[int, list[bytes]]]:
+        """``(first position, prediction messages)`` slice by slice: each slice is answered by
+        the model serving when it begins (one slice per look for deployments; one in all
+        when not following)."""
+        source, server = self.deployments, self.server
+        low, high = batch.low, batch.low + len(batch.ids)
+        scored: _Scored | None = None  # the deployed model's answers for this batch
+        begin = low
+        while begin < high:
+            end = high if source is None else min(high, begin + every)
+            if source is not None:
+                self._follow(source, begin)
+            values = None
+            if server.parameters is not None:
+                if scored is None or scored.parameters is not server.parameters:
+                    scored = _Scored.of(batch, server.parameters, begin - low)
+                values = scored.values[begin - low - scored.offset : end - low - scored.offset]
+            model_id, version = self.config.model_id, server.model_version
+            yield begin, batch.encode(begin - low, end - low, model_id, version, values)
+            begin = end
+
+    def _follow(self, source: DeploymentSource, position: int) -> None:
+        for deployment in source(position):
+            switch = self.server.offer(deployment, position)
+            if switch is not None and self.on_switch is not None:
+                self.on_switch(switch)
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,10 +350,34 @@ def _regime_parts(
 
 
 @dataclass(frozen=True, slots=True)
-class _Batch:
-    """Encoded predictions for positions ``low..high`` and their labels (due, index, bytes)."""
+class _Scored:
+    """A deployed model's answers for a batch, from ``offset`` on (one numpy pass per batch)."""
 
-    predictions: list[bytes]
+    parameters: LogisticParameters
+    offset: int
+    values: list[float]
+
+    @classmethod
+    def of(cls, batch: _Batch, parameters: LogisticParameters, offset: int) -> _Scored:
+        columns = {name: column[offset:] for name, column in batch.published.items()}
+        return cls(parameters, offset, served_probabilities(parameters, columns))
+
+
+@dataclass(frozen=True, slots=True)
+class _Batch:
+    """Positions ``low..high``: what each prediction carries, and its labels (due, index, bytes).
+
+    Everything random is drawn in :meth:`generate`; :meth:`encode` only serialises, so the
+    model answering a slice (the scenario's, or a deployed one) changes nothing else.
+    """
+
+    low: int
+    ids: list[str]
+    times: list[datetime]
+    rows: list[dict[str, FeatureValue]]
+    published: dict[str, npt.NDArray[np.generic]]  # feature columns as the events carry them
+    risk: list[float]  # the scenario model's predictions
+    broken: dict[int, int]  # offset of a malformed prediction -> kind of damage
     labels: list[tuple[float, int, bytes]]
     malformed: frozenset[int]  # positions of the broken predictions
 
@@ -282,29 +401,15 @@ class _Batch:
         churned = (streams.labels.random(count) < truth).astype(np.int64)
         ids = _uuid4_hexes(streams.ids, count)
 
-        rows = zip(*(_column(customers, name) for name in _FEATURES), strict=True)
-        model_id, version = config.model_id, config.model_version
-        predictions = [
-            encode(
-                Prediction(
-                    event_id=event_id,
-                    model_id=model_id,
-                    model_version=version,
-                    timestamp=timestamp,
-                    features=dict(zip(_FEATURES, row, strict=True)),
-                    prediction=value,
-                )
-            )
-            for event_id, timestamp, row, value in zip(
-                ids, clock(positions), rows, risk.tolist(), strict=True
-            )
-        ]
+        published = {name: _published(customers, name) for name in _FEATURES}
+        columns = (_column(published[name], name) for name in _FEATURES)
+        rows = [dict(zip(_FEATURES, row, strict=True)) for row in zip(*columns, strict=True)]
         broken = np.zeros(count, dtype=bool)
+        damage: dict[int, int] = {}
         if regime.corrupt:
             broken = streams.faults.random(count) < MALFORMED_RATE
             kinds = streams.faults.integers(0, len(MALFORMED_KINDS), count)
-            for j in np.flatnonzero(broken).tolist():
-                predictions[j] = break_message(predictions[j], int(kinds[j]))
+            damage = {j: int(kinds[j]) for j in np.flatnonzero(broken).tolist()}
 
         schedule = streams.schedule
         labelled = (schedule.random(count) < config.label_coverage) & ~broken
@@ -313,6 +418,7 @@ class _Batch:
         due = np.where(early, positions - schedule.uniform(0.5, 3.0, count), positions + delay)
         chosen = np.flatnonzero(labelled)
         label_times = clock(due[chosen])
+        model_id = config.model_id
         labels = [
             (
                 due_at,
@@ -331,7 +437,53 @@ class _Batch:
                 strict=True,
             )
         ]
-        return cls(predictions, labels, frozenset((low + np.flatnonzero(broken)).tolist()))
+        return cls(
+            low=low,
+            ids=ids,
+            times=clock(positions),
+            rows=rows,
+            published=published,
+            risk=risk.tolist(),
+            broken=damage,
+            labels=labels,
+            malformed=frozenset(low + j for j in damage),
+        )
+
+    def encode(
+        self,
+        start: int,
+        stop: int,
+        model_id: str,
+        version: str,
+        values: list[float] | None = None,
+    ) -> list[bytes]:
+        """The prediction messages of offsets ``start..stop``: ``values`` (the deployed model's
+        answers), or the scenario model's."""
+        if values is None:
+            values = self.risk[start:stop]
+        messages = [
+            encode(
+                Prediction(
+                    event_id=event_id,
+                    model_id=model_id,
+                    model_version=version,
+                    timestamp=timestamp,
+                    features=features,
+                    prediction=value,
+                )
+            )
+            for event_id, timestamp, features, value in zip(
+                self.ids[start:stop],
+                self.times[start:stop],
+                self.rows[start:stop],
+                values,
+                strict=True,
+            )
+        ]
+        for j, kind in self.broken.items():
+            if start <= j < stop:
+                messages[j - start] = break_message(messages[j - start], kind)
+        return messages
 
 
 def _uuid4_hexes(rng: np.random.Generator, count: int) -> list[str]:
@@ -343,15 +495,23 @@ def _uuid4_hexes(rng: np.random.Generator, count: int) -> list[str]:
     return [text[32 * i : 32 * (i + 1)] for i in range(count)]
 
 
-def _column(customers: Customers, name: str) -> list[float | int | str | None]:
-    """One feature as JSON-ready Python values: ints, floats, names; ``None`` where missing."""
+def _published(customers: Customers, name: str) -> npt.NDArray[np.generic]:
+    """One feature as the events carry it: floats (``nan`` where missing), or category names."""
     values = getattr(customers, name)
-    if name in _CATEGORY_NAMES:
-        names = np.asarray(_CATEGORY_NAMES[name])[np.maximum(values, 0)]
-        unseen = customers.unseen.get(name)
-        if unseen is not None:
-            names = np.where(values == -1, unseen, names)
-        result: list[float | int | str | None] = names.tolist()
+    if name not in _CATEGORY_NAMES:
+        column: npt.NDArray[np.generic] = values
+        return column
+    names: npt.NDArray[np.str_] = np.asarray(_CATEGORY_NAMES[name])[np.maximum(values, 0)]
+    unseen = customers.unseen.get(name)
+    if unseen is not None:
+        names = np.where(values == -1, unseen, names)
+    return names
+
+
+def _column(values: npt.NDArray[np.generic], name: str) -> list[float | int | str | None]:
+    """A published column as JSON-ready Python values: ints, floats, names; ``None`` if missing."""
+    if values.dtype.kind == "U":
+        result: list[float | int | str | None] = values.tolist()
         return result
     missing = np.isnan(values)
     column: list[float | int | str | None] = (

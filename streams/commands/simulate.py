@@ -3,25 +3,39 @@
 The stream itself is built by :mod:`producers.simulator` (deterministic per ``--seed``) and
 published by :mod:`producers.publish`; this module only reads arguments, creates the two
 topics if missing, shows progress on a terminal and prints the change point and a summary.
+With ``--follow-deployments`` the simulated model server also reads the deployments topic
+(:mod:`producers.deployment_feed`) and serves each new version of its model.
+SIGINT and SIGTERM stop it cleanly: what was sent is flushed and the summary printed.
 """
 
 from __future__ import annotations
 
 import argparse
 import re
+import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import datetime
+from types import FrameType
 
 from confluent_kafka import KafkaException
 
 from producers.delivery import DeliveryError, TrackedProducer
+from producers.deployment_feed import FeedError, KafkaDeploymentFeed
 from producers.publish import PublishReport, SimulationTopics, publish
 from producers.scenarios import SCENARIOS
+from producers.serving import Switch
 from producers.simulator import Simulation, SimulationConfig
 from streams.kafka_config import TopicNames, bootstrap_servers
-from streams.topics import DEFAULT_PARTITIONS, TopicError, ensure_topics
+from streams.topics import (
+    DEFAULT_PARTITIONS,
+    TopicError,
+    ensure_topics,
+    partition_counts,
+    validate_topic_name,
+)
 
 HELP = "publish prediction and delayed ground-truth events for a scenario"
 
@@ -37,7 +51,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--scenario", default="stable", choices=list(SCENARIOS), help=f"what changes ({scenarios})"
     )
-    parser.add_argument("--events", type=int, default=10_000, help="predictions (default 10000)")
+    parser.add_argument(
+        "--events",
+        type=int,
+        default=10_000,
+        help="predictions (default 10000); 0 = unbounded, with a --rate (stop it with "
+        "--duration, Ctrl-C or SIGTERM)",
+    )
     parser.add_argument(
         "--rate", type=float, default=0.0, help="events per second; 0 = as fast as possible"
     )
@@ -97,59 +117,189 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"partitions of the topics, if they must be created (default {DEFAULT_PARTITIONS})",
     )
     parser.add_argument(
+        "--duration",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="stop after this many wall-clock seconds (flush, then print the summary)",
+    )
+    parser.add_argument(
         "--follow-deployments",
         action="store_true",
-        help="switch model versions on retrain (not yet supported)",
+        help="serve each new version of --model-id published on the deployments topic "
+        "(by the retrain worker's local trainer) from the next predictions on",
+    )
+    parser.add_argument(
+        "--deployments-topic",
+        default=TopicNames.DEPLOYMENTS,
+        help=f"with --follow-deployments: the topic to read (default {TopicNames.DEPLOYMENTS})",
+    )
+    parser.add_argument(
+        "--deployments-from",
+        choices=["end", "beginning"],
+        default="end",
+        help="with --follow-deployments: ignore the deployments published before the start "
+        "(end, the default), or replay them first so the latest one serves from event 0",
     )
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.follow_deployments:
-        _say("error: --follow-deployments is not yet supported")
-        return 2
     try:
         config = _config(args)
     except ValueError as exc:
         _say(f"error: {_as_flag(str(exc))}")
         return 2
     topics = SimulationTopics(args.predictions_topic, args.ground_truth_topic)
-    scenario = SCENARIOS[config.scenario]
     try:
         bootstrap = bootstrap_servers(args.bootstrap)
         names = [topics.predictions, topics.ground_truth]
         ensure_topics(bootstrap, names, args.partitions, timeout=_BROKER_TIMEOUT_S)
+        if args.follow_deployments:
+            _ensure_exists(bootstrap, args.deployments_topic, args.partitions)
     except (TopicError, KafkaException) as exc:
         _say(f"error: cannot prepare the topics on the broker at {bootstrap}: {exc}")
         return 1
     except (RuntimeError, ValueError) as exc:  # no broker configured; a bad topic name
         _say(f"error: {exc}")
         return 2
-    producer = TrackedProducer(bootstrap, poll_every=_POLL_EVERY)
-    _say(
-        f"scenario {config.scenario}: {config.events} events, change point at event "
-        f"{config.change_point} ({scenario.changes})"
-    )
-    simulation = Simulation(config)
+    with ExitStack() as resources:
+        simulation = Simulation(config, on_switch=_announce)
+        feed = _open_feed(args, bootstrap) if args.follow_deployments else None
+        if args.follow_deployments and feed is None:
+            return 1
+        _say(_plan(config))
+        if feed is not None:
+            resources.callback(feed.close)
+            simulation.deployments = feed
+            _say(_following(config, args, feed.skipped))
+        stop = resources.enter_context(_stop_on_signals())
+        report = _publish(simulation, bootstrap, topics, args.duration, stop)
+        if report is None:
+            return 1
+    if report.stopped:
+        why = "--duration elapsed" if report.stopped == "duration" else stop.signal_name
+        _say(f"stopped ({why}) after {report.events} events; labels not yet due were not sent")
+    print(_summary(report, topics, simulation))
+    return 130 if report.stopped == "stop" and stop.signal_name == "SIGINT" else 0
+
+
+def _open_feed(args: argparse.Namespace, bootstrap: str) -> KafkaDeploymentFeed | None:
+    """The deployments topic, read to its end (None, said on stderr, if it cannot be)."""
     try:
-        with _progress(config.events) as on_progress:
-            report = publish(simulation, producer, topics, on_progress=on_progress)
+        return KafkaDeploymentFeed(
+            bootstrap,
+            args.deployments_topic,
+            from_beginning=args.deployments_from == "beginning",
+            timeout=_BROKER_TIMEOUT_S,
+            on_problem=lambda text: _say(f"warning: {text}"),
+        )
+    except (FeedError, KafkaException) as exc:
+        _say(f"error: cannot follow deployments: {exc}")
+        return None
+
+
+def _publish(
+    simulation: Simulation,
+    bootstrap: str,
+    topics: SimulationTopics,
+    duration: float | None,
+    stop: _Stop,
+) -> PublishReport | None:
+    """Publish until the end, ``duration`` or a signal; None (said on stderr) if undelivered."""
+    producer = TrackedProducer(bootstrap, poll_every=_POLL_EVERY)
+    try:
+        with _progress(simulation.config.events or None) as on_progress:
+            return publish(
+                simulation,
+                producer,
+                topics,
+                on_progress=on_progress,
+                duration=duration,
+                sleep=stop.wait,
+                should_stop=stop.is_set,
+            )
     except DeliveryError as exc:
         _say(f"error: {exc}")
-        return 1
-    except KeyboardInterrupt:
+        return None
+    except KeyboardInterrupt:  # no SIGINT handler (not in the main thread): flush, re-raise
         _say(f"interrupted after {simulation.counts.predictions} events; flushing them")
         try:
             producer.flush(5.0)
         except DeliveryError as exc:
             _say(f"error: {exc}")
         raise
-    print(_summary(report, topics))
-    return 0
+
+
+def _ensure_exists(bootstrap: str, topic: str, partitions: int) -> None:
+    """Create ``topic`` if missing; an existing one may have any partition count."""
+    if partition_counts(bootstrap, [topic], timeout=_BROKER_TIMEOUT_S)[topic] is None:
+        ensure_topics(bootstrap, [topic], partitions, timeout=_BROKER_TIMEOUT_S)
+
+
+def _plan(config: SimulationConfig) -> str:
+    scenario = SCENARIOS[config.scenario]
+    events = f"{config.events} events" if config.events else f"unbounded at {config.rate:g}/s"
+    return f"scenario {config.scenario}: {events}, {_change(config)} ({scenario.changes})"
+
+
+def _change(config: SimulationConfig) -> str:
+    if config.unbounded and config.change_at is None:  # only the stable scenario
+        return "no change point"
+    return f"change point at event {config.change_point}"
+
+
+def _following(config: SimulationConfig, args: argparse.Namespace, skipped: int) -> str:
+    where = (
+        f"from the end ({skipped} earlier deployment(s) ignored)"
+        if args.deployments_from == "end"
+        else "from the beginning"
+    )
+    return (
+        f"following deployments of model {config.model_id!r} on "
+        f"{args.deployments_topic!r} {where}; serving {config.model_version!r}"
+    )
+
+
+def _announce(switch: Switch) -> None:
+    _say(
+        f"event {switch.position}: now serving model_version {switch.model_version!r} "
+        f"(was {switch.previous_version!r}; deployment for request {switch.request_id!r})"
+    )
+
+
+class _Stop(threading.Event):
+    """Set by SIGINT/SIGTERM; ``wait`` doubles as the publisher's interruptible sleep."""
+
+    signal_name = ""
+
+
+@contextmanager
+def _stop_on_signals() -> Iterator[_Stop]:
+    """SIGINT and SIGTERM set the returned event instead of killing the run mid-batch."""
+    stop = _Stop()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def handle(number: int, frame: FrameType | None) -> None:
+        stop.signal_name = signal.Signals(number).name
+        stop.set()
+
+    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _config(args: argparse.Namespace) -> SimulationConfig:
     if isinstance(args.partitions, int) and args.partitions < 1:
         raise ValueError(f"partitions must be a positive integer, got {args.partitions}")
+    if args.duration is not None and not 0 < args.duration < float("inf"):
+        raise ValueError(f"duration must be a number of seconds > 0, got {args.duration}")
+    if args.follow_deployments:
+        validate_topic_name(args.deployments_topic)
     return SimulationConfig(
         scenario=args.scenario,
         events=args.events,
@@ -190,17 +340,21 @@ def _as_flag(message: str) -> str:
     return "--" + match.group(1).replace("_", "-") + message[match.end(1) :]
 
 
-def _summary(report: PublishReport, topics: SimulationTopics) -> str:
+def _summary(report: PublishReport, topics: SimulationTopics, simulation: Simulation) -> str:
+    config = simulation.config
+    switches = simulation.server.switches
     malformed = f" ({report.malformed} malformed)" if report.malformed else ""
+    versions = "".join(f", {s.model_version} from event {s.position}" for s in switches)
+    served = f"; model {config.model_version}{versions}" if switches else ""
     return (
         f"simulate: {report.events} events{malformed} to {topics.predictions!r}, "
-        f"{report.labels} labels to {topics.ground_truth!r}, change point at event "
-        f"{report.change_point}; {report.seconds:.2f} s, {report.events_per_second:,.0f} events/s"
+        f"{report.labels} labels to {topics.ground_truth!r}, {_change(config)}; "
+        f"{report.seconds:.2f} s, {report.events_per_second:,.0f} events/s{served}"
     )
 
 
 @contextmanager
-def _progress(total: int) -> Iterator[Callable[[int], None] | None]:
+def _progress(total: int | None) -> Iterator[Callable[[int], None] | None]:
     """A rich progress bar on stderr when it is a terminal; nothing otherwise."""
     if not sys.stderr.isatty():
         yield None

@@ -10,9 +10,15 @@ from streams.cli import main
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--follow-deployments"], "--follow-deployments is not yet supported"),
         (["--label-coverage", "1.5"], "--label-coverage must be a number between 0 and 1"),
-        (["--events", "0"], "--events must be an integer >= 1"),
+        (["--events", "0"], "--events must be an integer >= 1, or 0 (unbounded) with a rate > 0"),
+        (
+            ["--events", "0", "--rate", "5", "--scenario", "outage"],
+            "--change-at must be given when events is 0 (unbounded), for scenario 'outage'",
+        ),
+        (["--duration", "0"], "--duration must be a number of seconds > 0, got 0.0"),
+        (["--duration", "inf"], "--duration must be a number of seconds > 0"),
+        (["--follow-deployments", "--deployments-topic", "a b"], "topic name 'a b' is not valid"),
         (["--events", "10", "--change-at", "11"], "--change-at must be an integer between 0"),
         (["--rate", "-1"], "--rate must be a finite number >= 0"),
         (["--label-delay", "-2"], "--label-delay must be"),
@@ -39,6 +45,7 @@ def test_bad_arguments_exit_2_with_a_clear_message(
         (["--events", "many"], "argument --events: invalid int value"),
         (["--start-time", "2026-01-01T00:00:00"], "needs an offset"),
         (["--start-time", "tomorrow"], "not RFC 3339 or epoch seconds"),
+        (["--deployments-from", "middle"], "invalid choice: 'middle'"),
     ],
 )
 def test_malformed_arguments_are_refused_by_the_parser(
