@@ -1,15 +1,21 @@
 """`driftradar run`: the monitor, one consumer-group member (run several to scale out).
 
 Reads ``KAFKA_BOOTSTRAP_SERVERS``, ``REDIS_URL`` and ``DRIFTRADAR_CONFIG``. Exit codes: 0 after
-a clean stop (SIGTERM/SIGINT), 1 when the broker, Redis or the topics are not usable, 2 for a
-bad configuration or argument.
+a clean stop (SIGTERM/SIGINT), 1 when the broker, Redis, the topics or the metrics port are not
+usable, 2 for a bad configuration or argument.
+
+Serves ``/metrics``, ``/healthz`` and ``/readyz`` on the port chosen by :func:`metrics_port`
+(``--metrics-port`` > ``DRIFTRADAR_METRICS_PORT`` > the config's ``metrics_port`` > 9108);
+the address it bound is printed on stderr (port 0 picks a free one).
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 from confluent_kafka import KafkaException
@@ -17,6 +23,8 @@ from confluent_kafka import KafkaException
 from streams.checkpoint import CheckpointError
 from streams.engine.config import ConfigError, MonitorConfig, load_config
 from streams.kafka_config import bootstrap_servers
+from streams.metrics import PORT_ENV, MetricsServer, MonitorMetrics, resolve_port
+from streams.metrics import add_arguments as add_metrics_arguments
 from streams.publisher import OutputTopics, PublishError
 from streams.runner.app import Runner, RunnerSettings
 from streams.runner.connect import group_id, redis_url
@@ -62,6 +70,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=("DEBUG", "INFO", "WARNING", "ERROR"),
         help="log verbosity on stderr (INFO)",
     )
+    add_metrics_arguments(parser)
+
+
+def metrics_port(
+    cli_value: int | None, configured: int, environ: Mapping[str, str] = os.environ
+) -> int:
+    """``--metrics-port``, else ``$DRIFTRADAR_METRICS_PORT``, else the config's ``metrics_port``.
+
+    >>> metrics_port(None, 9200, {}), metrics_port(None, 9200, {"DRIFTRADAR_METRICS_PORT": "0"})
+    (9200, 0)
+    >>> metrics_port(9300, 9200, {"DRIFTRADAR_METRICS_PORT": "0"})
+    9300
+    """
+    if cli_value is None and not environ.get(PORT_ENV):
+        return configured
+    return resolve_port(cli_value, environ)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -71,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.config)
         settings = settings_from(config, args)
+        port = metrics_port(args.metrics_port, config.metrics_port)
     except ConfigError as exc:
         print(f"driftradar run: bad configuration: {exc}", file=sys.stderr)
         return 2
@@ -82,7 +107,29 @@ def run(args: argparse.Namespace) -> int:
         return 2
     from streams.engine.engine import Engine  # late: it pulls in the detector library
 
-    runner = Runner(settings, Engine(config))
+    # the feature-signal label cap follows the largest per-model feature cap of the config
+    caps = [config.defaults.max_features, *(m.max_features for m in config.models.values())]
+    metrics = MonitorMetrics(max_features=max(caps))
+    runner = Runner(settings, Engine(config), metrics=metrics)
+    server = MetricsServer(
+        metrics,
+        host=args.metrics_host,
+        port=port,
+        readiness={"kafka": runner.observer.kafka_ready, "redis": runner.observer.redis_ready},
+    )
+    try:
+        server.start()
+    except OSError as exc:
+        print(
+            f"driftradar run: cannot serve metrics on {args.metrics_host}:{port}: {exc}",
+            file=sys.stderr,
+        )
+        return 1
+    print(
+        f"driftradar run: serving /metrics, /healthz, /readyz on "
+        f"{args.metrics_host}:{server.port} ({server.url}/metrics)",
+        file=sys.stderr,
+    )
     log.info(
         "monitor starting: group %r, broker %s, inputs %s",
         settings.group_id,
@@ -97,6 +144,8 @@ def run(args: argparse.Namespace) -> int:
     except KafkaException as exc:
         print(f"driftradar run: Kafka error: {exc.args[0]}", file=sys.stderr)
         return 1
+    finally:
+        server.stop()
     log.info("monitor stopped: %d events, %d checkpoints", runner.events, runner.checkpoints)
     return 0
 

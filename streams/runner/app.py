@@ -4,6 +4,7 @@ Each turn of the loop is a short list of named steps::
 
     poll batch -> decode (bad -> dead letter) -> engine update -> publish alerts
                -> (every N events / T seconds) flush -> checkpoint state+offsets -> commit
+               -> observe (metrics: one call per batch; the engine view about once a second)
 
 Guarantees (DESIGN.md "Guarantees"):
 
@@ -16,6 +17,11 @@ Guarantees (DESIGN.md "Guarantees"):
   alerts; a crash after it has already delivered them: at-least-once, never lost.
 * The Kafka commit follows the checkpoint and is informational (for lag tooling); the
   offsets stored in Redis are the truth.
+
+Metrics (:mod:`streams.metrics`) are fed once per batch by a
+:class:`~streams.runner.observe.LoopObserver`; ``Runner.metrics`` is the
+:class:`~streams.metrics.MonitorMetrics` that ``driftradar run`` serves on ``/metrics``
+(a private registry when none is given).
 """
 
 from __future__ import annotations
@@ -47,12 +53,14 @@ from streams.checkpoint import (
 from streams.dead_letter import dead_letter, model_hint
 from streams.engine.records import EngineOutput, InputRecord
 from streams.kafka_config import FAST_GROUP, TopicNames, consumer_config
+from streams.metrics import MonitorMetrics
 from streams.publisher import OutputTopics, Publisher
 from streams.runner.connect import open_redis
 from streams.runner.decode import decode_batch
 from streams.runner.errors import ConsumeError, UnreachableError
-from streams.runner.lag import lag_from_stats
+from streams.runner.lag import read_stats
 from streams.runner.layout import check_layout
+from streams.runner.observe import LoopObserver
 from streams.runner.offsets import OffsetBook
 from streams.runner.properties import common_properties, split_properties
 from streams.topics import partition_counts
@@ -73,6 +81,10 @@ _TRANSIENT: Final = frozenset(
         KafkaError.NOT_LEADER_FOR_PARTITION,
         KafkaError.LEADER_NOT_AVAILABLE,
     }
+)
+#: Transient errors after which ``/readyz`` reports Kafka as not ready until a broker is up.
+_BROKER_DOWN: Final = frozenset(
+    {KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN}  # noqa: SLF001
 )
 
 
@@ -104,6 +116,7 @@ class RunnerSettings:
     checkpoint_events: int = 10_000
     checkpoint_seconds: float = 5.0
     tick_seconds: float = 1.0
+    view_seconds: float = 1.0
     stats_interval_ms: int = 5000
     kafka: Mapping[str, Any] = field(default_factory=dict)
     group_timings: Mapping[str, Any] = field(default_factory=lambda: dict(FAST_GROUP))
@@ -129,6 +142,8 @@ class _Progress:
 
     events: int = 0
     dead_letters: int = 0
+    batch_started: float = 0.0
+    batch_dead_letters: list[tuple[str, str]] = field(default_factory=list)
     checkpoints: int = 0
     since_checkpoint: int = 0
     last_checkpoint: float = field(default_factory=time.monotonic)
@@ -136,18 +151,26 @@ class _Progress:
 
 
 class Runner:
-    """Runs ``engine`` over the input topics until :meth:`stop` (or SIGTERM/SIGINT)."""
+    """Runs ``engine`` over the input topics until :meth:`stop` (or SIGTERM/SIGINT).
+
+    ``metrics`` receives the loop's metrics (a private :class:`MonitorMetrics` when None).
+    """
 
     def __init__(
         self,
         settings: RunnerSettings,
         engine: Engine,
         *,
+        metrics: MonitorMetrics | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
         self._engine = engine
         self._clock = clock
+        self.metrics = metrics if metrics is not None else MonitorMetrics(process_collectors=False)
+        self.observer = LoopObserver(
+            self.metrics, settings.inputs, view_seconds=settings.view_seconds, clock=clock
+        )
         self._offsets = OffsetBook(settings.inputs)
         self._models: dict[int, set[str]] = {}
         self._progress = _Progress()
@@ -186,6 +209,7 @@ class Runner:
             self._store = CheckpointStore(
                 open_redis(self.settings.redis_url), self.settings.group_id
             )
+            self.observer.redis_ok()
             self._check_topics()
             self._publisher = Publisher(
                 self.settings.bootstrap, self.settings.outputs, self._producer_properties
@@ -211,12 +235,14 @@ class Runner:
         self._maybe_tick()
         if self._checkpoint_due():
             self._checkpoint(self._offsets.owned)
+        self._observe(records)
 
     def _poll(self) -> list[Message]:
         assert self._consumer is not None
         messages: list[Message] = self._consumer.consume(
             self.settings.batch_size, self.settings.poll_timeout
         )
+        self._progress.batch_started = time.perf_counter()
         return messages
 
     def _decode(self, messages: list[Message]) -> list[InputRecord]:
@@ -242,7 +268,18 @@ class Runner:
         if output:
             self._publisher.alerts(output.alerts)
             self._publisher.retrain_requests(output.retrain_requests)
+            self.observer.output(output)
         self._publisher.poll()
+
+    def _observe(self, records: list[InputRecord]) -> None:
+        """Metrics of the turn: the batch as a whole, the engine view about once a second."""
+        progress = self._progress
+        if records or progress.batch_dead_letters:
+            duration = time.perf_counter() - progress.batch_started
+            self.observer.batch(records, progress.batch_dead_letters, duration=duration)
+            progress.batch_dead_letters = []
+        self.observer.maybe_view(self._engine)
+        self.observer.heartbeat()
 
     def _maybe_tick(self) -> None:
         now = time.monotonic()
@@ -271,7 +308,13 @@ class Runner:
             )
             for p in sorted(partitions)
         ]
-        self._store.save(checkpoints, now=self._clock())
+        started = time.perf_counter()
+        try:
+            self._store.save(checkpoints, now=self._clock())
+        except BaseException as exc:
+            self.observer.checkpoint_failed(exc)
+            raise
+        self.observer.checkpoint(time.perf_counter() - started)
         self._offsets.mark_clean(set(partitions))
         self._progress.checkpoints += 1
         self._progress.since_checkpoint = 0
@@ -311,10 +354,13 @@ class Runner:
         if model_id is not None:
             self._models.setdefault(partition, set()).add(model_id)
         self._progress.dead_letters += 1
+        self._progress.batch_dead_letters.append((cast(str, message.topic()), reason))
 
     def _consumer_error(self, error: KafkaError) -> None:
         if error.code() in _TRANSIENT and not error.fatal():
             log.warning("consumer: %s (retrying)", error.str())
+            if error.code() in _BROKER_DOWN:
+                self.observer.broker_error(f"consumer: {error.str()}")
             return
         raise ConsumeError(f"consumer failed: {error.str()}")
 
@@ -354,6 +400,7 @@ class Runner:
             on_revoke=self._on_revoke,
             on_lost=self._on_lost,
         )
+        self.observer.consumer_opened()
         return consumer
 
     def _on_assign(self, consumer: Consumer, assigned: list[TopicPartition]) -> None:
@@ -361,6 +408,7 @@ class Runner:
         assert self._store is not None
         numbers = {tp.partition for tp in assigned}
         stored = self._store.load(numbers)
+        self.observer.redis_ok()
         for p in sorted(numbers):
             checkpoint = stored.get(p)
             if checkpoint is not None:
@@ -370,11 +418,13 @@ class Runner:
                     key = partition_key(self.settings.group_id, p)
                     raise CorruptCheckpointError(f"{key}: cannot restore its state: {exc}") from exc
                 self._models[p] = set(checkpoint.status)
+                self.observer.restored(checkpoint.status)
             self._offsets.own(p, checkpoint.offsets if checkpoint else {})
         for tp in assigned:
             next_offset = self._offsets.next_offset(tp.topic, tp.partition)
             tp.offset = OFFSET_BEGINNING if next_offset is None else next_offset
         consumer.assign(assigned)
+        self.observer.assignment(self._offsets.owned)
         log.info("assigned partitions %s (%d restored from Redis)", sorted(numbers), len(stored))
 
     def _on_revoke(self, consumer: Consumer, revoked: list[TopicPartition]) -> None:
@@ -396,6 +446,7 @@ class Runner:
             self._engine.drop_partition(p)
             self._offsets.release(p)
             self._models.pop(p, None)
+        self.observer.assignment(self._offsets.owned)
 
     def _on_stats(self, stats_json: str) -> None:
         owned = self._offsets.owned
@@ -404,13 +455,17 @@ class Runner:
             for p in owned
             for topic in self.settings.inputs
         }
+        reading = read_stats(stats_json, wanted)
+        self.observer.broker_states(reading.broker_states)
+        self.observer.lag(reading.lags)
         per_partition: dict[int, int] = {}
-        for (_, partition), lag in lag_from_stats(stats_json, wanted).items():
+        for (_, partition), lag in reading.lags.items():
             per_partition[partition] = per_partition.get(partition, 0) + lag
         self._publish(self._engine.report_lag(per_partition))
 
     def _close_consumer(self) -> None:
         if self._consumer is not None:
+            self.observer.consumer_closed()
             self._consumer.close()  # leaves the group; on_revoke checkpoints unless failed
             self._consumer = None
 

@@ -9,15 +9,22 @@ watermark minus the next offset we will apply; ``consumer_lag`` is used when it 
 ...   "-1": {"hi_offset": -1, "consumer_lag": -1}}}}}'''
 >>> lag_from_stats(stats, {("predictions", 0): 100})
 {('predictions', 0): 20}
+
+:func:`read_stats` also returns each broker's connection state (``UP``, ``DOWN``…), which
+the readiness check of ``/readyz`` caches:
+
+>>> read_stats('{"brokers": {"b:9092/1": {"state": "UP"}}, "topics": {}}', {})
+StatsReading(lags={}, broker_states=['UP'])
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import NamedTuple
 
 import msgspec
 
-__all__ = ["lag_from_stats"]
+__all__ = ["StatsReading", "lag_from_stats", "read_stats"]
 
 
 class _Partition(msgspec.Struct):
@@ -29,8 +36,20 @@ class _Topic(msgspec.Struct):
     partitions: dict[str, _Partition] = msgspec.field(default_factory=dict)
 
 
+class _Broker(msgspec.Struct):
+    state: str = ""
+
+
 class _Stats(msgspec.Struct):
     topics: dict[str, _Topic] = msgspec.field(default_factory=dict)
+    brokers: dict[str, _Broker] = msgspec.field(default_factory=dict)
+
+
+class StatsReading(NamedTuple):
+    """What the loop takes from one statistics document."""
+
+    lags: dict[tuple[str, int], int]
+    broker_states: list[str]
 
 
 _DECODER: msgspec.json.Decoder[_Stats] = msgspec.json.Decoder(_Stats)
@@ -40,6 +59,13 @@ def lag_from_stats(
     stats_json: str | bytes, next_offsets: Mapping[tuple[str, int], int | None]
 ) -> dict[tuple[str, int], int]:
     """Lag of each ``(topic, partition)`` in ``next_offsets`` that the statistics mention."""
+    return read_stats(stats_json, next_offsets).lags
+
+
+def read_stats(
+    stats_json: str | bytes, next_offsets: Mapping[tuple[str, int], int | None]
+) -> StatsReading:
+    """Lags as :func:`lag_from_stats` gives them, and every broker's state."""
     stats = _DECODER.decode(stats_json)
     lags: dict[tuple[str, int], int] = {}
     for (topic, partition), next_offset in next_offsets.items():
@@ -51,4 +77,4 @@ def lag_from_stats(
             lags[(topic, partition)] = max(part.hi_offset - (next_offset or 0), 0)
         elif part.consumer_lag >= 0:
             lags[(topic, partition)] = part.consumer_lag
-    return lags
+    return StatsReading(lags, [broker.state for broker in stats.brokers.values()])

@@ -3,7 +3,7 @@
 ``MONITOR`` picks what Prometheus scrapes:
   * ``"synthetic"`` — ``synthetic_monitor.py``: MonitorMetrics fed with realistic values.
   * ``"driftradar-run"`` — ``driftradar run`` fed by ``driftradar simulate`` on the test
-    broker and Redis (needs the runner to serve MonitorMetrics on ``--metrics-port``).
+    broker and Redis: the real monitor serving MonitorMetrics on ``--metrics-port``.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import pytest
 import yaml
 
 #: The one line to change to scrape the real monitor instead of the stand-in.
-MONITOR = "synthetic"
+MONITOR = "driftradar-run"
 
 ROOT = Path(__file__).resolve().parents[3]
 RULES = ROOT / "deploy" / "prometheus" / "rules"
@@ -143,9 +143,13 @@ def driftradar_run(request: pytest.FixtureRequest) -> Iterator[int]:
             "--scenario",
             "data-drift",
             "--events",
-            "20000",
+            "0",  # unbounded until teardown: every rate window of the test has traffic
             "--rate",
-            "500",
+            "300",
+            "--change-at",
+            "1500",  # features shift 5 s in: PSI, KS, ADWIN… react while Prometheus scrapes
+            "--partitions",
+            "3",
             "--predictions-topic",
             topics["predictions"],
             "--ground-truth-topic",

@@ -154,6 +154,7 @@ def monitor_env(bootstrap: str, redis_url: str, config: Path) -> dict[str, str]:
         REDIS_URL=redis_url,
         DRIFTRADAR_CONFIG=str(config),
         PYTHONPATH=str(ROOT),
+        DRIFTRADAR_METRICS_PORT="0",  # several monitors per test: each on a free port
     )
     env.pop("DRIFTRADAR_GROUP_ID", None)
     return env

@@ -1,0 +1,291 @@
+"""The runner's side of the Prometheus metrics: one observation per batch, never per event.
+
+:class:`LoopObserver` turns what the loop already has (the decoded batch, the engine's
+output, checkpoint timings, the consumer's statistics) into calls on
+:class:`~streams.metrics.MonitorMetrics`: one :meth:`~streams.metrics.MonitorMetrics.observe_batch`
+per batch (counts grouped with :class:`collections.Counter`, event-time latencies as one numpy
+array), the engine's model view at most once per ``view_seconds``, and the cached state the
+``/readyz`` checks read (no network call at scrape time).
+
+>>> from prometheus_client import CollectorRegistry
+>>> from streams.events import Prediction
+>>> from streams.engine.records import InputRecord
+>>> from streams.metrics import MonitorMetrics
+>>> metrics = MonitorMetrics(CollectorRegistry(), process_collectors=False)
+>>> observer = LoopObserver(metrics, ("preds", "truth"), clock=lambda: 100.0)
+>>> p = Prediction("e1", "churn", {"x": 1.0}, 0.7, model_version="v2", timestamp=99.5)
+>>> observer.batch([InputRecord(p, 0, 0, 99.0)], [], duration=0.01)
+>>> metrics.value("driftradar_predictions_total", model_id="churn", model_version="v2")
+1.0
+>>> metrics.value("driftradar_events_total", topic="preds", model_id="churn",
+...               outcome="processed")
+1.0
+>>> metrics.value("driftradar_event_latency_seconds_sum", topic="preds")
+0.5
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from itertools import compress, repeat
+from operator import attrgetter, is_, not_
+from typing import Any, Final, Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+
+from streams.engine.join import JOIN_OUTCOMES
+from streams.engine.records import EngineOutput, InputRecord
+from streams.events import GroundTruth, Prediction, epoch_seconds
+from streams.metrics import BatchObservation, EngineView, MonitorMetrics, reason_kind
+
+__all__ = [
+    "OUTCOME_DEAD_LETTER",
+    "LoopObserver",
+    "ViewableEngine",
+    "engine_view",
+    "event_times",
+]
+
+#: ``outcome`` of ``driftradar_events_total`` for a message sent to the dead-letter topic.
+OUTCOME_DEAD_LETTER: Final = "dead_letter"
+#: librdkafka broker states that mean "connected and usable".
+_BROKER_UP: Final = "UP"
+# C-level accessors: the per-batch work runs in map/Counter, not in a Python loop per event.
+_EVENT: Final = attrgetter("event")
+_TIMESTAMP: Final = attrgetter("timestamp")
+_MODEL: Final = attrgetter("model_id")
+_MODEL_VERSION: Final = attrgetter("model_id", "model_version")
+
+
+@runtime_checkable
+class ViewableEngine(Protocol):
+    """An engine that can describe its models for the metrics (``streams.engine.Engine``)."""
+
+    def metrics_view(self) -> Mapping[str, Any]: ...
+
+
+def event_times(records: Sequence[InputRecord]) -> npt.NDArray[np.float64]:
+    """Event time (epoch seconds) of each record; the Kafka timestamp where the event has none.
+
+    Built in one pass: numpy turns ``None`` into NaN, and only RFC 3339 timestamps (parsed
+    to ``datetime``) fall back to a per-record conversion.
+
+    >>> from streams.events import GroundTruth
+    >>> rs = [InputRecord(GroundTruth("a", "m", 1, timestamp=5.0), 0, 0, 9.0),
+    ...       InputRecord(GroundTruth("b", "m", 1), 0, 1, 9.0)]
+    >>> event_times(rs).tolist()
+    [5.0, 9.0]
+    """
+    return _event_times(list(map(_EVENT, records)), records)
+
+
+def _event_times(
+    events: Sequence[Prediction | GroundTruth], records: Sequence[InputRecord]
+) -> npt.NDArray[np.float64]:
+    stamps = list(map(_TIMESTAMP, events))
+    try:
+        times = np.array(stamps, dtype=np.float64)
+    except TypeError:  # some are datetimes
+        times = np.array(
+            [np.nan if s is None else epoch_seconds(s) for s in stamps], dtype=np.float64
+        )
+    missing = np.isnan(times)
+    if missing.any():
+        kafka = np.fromiter(map(_TIMESTAMP, records), dtype=np.float64, count=len(records))
+        times[missing] = kafka[missing]
+    return times
+
+
+def engine_view(view: Mapping[str, Any], zero_baseline: Collection[str] = ()) -> EngineView:
+    """The engine's ``metrics_view()`` with ``join_totals`` filled from its ``join`` counters.
+
+    ``Engine.metrics_view`` reports each model's join statistics under ``join``; the metrics
+    take cumulative outcome counts from ``join_totals`` and count their growth from one view
+    to the next, the first view of a model being its baseline. For the models in
+    ``zero_baseline`` (created by this process, not restored from a checkpoint) the totals
+    are given as zeros, so that their first joins are counted by the next view rather than
+    swallowed by the baseline. A view that already has ``join_totals`` is kept as it is.
+
+    >>> engine_view({"models": {"m": {"join": {"joined": 3, "label_lag_mean": 2.0}}}})
+    {'models': {'m': {'join': {'joined': 3, 'label_lag_mean': 2.0}, 'join_totals': {'joined': 3}}}}
+    >>> engine_view({"models": {"m": {"join": {"joined": 3}}}}, {"m"})["models"]["m"]["join_totals"]
+    {'joined': 0}
+    """
+    models: dict[str, Any] = {}
+    for model_id, model_view in view["models"].items():
+        join = model_view.get("join")
+        if "join_totals" in model_view or not isinstance(join, Mapping):
+            models[model_id] = model_view
+            continue
+        zero = model_id in zero_baseline
+        totals = {
+            k: 0 if zero else int(join[k]) for k in JOIN_OUTCOMES if isinstance(join.get(k), int)
+        }
+        models[model_id] = {**model_view, "join_totals": totals}
+    return {"models": models}
+
+
+class LoopObserver:
+    """Feeds ``metrics`` from the consumer loop and remembers what ``/readyz`` reports.
+
+    ``topics`` are the ``(predictions, ground truth)`` topic names (events are labelled
+    with the real names); ``view_seconds`` is the least time between two engine views.
+    ``clock`` is wall-clock time (metrics), ``monotonic`` measures intervals.
+    """
+
+    def __init__(
+        self,
+        metrics: MonitorMetrics,
+        topics: tuple[str, str],
+        *,
+        view_seconds: float = 1.0,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if view_seconds < 0:
+            raise ValueError(f"view_seconds must be >= 0, got {view_seconds}")
+        self.metrics = metrics
+        self.topics = topics
+        self.view_seconds = view_seconds
+        self._clock = clock
+        self._monotonic = monotonic
+        self._last_view: float | None = None
+        self._viewed: set[str] = set()  # models whose join baseline the metrics hold
+        self._restored: set[str] = set()  # restored from a checkpoint, not viewed since
+        self._consumer_open = False
+        self._broker_problem: str | None = None
+        self._redis_problem: str | None = "Redis not contacted yet"
+
+    # -- per loop turn / per batch ---------------------------------------------------------
+
+    def heartbeat(self) -> None:
+        self.metrics.heartbeat()
+
+    def batch(
+        self,
+        records: Sequence[InputRecord],
+        dead_letters: Iterable[tuple[str, str]],
+        *,
+        duration: float,
+    ) -> None:
+        """One processed batch: ``records`` reached the engine, ``dead_letters`` are
+        ``(topic, reason)`` of the messages sent to the dead-letter topic."""
+        processed_at = self._clock()
+        observation = BatchObservation(duration_seconds=duration, processed_at=processed_at)
+        if records:
+            self._records(observation, records, processed_at)
+            self._broker_problem = None  # records arrived: the broker answers
+        kinds: Counter[tuple[str, str]] = Counter(
+            (topic, reason_kind(reason)) for topic, reason in dead_letters
+        )
+        for (topic, kind), count in kinds.items():
+            observation.events[(topic, "", OUTCOME_DEAD_LETTER)] += count
+            self.metrics.record_dead_letter(topic, kind, count)
+        self.metrics.observe_batch(observation)
+
+    def _records(
+        self, observation: BatchObservation, records: Sequence[InputRecord], processed_at: float
+    ) -> None:
+        predictions_topic, truth_topic = self.topics
+        events = list(map(_EVENT, records))
+        flags = list(map(is_, map(type, events), repeat(Prediction)))  # True: a prediction
+        is_prediction = np.array(flags, dtype=bool)
+        latencies = processed_at - _event_times(events, records)
+        predictions: Counter[tuple[str, str]] = Counter(
+            map(_MODEL_VERSION, compress(events, flags))
+        )
+        truths: Counter[str] = Counter(map(_MODEL, compress(events, map(not_, flags))))
+        observation.predictions.update(predictions)
+        for (model_id, _version), count in predictions.items():
+            observation.events[(predictions_topic, model_id, "processed")] += count
+            observation.last_seen[model_id] = processed_at
+        for model_id, count in truths.items():
+            observation.events[(truth_topic, model_id, "processed")] += count
+            observation.last_seen[model_id] = processed_at
+        if is_prediction.any():
+            observation.latencies[predictions_topic] = latencies[is_prediction].tolist()
+        if not is_prediction.all():
+            observation.latencies[truth_topic] = latencies[~is_prediction].tolist()
+
+    def output(self, output: EngineOutput) -> None:
+        """Count the alerts and retrain requests the engine produced (they are few)."""
+        for alert in output.alerts:
+            self.metrics.record_alert(alert)
+        for request in output.retrain_requests:
+            self.metrics.record_retrain(request)
+
+    def maybe_view(self, engine: object) -> bool:
+        """Copy the engine's model view into the metrics if ``view_seconds`` have passed."""
+        if not isinstance(engine, ViewableEngine):
+            return False
+        now = self._monotonic()
+        if self._last_view is not None and now - self._last_view < self.view_seconds:
+            return False
+        self._last_view = now
+        raw = engine.metrics_view()
+        new = {m for m in raw["models"] if m not in self._viewed and m not in self._restored}
+        self.metrics.update_from_engine(engine_view(raw, new))
+        self._viewed.update(raw["models"])
+        self._restored.difference_update(raw["models"])
+        return True
+
+    def restored(self, models: Iterable[str]) -> None:
+        """Models whose state (and join totals) came from a checkpoint: their next view is
+        the baseline of ``driftradar_join_outcomes_total``; others start from zero."""
+        for model in models:
+            self._viewed.discard(model)
+            self._restored.add(model)
+
+    # -- consumer state --------------------------------------------------------------------
+
+    def assignment(self, partitions: Iterable[int]) -> None:
+        """The input partitions this member owns now (both topics of each)."""
+        self.metrics.set_assignment((t, p) for p in sorted(partitions) for t in self.topics)
+
+    def lag(self, lags: Mapping[tuple[str, int], int]) -> None:
+        self.metrics.set_lag(lags)
+
+    def consumer_opened(self) -> None:
+        self._consumer_open = True
+
+    def consumer_closed(self) -> None:
+        self._consumer_open = False
+
+    def broker_error(self, reason: str) -> None:
+        """A transient consumer error such as "all brokers down": not ready until it heals."""
+        self._broker_problem = reason
+
+    def broker_states(self, states: Iterable[str]) -> None:
+        """librdkafka's broker states from its statistics: one ``UP`` clears a broker error."""
+        if _BROKER_UP in states:
+            self._broker_problem = None
+
+    # -- checkpoints / Redis ---------------------------------------------------------------
+
+    def redis_ok(self) -> None:
+        self._redis_problem = None
+
+    def checkpoint(self, duration: float) -> None:
+        self.metrics.observe_checkpoint(duration)
+        self._redis_problem = None
+
+    def checkpoint_failed(self, exc: BaseException) -> None:
+        self.metrics.record_checkpoint_failure()
+        self._redis_problem = f"last checkpoint failed: {type(exc).__name__}: {exc}"
+
+    # -- readiness callbacks (cheap: cached state only) --------------------------------------
+
+    def kafka_ready(self) -> tuple[bool, str]:
+        if not self._consumer_open:
+            return False, "consumer not running"
+        if self._broker_problem is not None:
+            return False, self._broker_problem
+        return True, "ok"
+
+    def redis_ready(self) -> tuple[bool, str]:
+        if self._redis_problem is not None:
+            return False, self._redis_problem
+        return True, "ok"

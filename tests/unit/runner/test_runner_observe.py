@@ -1,0 +1,242 @@
+"""The runner's metrics wiring (``streams.runner.observe``): batch observations from decoded
+records, the throttled engine view with join baselines, and the cached readiness state."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from streams.engine import InputRecord, MonitorConfig
+from streams.engine.engine import Engine
+from streams.engine.records import EngineOutput
+from streams.events import Alert, GroundTruth, Prediction, RetrainRequest, TimeWindow
+from streams.metrics import MonitorMetrics
+from streams.runner.lag import read_stats
+from streams.runner.observe import LoopObserver, engine_view, event_times
+
+TOPICS = ("p-topic", "g-topic")
+NOW = 1_900_000_000.0
+
+
+class Clock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def metrics() -> MonitorMetrics:
+    return MonitorMetrics(CollectorRegistry(), process_collectors=False, clock=lambda: NOW)
+
+
+def _observer(metrics: MonitorMetrics, monotonic: Clock | None = None) -> LoopObserver:
+    return LoopObserver(
+        metrics, TOPICS, view_seconds=1.0, clock=lambda: NOW, monotonic=monotonic or Clock(0.0)
+    )
+
+
+def _prediction(i: int, model: str = "churn", version: str = "v1", ts: Any = None) -> InputRecord:
+    event = Prediction(f"e{i}", model, {"x": float(i)}, 0.5, model_version=version, timestamp=ts)
+    return InputRecord(event, 0, i, NOW - 10.0)
+
+
+def _truth(i: int, model: str = "churn", ts: Any = None) -> InputRecord:
+    return InputRecord(GroundTruth(f"e{i}", model, 1, timestamp=ts), 0, i, NOW - 10.0)
+
+
+def test_event_times_mix_floats_datetimes_and_kafka_fallback() -> None:
+    when = datetime.fromtimestamp(NOW - 3.0, UTC)
+    records = [_prediction(0, ts=NOW - 1.0), _prediction(1, ts=when), _truth(2)]
+    assert event_times(records).tolist() == [NOW - 1.0, NOW - 3.0, NOW - 10.0]
+
+
+def test_batch_counts_events_predictions_latency_and_last_seen(metrics: MonitorMetrics) -> None:
+    observer = _observer(metrics)
+    records = [_prediction(i, ts=NOW - 0.5) for i in range(6)]
+    records += [_prediction(6 + i, model="fraud", version="v9", ts=NOW - 0.5) for i in range(2)]
+    records += [_truth(i, ts=NOW - 100.0) for i in range(3)]
+    observer.batch(records, [], duration=0.02)
+
+    value = metrics.value
+    assert (
+        value("driftradar_events_total", topic="p-topic", model_id="churn", outcome="processed")
+        == 6.0
+    )
+    assert (
+        value("driftradar_events_total", topic="g-topic", model_id="churn", outcome="processed")
+        == 3.0
+    )
+    assert value("driftradar_predictions_total", model_id="fraud", model_version="v9") == 2.0
+    assert value("driftradar_predictions_total", model_id="churn", model_version="v1") == 6.0
+    assert value("driftradar_event_latency_seconds_count", topic="p-topic") == 8.0
+    assert value("driftradar_event_latency_seconds_sum", topic="p-topic") == pytest.approx(4.0)
+    assert value("driftradar_event_latency_seconds_sum", topic="g-topic") == pytest.approx(300.0)
+    # processing (wall-clock) time, not the event time, marks when the model was last seen
+    assert value("driftradar_last_event_timestamp_seconds", model_id="churn") == NOW
+    assert value("driftradar_batches_total") == 1.0
+    assert value("driftradar_processing_seconds_sum") == pytest.approx(0.02)
+
+
+def test_dead_letters_count_as_events_and_by_reason_kind(metrics: MonitorMetrics) -> None:
+    observer = _observer(metrics)
+    dead = [
+        ("p-topic", "$: invalid JSON (unexpected character)"),
+        ("p-topic", "$.features: required field is missing"),
+        ("p-topic", "$.features: required field is missing"),
+    ]
+    observer.batch([], dead, duration=0.001)
+    value = metrics.value
+    assert (
+        value("driftradar_events_total", topic="p-topic", model_id="", outcome="dead_letter") == 3
+    )
+    assert value("driftradar_dead_letters_total", topic="p-topic", reason_kind="schema") == 2
+    assert value("driftradar_dead_letters_total", topic="p-topic", reason_kind="invalid_json") == 1
+
+
+def test_output_counts_alerts_and_retrain_requests(metrics: MonitorMetrics) -> None:
+    alert = Alert(
+        alert_id="a1",
+        type="data_drift",
+        severity="warning",
+        model_id="churn",
+        model_version="v1",
+        signal="feature:x",
+        detector="psi",
+        detected_at="2030-01-01T00:00:00Z",
+    )
+    request = RetrainRequest(
+        request_id="r1",
+        model_id="churn",
+        model_version="v1",
+        requested_at="2030-01-01T00:00:00Z",
+        reasons=[],
+        window=TimeWindow(start="2030-01-01T00:00:00Z", end="2030-01-01T00:00:00Z"),
+    )
+    _observer(metrics).output(EngineOutput(alerts=[alert, alert], retrain_requests=[request]))
+    assert (
+        metrics.value(
+            "driftradar_alerts_total", model_id="churn", type="data_drift", severity="warning"
+        )
+        == 2.0
+    )
+    assert metrics.value("driftradar_retrain_requests_total", model_id="churn") == 1.0
+
+
+def test_engine_view_copies_join_outcomes() -> None:
+    view: Mapping[str, Any] = {"models": {"m": {"join": {"joined": 4, "pending_labels": 2}}}}
+    assert engine_view(view)["models"]["m"].get("join_totals") == {"joined": 4}
+    kept = {"models": {"m": {"join": {"joined": 4}, "join_totals": {"joined": 1}}}}
+    assert engine_view(kept)["models"]["m"].get("join_totals") == {"joined": 1}
+
+
+def churn_stream(n: int) -> list[InputRecord]:
+    """``n`` predictions, each followed by its label one second (of event time) later."""
+    records = []
+    for i in range(n):
+        t = NOW - 1000.0 + i
+        event = Prediction(f"e{i}", "churn", {"x": float(i % 7)}, (i % 10) / 10, "v1", t)
+        records.append(InputRecord(event, 0, 2 * i, t))
+        records.append(InputRecord(GroundTruth(f"e{i}", "churn", i % 2, t + 1.0), 0, 2 * i + 1, t))
+    return records
+
+
+def _engine_with(records: list[InputRecord]) -> Engine:
+    engine = Engine(MonitorConfig(), clock=lambda: NOW)
+    engine.process(records)
+    return engine
+
+
+def test_view_is_throttled_and_counts_the_joins_of_a_new_model(metrics: MonitorMetrics) -> None:
+    monotonic = Clock(100.0)
+    observer = _observer(metrics, monotonic)
+    stream = churn_stream(200)
+    engine = _engine_with(stream[:200])
+    assert observer.maybe_view(engine)
+    assert not observer.maybe_view(engine)  # less than view_seconds later: skipped
+    assert metrics.value("driftradar_model_info", model_id="churn", model_version="v1") == 1.0
+    engine.process(stream[200:])
+    monotonic.now += 1.0
+    assert observer.maybe_view(engine)
+    joined = engine.metrics_view()["models"]["churn"]["join"]["joined"]
+    assert joined > 0
+    # the model was created here: every join counts, including those before the first view
+    assert metrics.value("driftradar_join_outcomes_total", model_id="churn", outcome="joined") == (
+        joined
+    )
+
+
+def test_a_restored_model_takes_its_totals_as_baseline(metrics: MonitorMetrics) -> None:
+    monotonic = Clock(0.0)
+    observer = _observer(metrics, monotonic)
+    stream = churn_stream(200)
+    engine = _engine_with(stream[:200])
+    before = engine.metrics_view()["models"]["churn"]["join"]["joined"]
+    observer.restored(["churn"])
+    observer.maybe_view(engine)
+    engine.process(stream[200:])
+    monotonic.now += 5.0
+    observer.maybe_view(engine)
+    after = engine.metrics_view()["models"]["churn"]["join"]["joined"]
+    assert after > before > 0
+    assert (
+        metrics.value("driftradar_join_outcomes_total", model_id="churn", outcome="joined")
+        == after - before
+    )
+
+
+def test_an_engine_without_a_view_is_skipped(metrics: MonitorMetrics) -> None:
+    assert not _observer(metrics).maybe_view(object())
+
+
+def test_assignment_and_lag(metrics: MonitorMetrics) -> None:
+    observer = _observer(metrics)
+    observer.assignment({2, 0})
+    assert metrics.assigned_partitions == 4
+    assert metrics.value("driftradar_assigned_partitions", topic="g-topic") == 2.0
+    observer.lag({("p-topic", 0): 12})
+    assert metrics.value("driftradar_consumer_lag", topic="p-topic", partition="0") == 12.0
+    observer.assignment(set())
+    assert metrics.assigned_partitions == 0
+
+
+def test_checkpoint_timing_and_failure(metrics: MonitorMetrics) -> None:
+    observer = _observer(metrics)
+    assert observer.redis_ready() == (False, "Redis not contacted yet")
+    observer.checkpoint(0.004)
+    assert observer.redis_ready() == (True, "ok")
+    assert metrics.value("driftradar_checkpoint_duration_seconds_count") == 1.0
+    assert metrics.value("driftradar_last_checkpoint_timestamp_seconds") == NOW
+    observer.checkpoint_failed(ConnectionError("Redis went away"))
+    assert metrics.value("driftradar_checkpoint_failures_total") == 1.0
+    ok, why = observer.redis_ready()
+    assert not ok
+    assert "ConnectionError: Redis went away" in why
+
+
+def test_kafka_readiness_follows_the_consumer_and_broker_state(metrics: MonitorMetrics) -> None:
+    observer = _observer(metrics)
+    assert observer.kafka_ready() == (False, "consumer not running")
+    observer.consumer_opened()
+    assert observer.kafka_ready() == (True, "ok")
+    observer.broker_error("consumer: all brokers are down")
+    assert observer.kafka_ready() == (False, "consumer: all brokers are down")
+    observer.broker_states(["DOWN", "CONNECT"])
+    assert not observer.kafka_ready()[0]
+    observer.broker_states(read_stats('{"brokers": {"b/1": {"state": "UP"}}}', {}).broker_states)
+    assert observer.kafka_ready() == (True, "ok")
+    observer.broker_error("consumer: all brokers are down")
+    observer.batch([_prediction(0)], [], duration=0.001)  # records arrived: it answers
+    assert observer.kafka_ready() == (True, "ok")
+    observer.consumer_closed()
+    assert not observer.kafka_ready()[0]
+
+
+def test_view_seconds_must_not_be_negative(metrics: MonitorMetrics) -> None:
+    with pytest.raises(ValueError, match="view_seconds"):
+        LoopObserver(metrics, TOPICS, view_seconds=-1.0)
