@@ -3,7 +3,8 @@
 The local trainer needs (features, served prediction, label) for every prediction whose
 event time lies in the request's window. The broker cannot seek by time reliably (tansu's
 ``offsets_for_times`` is wrong), so we read ``predictions`` and ``ground-truth`` from the
-beginning to their current end (``enable.partition.eof``) without joining a group, filter
+beginning to their current end (``enable.partition.eof``, or the first message written
+after the read began, whichever comes first) without joining a group, filter
 by ``model_id`` (the message key, then the decoded field) and event time, and join by
 ``event_id``. Messages that break the contract are skipped (the monitor dead-letters them).
 """
@@ -156,6 +157,7 @@ def _read_to_end(
         partitions = sorted(meta.partitions)
         consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
         at_end: set[int] = set()
+        began_ms = time.time() * 1000.0
         while len(at_end) < len(partitions):
             if time.monotonic() > deadline:
                 raise ActionError(
@@ -166,7 +168,12 @@ def _read_to_end(
             for message in consumer.consume(5000, 0.2):
                 error = message.error()
                 if error is None:
-                    at_end.discard(message.partition() or 0)
+                    # The end is where the read began: a partition is done at its end-of-
+                    # partition event or at a message written after the read began. On a
+                    # topic still being written the event may not come for a long time.
+                    _, stamp = message.timestamp()
+                    if stamp > began_ms:
+                        at_end.add(message.partition() or 0)
                     message_key = message.key()
                     if message_key is None or message_key == key:
                         handle(message)

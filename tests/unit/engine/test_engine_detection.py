@@ -189,8 +189,9 @@ def test_new_version_gets_fresh_detectors_and_old_one_retires() -> None:
     v1 = churn_stream(3000, seed=16, version="v1")
     v2 = churn_stream(3000, seed=17, version="v2", first=3000, data_drift_at=0)
     alerts, _ = run(engine, v1 + v2)
-    # v2 is shifted compared with v1 but has its own baseline: no drift
-    assert alerts == []
+    # v2 is shifted compared with v1 but has its own baseline: no drift; only the
+    # deployment verification reports (info: v2 performs like v1)
+    assert [(a.severity, a.detector) for a in alerts] == [("info", "verification")]
     status = engine.status()["models"]["churn"]
     assert status["model_version"] == "v2"
     assert status["versions"] == ["v2"]
@@ -203,7 +204,11 @@ def test_alerts_carry_their_version() -> None:
     v1 = churn_stream(2000, seed=18, version="v1")
     v2 = churn_stream(6000, seed=19, version="v2", first=2000, data_drift_at=5000)
     alerts, _ = run(engine, v1 + v2)
-    assert [(a.model_version, a.signal) for a in alerts] == [("v2", "feature:x_unused")]
+    assert [(a.model_version, a.signal) for a in alerts] == [
+        ("v2", "metric:accuracy"),  # v2 replaced v1: its verification (info)
+        ("v2", "feature:x_unused"),
+    ]
+    assert (alerts[0].detector, alerts[0].severity) == ("verification", "info")
 
 
 def test_reference_file_replaces_the_warm_up(tmp_path: object) -> None:
