@@ -27,6 +27,8 @@ _BUCKET_HEAD = struct.Struct("<QQ")  # max_size, current_idx
 _TAIL = struct.Struct("<diQii")
 _INT32_MAX = 2**31 - 1
 _MAX_BUCKET_LEVELS = 63  # bucket ``i`` holds summaries of 2**i values (u64 shift)
+#: Non-empty once a state decoded here re-encoded to river's exact bytes.
+_LAYOUT_CHECKED: list[bool] = []
 
 
 def new_window(
@@ -78,8 +80,10 @@ def window_to_data(helper: Any) -> dict[str, Any]:
         "n_detections": core[12],
         "buckets": buckets,
     }
-    if _encode(args, data) != blob:
-        raise RuntimeError("river's ADWIN state layout is not the one this wrapper knows")
+    if not _LAYOUT_CHECKED:  # the layout is river's: one exact match per process suffices
+        if _encode(args, data) != blob:
+            raise RuntimeError("river's ADWIN state layout is not the one this wrapper knows")
+        _LAYOUT_CHECKED.append(True)
     return data
 
 

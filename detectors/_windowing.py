@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import abc
 import math
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from array import array
+from collections.abc import Callable, Iterable, Mapping, MutableSequence
+from dataclasses import dataclass
 from typing import Any, ClassVar, Self
 
 import numpy as np
@@ -79,15 +80,43 @@ class WindowParams(Params):
         return self.stride if self.mode == "sliding" else self.window_size
 
 
-@dataclass(frozen=True, slots=True)
 class Verdict:
-    """One evaluated window: its level and the numbers behind it (plain data only)."""
+    """One evaluated window: its level and the numbers behind it (plain data only).
 
-    level: DriftState
-    statistic: float
-    threshold: float
-    p_value: float | None = None
-    details: dict[str, Any] = field(default_factory=dict)
+    ``details`` may be given as a function that builds them: most windows are evaluated and
+    replaced without anyone reading their details, so they are built only when read
+    (:meth:`WindowedDetector.result`, a snapshot), once, from values the evaluation kept.
+    """
+
+    __slots__ = ("_details", "_make_details", "level", "p_value", "statistic", "threshold")
+
+    def __init__(
+        self,
+        level: DriftState,
+        statistic: float,
+        threshold: float,
+        p_value: float | None = None,
+        details: dict[str, Any] | Callable[[], dict[str, Any]] | None = None,
+    ) -> None:
+        self.level = level
+        self.statistic = statistic
+        self.threshold = threshold
+        self.p_value = p_value
+        self._make_details: Callable[[], dict[str, Any]] | None = None
+        self._details: dict[str, Any] | None = None
+        if callable(details):
+            self._make_details = details
+        else:
+            self._details = {} if details is None else details
+
+    @property
+    def details(self) -> dict[str, Any]:
+        """The statistics behind the verdict (built on first access when deferred)."""
+        if self._details is None:
+            assert self._make_details is not None
+            self._details = self._make_details()
+            self._make_details = None
+        return self._details
 
     def to_data(self) -> dict[str, Any]:
         return {
@@ -119,6 +148,9 @@ class WindowedDetector(Detector):
     uses_reference: ClassVar[bool] = True
     #: dtype of the encoded values kept in the ring buffer.
     code_dtype: ClassVar[type[np.generic]] = np.float64
+    #: ``array`` type code of the warm-up buffer (``None``: a list, for non-numbers); numbers
+    #: take 8 bytes each there instead of a float object and a pointer (32 bytes) in a list.
+    warm_typecode: ClassVar[str | None] = None
 
     _params: WindowParams
 
@@ -159,7 +191,7 @@ class WindowedDetector(Detector):
     def _init_state(self) -> None:
         params = self._params
         self._reference: Profile | None = None
-        self._warm: list[Any] = []
+        self._warm: MutableSequence[Any] = self._new_warm()
         self._ring = np.zeros(params.window_size, dtype=self.code_dtype)
         self._pos = 0
         self._seen = 0
@@ -170,7 +202,7 @@ class WindowedDetector(Detector):
     def _set_reference(self, reference: Profile) -> None:
         self._check_reference(reference)
         self._reference = reference
-        self._warm = []
+        self._warm = self._new_warm()
 
     @classmethod
     def with_reference(cls, params: Params | None, reference: Any) -> Self:
@@ -181,6 +213,9 @@ class WindowedDetector(Detector):
             detector._fail_reference(f"must be a Profile, got {type(reference).__name__}")
         detector._set_reference(reference)
         return detector
+
+    def _new_warm(self) -> MutableSequence[Any]:
+        return [] if self.warm_typecode is None else array(self.warm_typecode)
 
     def _fail_reference(self, problem: str) -> None:
         raise InvalidParameterError(self.kind, "reference", problem)
@@ -229,6 +264,23 @@ class WindowedDetector(Detector):
             return self._ring[: self._seen]
         return np.concatenate((self._ring[self._pos :], self._ring[: self._pos]))
 
+    def _store(self, codes: npt.NDArray[Any]) -> None:
+        """Write ``codes`` into the ring after the newest value (wrapping around)."""
+        ring, size = self._ring, self._params.window_size
+        if len(codes) >= size:
+            ring[:] = codes[-size:]
+            self._pos = 0
+            return
+        pos = self._pos
+        end = pos + len(codes)
+        if end <= size:
+            ring[pos:end] = codes
+        else:
+            split = size - pos
+            ring[pos:] = codes[:split]
+            ring[: end - size] = codes[split:]
+        self._pos = end % size
+
     def _ingest(self, prepared: npt.NDArray[Any]) -> StateArray:
         """Use accepted prepared values; one state per value."""
         params = self._params
@@ -244,16 +296,20 @@ class WindowedDetector(Detector):
                 self._set_reference(reference)
             if start == len(prepared):
                 return out
-        codes = self._encode(prepared[start:])
-        old = self._ordered_window()
-        ext = np.concatenate((old, codes.astype(self.code_dtype, copy=False)))
-        base = self._seen - len(old)  # stream index (1-based count) of ext[0] is base + 1
+        codes = self._encode(prepared[start:]).astype(self.code_dtype, copy=False)
         seen_end = self._seen + len(codes)
         # Window ends s (counts of encoded values) in (seen, seen_end] with s >= size and
         # (s - size) % step == 0.
         first = size if self._seen < size else self._seen + (-(self._seen - size)) % step
         if first == self._seen:
             first += step
+        if first > seen_end:  # no window ends in this chunk (the usual case): just store it
+            self._store(codes)
+            self._seen = seen_end
+            return out
+        old = self._ordered_window()
+        ext = np.concatenate((old, codes))
+        base = self._seen - len(old)  # stream index (1-based count) of ext[0] is base + 1
         state = self._state
         last_pos = start
         for end in range(first, seen_end + 1, step):
@@ -327,7 +383,8 @@ class WindowedDetector(Detector):
                 raise ValueError("'warm' must be a list of values the detector accepts")
             if len(warm) >= self._params.warmup:
                 raise ValueError("warm-up buffer is full but no reference was built")
-            self._warm = list(warm)
+            self._warm = self._new_warm()
+            self._warm.extend(warm)
         size = self._params.window_size
         seen = _stored_int(data, "seen", 0, self._updates if self.ready else 0)
         window = data["window"]

@@ -11,7 +11,7 @@ import abc
 import enum
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, Self
 
 import numpy as np
@@ -87,11 +87,20 @@ class DetectionResult:
         return self.state is DriftState.WARNING
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain-data form, for alerts and ``status --json``."""
-        out = asdict(self)
-        out["state"] = self.state.name.lower()
-        out["details"] = dict(self.details)
-        return out
+        """Plain-data form, for alerts and ``status --json`` (``asdict``'s keys and values;
+        lists in ``details`` are copied, without ``asdict``'s slow recursive deep copy)."""
+        return {
+            "state": self.state.name.lower(),
+            "updates": self.updates,
+            "statistic": self.statistic,
+            "threshold": self.threshold,
+            "p_value": self.p_value,
+            "window_size": self.window_size,
+            "details": {
+                key: list(value) if isinstance(value, list) else value
+                for key, value in self.details.items()
+            },
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +127,7 @@ class Params:
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> Self:
         """Build from config data, rejecting unknown keys by name."""
-        known = {f.name for f in fields(cls)}
+        known = set(_field_names(cls))
         unknown = sorted(set(values) - known)
         if unknown:
             raise InvalidParameterError(
@@ -127,7 +136,19 @@ class Params:
         return cls(**dict(values))
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """``{field: value}``; the fields are immutable values, so no deep copy is needed."""
+        return {name: getattr(self, name) for name in _field_names(type(self))}
+
+
+_FIELD_NAMES: dict[type[Params], tuple[str, ...]] = {}
+
+
+def _field_names(params_type: type[Params]) -> tuple[str, ...]:
+    """The dataclass field names of a parameter class, looked up once per class."""
+    names = _FIELD_NAMES.get(params_type)
+    if names is None:
+        names = _FIELD_NAMES[params_type] = tuple(f.name for f in fields(params_type))
+    return names
 
 
 class Detector(abc.ABC):
@@ -154,6 +175,7 @@ class Detector(abc.ABC):
                 f"must be {self.params_type.__qualname__}, got {type(params).__qualname__}",
             )
         self._params = params
+        self._params_data: dict[str, Any] | None = None  # params.to_dict(), made once
         self._updates = 0
         self._rejected = 0
         self._state = DriftState.NONE
@@ -246,12 +268,18 @@ class Detector(abc.ABC):
         return {
             "kind": self.kind,
             "format": SNAPSHOT_FORMAT,
-            "params": self._params.to_dict(),
+            "params": dict(self._params_plain()),
             "updates": self._updates,
             "rejected": self._rejected,
             "state": int(self._state),
             "data": self._state_to_data(),
         }
+
+    def _params_plain(self) -> dict[str, Any]:
+        """``params.to_dict()``, computed once: the parameters are frozen."""
+        if self._params_data is None:
+            self._params_data = self._params.to_dict()
+        return self._params_data
 
     @classmethod
     def with_reference(cls, params: Params | None, reference: Any) -> Self:

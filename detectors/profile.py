@@ -223,11 +223,14 @@ class NumericProfile(Profile):
         array, missing = _numeric_array(column, values)
         if array.size == 0:
             raise ProfileError(column, "no numeric values to profile")
-        inner = np.unique(np.quantile(array, np.linspace(0, 1, bins + 1)[1:-1]))
+        ordered = np.sort(array)
+        # one call for the bin edges and the percentiles (same values as two calls)
+        levels = np.concatenate((np.linspace(0, 1, bins + 1)[1:-1], QUANTILE_LEVELS))
+        cuts = np.quantile(ordered, levels)
+        inner = np.unique(cuts[: bins - 1])
         codes = np.searchsorted(inner, array, side="right")
         counts = np.bincount(codes, minlength=inner.size + 1).astype(float)
-        lo, hi = float(array.min()), float(array.max())
-        ordered = np.sort(array)
+        lo, hi = float(ordered[0]), float(ordered[-1])
         return cls(
             column=column,
             count=int(array.size),
@@ -238,7 +241,7 @@ class NumericProfile(Profile):
             maximum=hi,
             edges=(lo, *(float(e) for e in inner), hi),
             counts=tuple(float(c) for c in counts),
-            quantiles=tuple(float(q) for q in np.quantile(ordered, QUANTILE_LEVELS)),
+            quantiles=tuple(cuts[bins - 1 :].tolist()),
         )
 
     # -- use by the detectors ------------------------------------------------------------

@@ -20,12 +20,14 @@ array([False,  True, False,  True])
 from __future__ import annotations
 
 import abc
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
+from scipy.stats import binom
 
 from detectors._checks import require_choice, require_real
 from detectors._windowing import Verdict, WindowedDetector, WindowParams
@@ -60,10 +62,16 @@ class ExpectationParams(WindowParams):
 
     max_failing_fraction: float = 0.01
     warning_fraction: float | None = None
+    #: Significance: drift also needs the window's failing count to have a one-sided
+    #: binomial tail below ``alpha`` under a true rate of exactly ``max_failing_fraction``,
+    #: so a source within its limit does not alert on every window a little above it.
+    #: ``1`` (the default) lets the raw fraction decide; the stream engine uses ``0.001``.
+    alpha: float = 1.0
 
     def validate(self) -> None:
         WindowParams.validate(self)
         require_real(self, "max_failing_fraction", low=0.0, high=1.0, high_open=True)
+        require_real(self, "alpha", low=0.0, high=1.0, low_open=True)
         if self.warning_fraction is not None:
             require_real(self, "warning_fraction", low=0.0, high=self.max_failing_fraction)
 
@@ -83,6 +91,10 @@ class Expectation(WindowedDetector):
         """Vectorised check of a numeric/bool numpy array, or ``None`` to check one by one."""
         return None
 
+    def _fails_strings(self, values: list[str]) -> BoolArray | None:
+        """Vectorised check of a list of ``str`` values, or ``None`` to check one by one."""
+        return None
+
     def failing_mask(self, values: Iterable[Any] | npt.NDArray[Any]) -> BoolArray:
         """One flag per value: ``True`` where the value fails the expectation."""
         if isinstance(values, np.ndarray) and values.dtype.kind in "biuf":
@@ -90,6 +102,10 @@ class Expectation(WindowedDetector):
             if fast is not None:
                 return fast
         items = values if isinstance(values, list | tuple | np.ndarray) else list(values)
+        if isinstance(items, list) and set(map(type, items)) == {str}:  # category names
+            fast = self._fails_strings(items)
+            if fast is not None:
+                return fast
         fails = self._fails
         return np.fromiter((fails(v) for v in items), dtype=np.bool_, count=len(items))
 
@@ -111,18 +127,29 @@ class Expectation(WindowedDetector):
         params = self._params
         failing = int(np.count_nonzero(window))
         fraction = failing / len(window)
-        if fraction > params.max_failing_fraction:
+        # Enter on a significant excess; once in drift, stay while above the limit at all
+        # (hysteresis), so a fault that persists near significance alerts once.
+        holding = self._last is not None and self._last.level is DriftState.DRIFT
+        if fraction > params.max_failing_fraction and (
+            holding
+            or binom.sf(failing - 1, len(window), params.max_failing_fraction) < params.alpha
+        ):
             level = DriftState.DRIFT
         elif params.warning_fraction is not None and fraction > params.warning_fraction:
             level = DriftState.WARNING
         else:
             level = DriftState.NONE
-        details = {"failing": failing, "expectation": self.describe()}
+        details = {"failing": failing, "expectation": self._description}
         return Verdict(level, fraction, params.max_failing_fraction, None, details)
 
     @abc.abstractmethod
     def describe(self) -> str:
         """The expectation in words, for alerts."""
+
+    @functools.cached_property
+    def _description(self) -> str:
+        """:meth:`describe`, formatted once (parameters are frozen)."""
+        return self.describe()
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +170,9 @@ class MissingRate(Expectation):
 
     def _fails_array(self, values: npt.NDArray[Any]) -> BoolArray | None:
         return _nan(values)
+
+    def _fails_strings(self, values: list[str]) -> BoolArray | None:
+        return np.zeros(len(values), dtype=np.bool_)
 
     def describe(self) -> str:
         return f"at most {self._params.max_failing_fraction:g} of values missing"
@@ -184,6 +214,9 @@ class TypeExpectation(Expectation):
         expected = self._params.expected
         ok = (expected == "bool") == is_bool and expected != "string"
         return np.full(len(values), not ok, dtype=np.bool_) & ~_nan(values)
+
+    def _fails_strings(self, values: list[str]) -> BoolArray | None:
+        return np.full(len(values), self._params.expected != "string", dtype=np.bool_)
 
     def describe(self) -> str:
         return f"values are {self._params.expected}"
@@ -246,6 +279,9 @@ class ValueRange(Expectation):
             fails |= values > high
         return fails
 
+    def _fails_strings(self, values: list[str]) -> BoolArray | None:
+        return np.ones(len(values), dtype=np.bool_)  # strings are not numbers
+
     def describe(self) -> str:
         low = "-inf" if self._params.min_value is None else f"{self._params.min_value:g}"
         high = "inf" if self._params.max_value is None else f"{self._params.max_value:g}"
@@ -289,6 +325,10 @@ class AllowedCategories(Expectation):
         if is_missing(value):
             return False
         return category_key(value) not in self._allowed
+
+    def _fails_strings(self, values: list[str]) -> BoolArray | None:
+        allowed = self._allowed
+        return np.fromiter((v not in allowed for v in values), dtype=np.bool_, count=len(values))
 
     def describe(self) -> str:
         return f"values in {{{', '.join(sorted(self._allowed))}}}"

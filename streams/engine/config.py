@@ -58,7 +58,10 @@ _FEATURE_WINDOW: Final[Mapping[str, Any]] = {"stride": 250}
 #: Detector kinds run per signal group when the config does not say otherwise.
 #: ``numeric``/``categorical``: features; ``unseen``: the 0/1 stream "category not in the
 #: reference" of categorical features; ``prediction``/``prediction_categorical``: number
-#: or class-label predictions; ``error``: 0/1 misclassification stream; ``error_regression``:
+#: or class-label predictions; ``error``: a classifier's error stream (binary: misclassified
+#: minus the model's own probability of it, see ``model._excess_error``; multiclass: 0/1),
+#: watched by ADWIN, which takes real values so that both tasks share it (Page-Hinkley on
+#: it fires ~1000 pairs after ADWIN, re-alerting the same change); ``error_regression``:
 #: absolute error of a regression model.
 DEFAULT_DETECTORS: Final[Mapping[str, Mapping[str, Mapping[str, Any]]]] = {
     "numeric": {"adwin": {}, "page_hinkley": {}, "psi": _FEATURE_WINDOW, "ks": _FEATURE_WINDOW},
@@ -66,17 +69,20 @@ DEFAULT_DETECTORS: Final[Mapping[str, Mapping[str, Mapping[str, Any]]]] = {
     "unseen": {"adwin": {}},
     "prediction": {"adwin": {}, "prediction_band": {}},
     "prediction_categorical": {"jensen_shannon": {}, "chi_square": {}},
-    "error": {"adwin": {}, "ddm": {}},
+    "error": {"adwin": {}},
     "error_regression": {"adwin": {}, "page_hinkley": {}},
 }
 DETECTOR_GROUPS: Final = frozenset(DEFAULT_DETECTORS)
 
 #: Quality expectations and their parameters; which ones apply depends on the feature.
+#: ``alpha``: a window beyond its limit alerts only when the excess is significant
+#: (binomial tail < 0.001), so a source slightly within its limit does not flap.
+_QUALITY_SIGNIFICANCE: Final[Mapping[str, Any]] = {"alpha": 0.001}
 DEFAULT_QUALITY: Final[Mapping[str, Mapping[str, Any]]] = {
-    "type": {},
-    "missing_rate": {},
-    "value_range": {},
-    "allowed_categories": {},
+    "type": _QUALITY_SIGNIFICANCE,
+    "missing_rate": _QUALITY_SIGNIFICANCE,
+    "value_range": _QUALITY_SIGNIFICANCE,
+    "allowed_categories": _QUALITY_SIGNIFICANCE,
 }
 
 #: Rolling performance metrics per task, and whether higher is better.
@@ -376,7 +382,9 @@ class RetrainConfig:
     """Which model alerts request retraining, and how often at most (event time).
 
     A request's data window ends at the triggering alert's event time and starts
-    ``window_seconds`` earlier, but not before the model version's first event.
+    ``window_seconds`` earlier, but not before the model version's first event. A new
+    version that replaces another is verified after ``verify_labelled_events`` joined
+    labels (``0``: never).
     """
 
     enabled: bool = True
@@ -386,6 +394,7 @@ class RetrainConfig:
     confirm: ConfirmConfig = ConfirmConfig()
     require_degraded_performance: bool = False
     window_seconds: float = 7 * 86400.0
+    verify_labelled_events: int = 500
 
     @classmethod
     def parse(cls, value: Any, key: str) -> RetrainConfig:
@@ -398,6 +407,7 @@ class RetrainConfig:
             "confirm",
             "require_degraded_performance",
             "window_seconds",
+            "verify_labelled_events",
         }
         _only(data, key, allowed)
         d = cls()
@@ -422,6 +432,10 @@ class RetrainConfig:
                 f"{key}.require_degraded_performance",
             ),
             _number(window, f"{key}.window_seconds", above=True),
+            _integer(
+                data.get("verify_labelled_events", d.verify_labelled_events),
+                f"{key}.verify_labelled_events",
+            ),
         )
 
 
@@ -507,7 +521,9 @@ class ModelConfig:
                 for name, spec in features.items()
             },
             prediction=PredictionConfig.parse(data.get("prediction"), f"{key}.prediction"),
-            detectors=_parse_detectors(data.get("detectors"), f"{key}.detectors"),
+            detectors=_error_group_fits(
+                task, _parse_detectors(data.get("detectors"), f"{key}.detectors"), key
+            ),
             quality=_parse_quality(quality.get("detectors"), f"{key}.quality.detectors"),
             quality_exclude=_choice(  # type: ignore[arg-type]
                 quality.get("exclude", d.quality_exclude),
@@ -539,13 +555,40 @@ def _parse_detectors(value: Any, key: str) -> dict[str, Mapping[str, Mapping[str
     return out
 
 
+def _error_group_fits(
+    task: Any, groups: dict[str, Mapping[str, Mapping[str, Any]]], key: str
+) -> dict[str, Mapping[str, Mapping[str, Any]]]:
+    """Refuse 0/1-only detectors (DDM, EDDM, HDDM-A, FHDDM) on a binary model's ``error``
+    signal, which is real-valued (misclassified minus the model's own probability of it)."""
+    if task == "binary":
+        from detectors import registry
+
+        for kind in groups["error"]:
+            if getattr(registry.DETECTORS[kind], "binary", False):
+                raise ConfigError(
+                    f"{key}.detectors.error.{kind}",
+                    "takes only 0/1 values, but a binary model's error stream is real-valued "
+                    "(misclassified minus the model's probability of it); use adwin, "
+                    "page_hinkley or kswin",
+                )
+    return groups
+
+
 def _parse_quality(value: Any, key: str) -> dict[str, Mapping[str, Any] | None]:
     """Parameters of each expectation; ``false`` switches one off."""
     data = _mapping(value, key)
     _only(data, key, frozenset(DEFAULT_QUALITY))
     out: dict[str, Mapping[str, Any] | None] = dict(DEFAULT_QUALITY)
     for kind, params in data.items():
-        out[kind] = None if params is False else _detector_params(kind, params, f"{key}.{kind}")
+        out[kind] = (
+            None
+            if params is False
+            else _detector_params(
+                kind,
+                {**DEFAULT_QUALITY[kind], **_mapping(params, f"{key}.{kind}")},
+                f"{key}.{kind}",
+            )
+        )
     return out
 
 
@@ -606,9 +649,14 @@ class TopicsConfig:
 
 @dataclass(frozen=True, slots=True)
 class CheckpointConfig:
-    """State and offsets are checkpointed every ``every_events`` events or ``every_seconds``."""
+    """State and offsets are checkpointed every ``every_events`` events or ``every_seconds``.
 
-    every_events: int = 10_000
+    A crash replays at most that many events (or seconds of input); each checkpoint costs
+    a full state snapshot, so at high rates ``every_events`` bounds that cost per event
+    (100 000: about 2 s of input at 50 000 events/s), at low rates ``every_seconds`` does.
+    """
+
+    every_events: int = 100_000
     every_seconds: float = 5.0
 
     @classmethod

@@ -12,8 +12,10 @@ hands out its state per partition as plain data for checkpointing.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Final
 
 from detectors.profile import Profile, ProfileError, profiles_from_file
@@ -220,12 +222,13 @@ class Engine:
 
     def snapshot_partition(self, partition: int) -> dict[str, Any]:
         """All state of the models whose events arrive on ``partition``, as plain data."""
-        return {
-            "format": SNAPSHOT_FORMAT,
-            "partition": partition,
-            "dead_letters": self._dead_letters.get(partition, 0),
-            "models": [m.snapshot() for m in self._models.values() if m.partition == partition],
-        }
+        with _collector_paused():
+            return {
+                "format": SNAPSHOT_FORMAT,
+                "partition": partition,
+                "dead_letters": self._dead_letters.get(partition, 0),
+                "models": [m.snapshot() for m in self._models.values() if m.partition == partition],
+            }
 
     def restore_partition(self, partition: int, data: Mapping[str, Any]) -> None:
         """Replace this partition's state with a :meth:`snapshot_partition` result."""
@@ -235,6 +238,10 @@ class Engine:
                 f"{SNAPSHOT_FORMAT}"
             )
         self.drop_partition(partition)
+        with _collector_paused():
+            self._restore_models(partition, data)
+
+    def _restore_models(self, partition: int, data: Mapping[str, Any]) -> None:
         if data["dead_letters"]:
             self._dead_letters[partition] = int(data["dead_letters"])
         for item in data["models"]:
@@ -268,3 +275,21 @@ class Engine:
     def _reference_for(self, model_id: str) -> Mapping[str, Profile]:
         path = self.config.model(model_id).reference
         return {} if path is None else self._references[path]
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a snapshot is built or restored.
+
+    Both make many containers (hundreds of thousands with many models) and no cycles: the
+    collections their allocations would trigger find nothing, yet scan the whole engine
+    state (measured: a 100-model snapshot took 160-790 ms with them, 120-210 ms without).
+    The previous setting is restored, so a process that disabled collection keeps it off.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()

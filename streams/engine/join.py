@@ -68,10 +68,12 @@ class JoinBuffer:
         self.ttl = float(ttl_seconds)
         self.max_pending = int(max_pending)
         self.remember_joined = int(remember_joined)
-        # event_id -> [version, prediction, event_time, usable]
-        self._predictions: OrderedDict[str, list[Any]] = OrderedDict()
-        # event_id -> [label, event_time]
-        self._labels: OrderedDict[str, list[Any]] = OrderedDict()
+        # Entries are tuples of atoms, which the garbage collector stops tracking: a full
+        # buffer then adds nothing to the cost of every collection (lists would).
+        # event_id -> (version, prediction, event_time, usable)
+        self._predictions: OrderedDict[str, tuple[Any, ...]] = OrderedDict()
+        # event_id -> (label, event_time)
+        self._labels: OrderedDict[str, tuple[Any, ...]] = OrderedDict()
         # event_id -> event_time of the join (kept one TTL to recognise duplicates)
         self._done: OrderedDict[str, float] = OrderedDict()
         self._counts = dict.fromkeys(JOIN_OUTCOMES, 0)
@@ -95,7 +97,7 @@ class JoinBuffer:
         if event_id in self._predictions or event_id in self._done:
             self._counts["duplicate_predictions"] += 1
             return DUPLICATE
-        self._predictions[event_id] = [version, prediction, event_time, usable]
+        self._predictions[event_id] = (version, prediction, event_time, usable)
         if event_time < self._horizon:
             self._horizon = event_time
         if len(self._predictions) + len(self._labels) > self.max_pending:
@@ -116,7 +118,7 @@ class JoinBuffer:
         if event_id in self._labels or event_id in self._done:
             self._counts["duplicate_labels"] += 1
             return DUPLICATE
-        self._labels[event_id] = [label, event_time]
+        self._labels[event_id] = (label, event_time)
         if event_time < self._horizon:
             self._horizon = event_time
         if len(self._predictions) + len(self._labels) > self.max_pending:
@@ -227,11 +229,16 @@ class JoinBuffer:
     # -- checkpointing -------------------------------------------------------------------
 
     def snapshot(self) -> dict[str, Any]:
-        """Plain data (msgpack/JSON-able) from which :meth:`restore` rebuilds this buffer."""
+        """Plain data (msgpack/JSON-able) from which :meth:`restore` rebuilds this buffer.
+
+        Columnar: one list per field, in arrival order, not one list per entry, because a
+        full buffer holds ``max_pending`` entries and the checkpoint writes it every time.
+        """
         return {
-            "predictions": [[key, *entry] for key, entry in self._predictions.items()],
-            "labels": [[key, *entry] for key, entry in self._labels.items()],
-            "done": [[key, at] for key, at in self._done.items()],
+            "layout": "columns",
+            "predictions": _columns(self._predictions, _PREDICTION_FIELDS),
+            "labels": _columns(self._labels, _LABEL_FIELDS),
+            "done": {"ids": list(self._done), "times": list(self._done.values())},
             "counts": dict(self._counts),
             "watermark": self.watermark,
             "lag": [self._lag_sum, self._lag_max, self._lag_last],
@@ -246,11 +253,38 @@ class JoinBuffer:
         remember_joined: int = 10_000,
     ) -> JoinBuffer:
         join = cls(ttl_seconds, max_pending, remember_joined)
-        join._predictions = OrderedDict((row[0], list(row[1:])) for row in data["predictions"])
-        join._labels = OrderedDict((row[0], list(row[1:])) for row in data["labels"])
-        join._done = OrderedDict((row[0], float(row[1])) for row in data["done"])
+        if data.get("layout") == "columns":
+            join._predictions = _entries(data["predictions"], _PREDICTION_FIELDS)
+            join._labels = _entries(data["labels"], _LABEL_FIELDS)
+            done = data["done"]
+            join._done = OrderedDict(zip(done["ids"], map(float, done["times"]), strict=True))
+        else:  # one row per entry (checkpoints written before the columnar layout)
+            join._predictions = OrderedDict((row[0], tuple(row[1:])) for row in data["predictions"])
+            join._labels = OrderedDict((row[0], tuple(row[1:])) for row in data["labels"])
+            join._done = OrderedDict((row[0], float(row[1])) for row in data["done"])
         join._counts.update({k: int(v) for k, v in data["counts"].items()})
         join.watermark = float(data["watermark"])
         join._lag_sum, join._lag_max, join._lag_last = data["lag"]
         join._horizon = join._oldest()
         return join
+
+
+#: Column names of the snapshot's pending predictions and labels (entry order).
+_PREDICTION_FIELDS: Final = ("versions", "predictions", "times", "usable")
+_LABEL_FIELDS: Final = ("labels", "times")
+
+
+def _columns(
+    pending: OrderedDict[str, tuple[Any, ...]], names: tuple[str, ...]
+) -> dict[str, list[Any]]:
+    """``{"ids": [...], name: [...], ...}``: the entries of ``pending`` as columns."""
+    columns = zip(*pending.values(), strict=True) if pending else ((),) * len(names)
+    return {"ids": list(pending), **{name: list(c) for name, c in zip(names, columns, strict=True)}}
+
+
+def _entries(
+    data: dict[str, list[Any]], names: tuple[str, ...]
+) -> OrderedDict[str, tuple[Any, ...]]:
+    """Inverse of :func:`_columns`; columns of unequal length are refused."""
+    rows = zip(*(data[name] for name in names), strict=True)
+    return OrderedDict(zip(data["ids"], rows, strict=True))

@@ -29,7 +29,7 @@ from streams.engine.ids import alert_id
 from streams.engine.join import DUPLICATE, JoinBuffer, JoinedPair
 from streams.engine.performance import RollingPerformance
 from streams.engine.records import InputRecord
-from streams.engine.retrain import RetrainPolicy
+from streams.engine.retrain import VERIFICATION, RetrainPolicy
 from streams.engine.signals import Signal
 from streams.events import Alert, Prediction, RetrainRequest, epoch_seconds, rfc3339
 
@@ -62,6 +62,9 @@ class VersionState:
         self.first_position = 0
         self.last_time = -_INF
         self.first_time = _INF
+        # deployment verification of a version that replaced another (plain data), or None:
+        # {"previous", "request_id", "baseline": {metric: value}, "state", "results"}
+        self.verify: dict[str, Any] | None = None
 
     def snapshot(self) -> dict[str, Any]:
         return {
@@ -77,6 +80,7 @@ class VersionState:
             "last_time": self.last_time,
             "first_time": self.first_time,
             "first_position": self.first_position,
+            "verify": self.verify,
         }
 
     @classmethod
@@ -97,6 +101,8 @@ class VersionState:
         version.last_time = float(data["last_time"])
         version.first_time = float(data["first_time"])
         version.first_position = int(data["first_position"])
+        verify = data.get("verify")
+        version.verify = None if verify is None else dict(verify)
         return version
 
 
@@ -147,6 +153,7 @@ class ModelState:
         self.seq = 0  # records of this model processed (both topics)
         self.schema_alerted = False
         self.alerts = 0
+        self.last_request_id: str | None = None  # the model's latest retrain request
         self.last_event_time: float | None = None
         # processing-time (ops) state
         self.last_seen: float | None = None
@@ -171,6 +178,7 @@ class ModelState:
             thresholds=perf.thresholds,
             relative_drop=perf.relative_drop,
             threshold=self.config.threshold,
+            clear_after=self.config.alarms.clear_after,
         )
 
     # -- the hot path --------------------------------------------------------------------
@@ -376,6 +384,8 @@ class ModelState:
                 self.counters["retired_versions"] += 1
             version = self.versions[name] = VersionState(name)
             version.first_position = self.seq
+            if self.current is not None and self.current != name:
+                version.verify = self._verification_plan(self.current)
         self.current = name
         if len(self.versions) > 1:
             rules = self.config.versions
@@ -389,6 +399,58 @@ class ModelState:
                     del self.versions[other.name]
                     self.counters["retired_versions"] += 1
         return version
+
+    def _verification_plan(self, previous: str) -> dict[str, Any] | None:
+        """What a version replacing ``previous`` must show once it has
+        ``retrain.verify_labelled_events`` labelled events (``None``: not verified)."""
+        if self.config.retrain.verify_labelled_events <= 0:
+            return None
+        old = self.versions.get(previous)
+        perf = None if old is None else old.performance
+        return {
+            "previous": previous,
+            "request_id": self.last_request_id,
+            "baseline": {} if perf is None else dict(perf.baseline),
+            "state": "pending",
+            "results": [],
+        }
+
+    def _verify(self, version: VersionState, perf: RollingPerformance) -> list[dict[str, Any]]:
+        """Compare the version's performance over its first labelled events with the
+        acceptable limits: ``performance.thresholds``, else the previous version's first
+        full window less ``performance.relative_drop``. Marks the verification done."""
+        plan = version.verify
+        assert plan is not None
+        results: list[dict[str, Any]] = []
+        limits = {m: (v, "threshold") for m, v in perf.thresholds.items()}
+        if not limits and perf.relative_drop is not None:
+            for metric, base in plan["baseline"].items():
+                if metric in perf.metrics:
+                    drop = abs(base) * perf.relative_drop
+                    limit = base - drop if perf.metrics[metric] else base + drop
+                    limits[metric] = (limit, "previous_version")
+        for metric, (limit, source) in limits.items():
+            value, pairs = perf.recent(metric)
+            if value is None:
+                continue
+            higher = perf.metrics[metric]
+            ok = value >= limit if higher else value <= limit
+            results.append(
+                {
+                    "metric": metric,
+                    "value": value,
+                    "minimum" if higher else "maximum": limit,
+                    "limit_source": source,
+                    "verified": ok,
+                    "pairs": pairs,
+                }
+            )
+        plan["results"] = results
+        if not results:
+            plan["state"] = "unverifiable"
+        else:
+            plan["state"] = "verified" if all(r["verified"] for r in results) else "failed"
+        return results
 
     def _signal(
         self,
@@ -640,7 +702,27 @@ class ModelState:
                 version.performance = self.new_performance()
             perf = version.performance
             before = perf.updates
-            for change in perf.update(scores, labels):
+            plan = version.verify
+            due = None  # pairs until the verification point, when it falls in this batch
+            if plan is not None and plan["state"] == "pending":
+                need = max(1, self.config.retrain.verify_labelled_events - before)
+                if need <= scores.size:
+                    due = need
+            if due is None:
+                changes = perf.update(scores, labels)
+            else:
+                changes = perf.update(scores[:due], labels[:due])
+                results = self._verify(version, perf)
+                timeline.append(
+                    (
+                        int(seqs[due - 1]),
+                        len(timeline),
+                        "verify",
+                        (version, results, perf.updates, float(times[due - 1])),
+                    )
+                )
+                changes += perf.update(scores[due:], labels[due:])
+            for change in changes:
                 j = change.position - before - 1
                 timeline.append(
                     (int(seqs[j]), len(timeline), "metric", (version, change, float(times[j])))
@@ -680,7 +762,7 @@ class ModelState:
         label = np.asarray(labels, dtype=np.float64)
         if self.task == "binary":
             ok = ((label == 0.0) | (label == 1.0)) & (score >= 0.0) & (score <= 1.0)
-            error = ((score >= self.config.threshold) != (label == 1.0)).astype(np.float64)
+            error = _excess_error(score, label, self.config.threshold)
         else:
             ok = np.isfinite(score) & np.isfinite(label)
             if bool in set(map(type, labels)):
@@ -713,8 +795,8 @@ class ModelState:
             if y not in (0.0, 1.0) or not 0.0 <= prediction <= 1.0:
                 self.counters["invalid_labels"] += 1
                 return None
-            wrong = (prediction >= self.config.threshold) != (y == 1.0)
-            return prediction, y, 1.0 if wrong else 0.0
+            excess = _excess_error(np.array([prediction]), np.array([y]), self.config.threshold)
+            return prediction, y, float(excess[0])
         if isinstance(label, bool) or not math.isfinite(y) or not math.isfinite(prediction):
             self.counters["invalid_labels"] += 1
             return None
@@ -762,6 +844,11 @@ class ModelState:
                     detected_at,
                     details,
                 )
+            elif kind == "verify":
+                version, results, pairs, t = payload
+                if results:
+                    alerts.append(self._verification_alert(version, results, pairs, t, detected_at))
+                continue  # verification alerts never request retraining
             else:  # schema: too many features
                 t = self.last_event_time or 0.0
                 alert = self._alert(
@@ -778,8 +865,43 @@ class ModelState:
             owner = self.versions.get(alert.model_version)
             request = self.policy.observe(alert, t, None if owner is None else owner.first_time)
             if request is not None:
+                self.last_request_id = request.request_id
                 requests.append(request)
         return alerts, requests
+
+    def _verification_alert(
+        self,
+        version: VersionState,
+        results: list[dict[str, Any]],
+        pairs: int,
+        event_time: float,
+        detected_at: str,
+    ) -> Alert:
+        """The one ``performance_degradation`` alert reporting a deployment's verification:
+        severity ``info`` when the new version meets every limit, else ``critical``; its
+        signal is the first metric that failed (or the first one checked)."""
+        plan = version.verify
+        assert plan is not None
+        verified = all(r["verified"] for r in results)
+        result = next(r for r in results if r["verified"] == verified)
+        details = {
+            **result,
+            "labelled_events": pairs,
+            "previous_version": plan["previous"],
+            "request_id": plan["request_id"],
+            "results": [dict(r) for r in results],
+        }
+        return self._alert(
+            "performance_degradation",
+            version.name,
+            f"metric:{result['metric']}",
+            VERIFICATION,
+            pairs,
+            event_time,
+            detected_at,
+            details,
+            severity="info" if verified else "critical",
+        )
 
     def _alert(
         self,
@@ -791,12 +913,14 @@ class ModelState:
         event_time: float,
         detected_at: str,
         details: dict[str, Any],
+        *,
+        severity: str | None = None,
     ) -> Alert:
         self.alerts += 1
         return Alert(
             alert_id=alert_id(self.model_id, version, signal, detector, position),
             type=alert_type,
-            severity=self.config.severities[alert_type],
+            severity=severity or self.config.severities[alert_type],
             model_id=self.model_id,
             model_version=version,
             signal=signal,
@@ -825,7 +949,7 @@ class ModelState:
                         }
                         for detector in perf.detectors(metric)
                     }
-        return {
+        out = {
             "predictions": self.counters["predictions"],
             "ground_truth": self.counters["ground_truth"],
             "joined": self.join.counts()["joined"],
@@ -835,6 +959,23 @@ class ModelState:
             "task": self.task,
             "partition": self.partition,
             "signals": signals,
+        }
+        if version is not None and version.verify is not None:
+            out["verification"] = self._verification_status(version)
+        return out
+
+    def _verification_status(self, version: VersionState) -> dict[str, Any]:
+        """The current version's deployment verification: state, progress, results."""
+        plan = version.verify
+        assert plan is not None
+        perf = version.performance
+        return {
+            "state": plan["state"],
+            "previous_version": plan["previous"],
+            "request_id": plan["request_id"],
+            "labelled_events": 0 if perf is None else perf.updates,
+            "needed": self.config.retrain.verify_labelled_events,
+            "results": [dict(r) for r in plan["results"]],
         }
 
     def view(self) -> dict[str, Any]:
@@ -858,6 +999,8 @@ class ModelState:
             "versions": list(self.versions),
             "throughput": dict(self.throughput),
         }
+        if version is not None and version.verify is not None:
+            out["verification"] = self._verification_status(version)
         if stats["label_coverage"] is not None:
             out["label_coverage"] = stats["label_coverage"]
         if stats["label_lag_mean"] is not None:
@@ -912,6 +1055,7 @@ class ModelState:
             "seq": self.seq,
             "schema_alerted": self.schema_alerted,
             "alerts": self.alerts,
+            "last_request": self.last_request_id,
             "last_event_time": self.last_event_time,
             "last_seen": self.last_seen,
             "silent": self.silent,
@@ -946,11 +1090,32 @@ class ModelState:
         model.seq = int(data["seq"])
         model.schema_alerted = bool(data["schema_alerted"])
         model.alerts = int(data["alerts"])
+        model.last_request_id = data.get("last_request")
         model.last_event_time = data["last_event_time"]
         model.last_seen = data["last_seen"]
         model.silent = bool(data["silent"])
         model.throughput = dict(data["throughput"])
         return model
+
+
+def _excess_error(
+    score: npt.NDArray[np.float64], label: npt.NDArray[np.float64], threshold: float
+) -> npt.NDArray[np.float64]:
+    """A binary model's error beyond what it expects of itself: 1 if misclassified at
+    ``threshold``, minus the model's own probability of that misclassification (``1 - p``
+    when it says class 1, ``p`` when it says class 0).
+
+    Its mean stays put when only the inputs move (a calibrated model hit by data drift
+    errs more on the harder cases, and expects to) and rises when the world's rule changes
+    (concept drift), so the ``error`` signal separates the two.
+
+    >>> _excess_error(np.array([0.9, 0.9, 0.2]), np.array([1.0, 0.0, 0.0]), 0.5).round(2)
+    array([-0.1,  0.9, -0.2])
+    """
+    says_one = score >= threshold
+    wrong = (says_one != (label == 1.0)).astype(np.float64)
+    result: npt.NDArray[np.float64] = wrong - np.where(says_one, 1.0 - score, score)
+    return result
 
 
 def _infer_task(prediction: float | str, label: float | str | bool) -> str | None:

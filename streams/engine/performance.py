@@ -86,6 +86,7 @@ class RollingPerformance:
         thresholds: Mapping[str, float],
         relative_drop: float | None,
         threshold: float = 0.5,
+        clear_after: int = 1,
     ) -> None:
         self.task = task
         self.metrics: Mapping[str, bool] = METRICS[task]  # name -> higher is better
@@ -100,6 +101,11 @@ class RollingPerformance:
         self.values: dict[str, float | None] = {}
         self.baseline: dict[str, float] = {}
         self.active: dict[str, bool] = {}  # "<metric>/<detector>" -> below limit
+        # Hysteresis (as the detectors' SignalGate): a metric that crossed its limit stays
+        # degraded until it has been back within the limit for ``clear_after`` pairs, so a
+        # value hovering around the limit raises one alert, not one per crossing.
+        self.clear_after = clear_after
+        self._last_bad: dict[str, int] = {}  # "<metric>/<detector>" -> pairs at last breach
 
     def detectors(self, metric: str) -> list[str]:
         """Names of the checks run on ``metric``."""
@@ -157,6 +163,10 @@ class RollingPerformance:
             for detector, limit in limits.items():
                 bad = value < limit if higher_better else value > limit
                 key = f"{metric}/{detector}"
+                if bad:
+                    self._last_bad[key] = self.updates
+                elif self.updates - self._last_bad.get(key, 0) < self.clear_after:
+                    continue  # within the limit, but not for long enough to clear
                 if bad != self.active.get(key, False):
                     self.active[key] = bad
                     changes.append(MetricChange(metric, detector, bad, self.updates, value, limit))
@@ -164,6 +174,25 @@ class RollingPerformance:
 
     def degraded(self) -> bool:
         return any(self.active.values())
+
+    def recent(self, metric: str) -> tuple[float | None, int]:
+        """``metric`` over the pairs in the window now (all of them, even before the window
+        is full) and how many pairs that is; the deployment verification uses it.
+
+        >>> perf = RollingPerformance("binary", window=10, every=5, thresholds={},
+        ...                           relative_drop=None)
+        >>> _ = perf.update(np.array([0.9, 0.2, 0.7]), np.array([1.0, 0.0, 0.0]))
+        >>> perf.recent("accuracy")
+        (0.6666666666666666, 3)
+        """
+        count = min(self.updates, self.window)
+        if count == 0:
+            return None, 0
+        if count < self.window:
+            score, label = self._score[:count], self._label[:count]
+        else:
+            score, label = self._score, self._label
+        return compute_metric(metric, score, label, self.threshold), count
 
     def snapshot(self) -> dict[str, Any]:
         return {
@@ -173,6 +202,7 @@ class RollingPerformance:
             "values": dict(self.values),
             "baseline": dict(self.baseline),
             "active": dict(self.active),
+            "last_bad": dict(self._last_bad),
         }
 
     def restore(self, data: Mapping[str, Any]) -> None:
@@ -182,3 +212,4 @@ class RollingPerformance:
         self.values = dict(data["values"])
         self.baseline = {k: float(v) for k, v in data["baseline"].items()}
         self.active = {k: bool(v) for k, v in data["active"].items()}
+        self._last_bad = {k: int(v) for k, v in data.get("last_bad", {}).items()}

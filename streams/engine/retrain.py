@@ -31,7 +31,10 @@ from streams.events import (
     rfc3339,
 )
 
-__all__ = ["RetrainPolicy"]
+__all__ = ["VERIFICATION", "RetrainPolicy"]
+
+#: ``detector`` of the alerts that report a deployment's verification: never a trigger.
+VERIFICATION: Final = "verification"
 
 _DAY: Final = 86400.0
 #: Outcomes of alerts that could have requested retraining but did not.
@@ -77,6 +80,7 @@ class RetrainPolicy:
         config = self.config
         if (
             not config.enabled
+            or alert.detector == VERIFICATION
             or alert.type not in MODEL_ALERT_TYPES
             or alert.type not in config.triggers
         ):

@@ -21,6 +21,7 @@ signal's first ``warmup`` values, or of the reference profile when one is config
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -87,12 +88,22 @@ def create_detector(
 class _Slot:
     """A detector on a signal, with its drift gate."""
 
-    __slots__ = ("detector", "gate", "scaled")
+    __slots__ = ("detector", "gate", "saved", "scaled")
 
     def __init__(self, detector: Detector, gate: SignalGate, scaled: bool) -> None:
         self.detector = detector
         self.gate = gate
         self.scaled = scaled
+        # (updates, rejected) at the last snapshot, and that snapshot: a detector changes
+        # only by taking values, so an idle one is not serialised again at every checkpoint
+        self.saved: tuple[tuple[int, int], dict[str, Any]] | None = None
+
+    def detector_snapshot(self) -> dict[str, Any]:
+        detector = self.detector
+        mark = (detector.updates, detector.rejected)
+        if self.saved is None or self.saved[0] != mark:
+            self.saved = (mark, detector.snapshot())
+        return self.saved[1]
 
 
 class Signal:
@@ -121,7 +132,7 @@ class Signal:
         self.inputs = 0  # values offered to the signal
         self.alerts = 0
         self.scale: tuple[float, float] | None = None  # (mean, std) for scaled detectors
-        self.warm: list[float] = []
+        self.warm = array("d")  # warm-up values: 8 bytes each, not a float object each
 
     @classmethod
     def create(
@@ -202,20 +213,20 @@ class Signal:
         self, values: npt.NDArray[Any] | list[Any]
     ) -> tuple[int, npt.NDArray[np.float64]]:
         """Index from which values are standardised, and those values; warms up first."""
-        array = np.asarray(values, dtype=np.float64)
+        batch = np.asarray(values, dtype=np.float64)
         start = 0
         if self.scale is None:
-            start = min(array.size, self.warmup - len(self.warm))
-            self.warm.extend(array[:start].tolist())
+            start = min(batch.size, self.warmup - len(self.warm))
+            self.warm.extend(batch[:start].tolist())
             if len(self.warm) >= self.warmup:
                 warm = np.asarray(self.warm)
                 std = float(warm.std())
                 self.scale = (float(warm.mean()), std if std > 0 else 1.0)
-                self.warm = []
+                self.warm = array("d")
             else:
-                return start, array[:0]
+                return start, batch[:0]
         mean, std = self.scale
-        return start, (array[start:] - mean) / std
+        return start, (batch[start:] - mean) / std
 
     # -- reading -------------------------------------------------------------------------
 
@@ -256,7 +267,7 @@ class Signal:
             "scale": None if self.scale is None else list(self.scale),
             "warm": list(self.warm),
             "slots": [
-                [label, slot.detector.snapshot(), slot.gate.snapshot(), slot.scaled]
+                [label, slot.detector_snapshot(), slot.gate.snapshot(), slot.scaled]
                 for label, slot in self.slots.items()
             ],
         }
@@ -271,7 +282,7 @@ class Signal:
         signal.alerts = int(data["alerts"])
         scale = data["scale"]
         signal.scale = None if scale is None else (float(scale[0]), float(scale[1]))
-        signal.warm = [float(v) for v in data["warm"]]
+        signal.warm = array("d", [float(v) for v in data["warm"]])
         for label, snapshot, gate, scaled in data["slots"]:
             signal.slots[str(label)] = _Slot(
                 registry.restore(snapshot), SignalGate.restore(policy, gate), bool(scaled)

@@ -246,6 +246,31 @@ def test_batch_equals_one_by_one(kind: str) -> None:
 
 
 @pytest.mark.parametrize("kind", KINDS)
+def test_small_uneven_batches_equal_one_by_one(kind: str) -> None:
+    """Batches of 1 to 120 values (most end no window), between single updates that move
+    the ring's write position (so batches wrap around it), change nothing."""
+    values: list[Any] = stream_for(kind, 4000, seed=5)
+    one = create(kind)
+    expected = [int(one.update(v)) for v in values]
+    batched = create(kind)
+    sizes = np.random.default_rng(5).integers(1, 121, len(values))
+    got: list[int] = []
+    start = 0
+    for size in sizes:
+        if start >= len(values):
+            break
+        chunk = values[start : start + int(size)]
+        if size % 3 == 0:
+            got.extend(int(batched.update(v)) for v in chunk)
+        else:
+            got.extend(batched.update_many(chunk).tolist())
+        start += int(size)
+    assert got == expected
+    assert batched.snapshot() == one.snapshot()
+    assert result_text(batched) == result_text(one)
+
+
+@pytest.mark.parametrize("kind", KINDS)
 def test_unusable_values_are_counted_never_raised(kind: str) -> None:
     detector = fed(kind, stream_for(kind, 300))
     seen = detector.updates + detector.rejected

@@ -55,6 +55,23 @@ def test_vectorised_numpy_path_matches_the_per_value_path(kind: str) -> None:
         )
 
 
+@pytest.mark.parametrize(
+    "detector",
+    [
+        MissingRate(),
+        TypeExpectation(),
+        TypeExpectation(TypeExpectationParams(expected="string")),
+        TypeExpectation(TypeExpectationParams(expected="bool")),
+        ValueRange(),
+        AllowedCategories(AllowedCategoriesParams(categories=("basic", "pro"))),
+    ],
+)
+def test_string_list_path_matches_the_per_value_path(detector: Any) -> None:
+    names = ["basic", "pro", "trial", "", "true", "3"] * 50
+    expected = np.array([detector._fails(v) for v in names], dtype=np.bool_)
+    np.testing.assert_array_equal(detector.failing_mask(names), expected)
+
+
 def test_missing_values_are_counted_not_rejected() -> None:
     detector = MissingRate(MissingRateParams(window_size=100, mode="tumbling"))
     values: list[Any] = [0.1] * 300 + [None] * 6 + [0.2] * 94

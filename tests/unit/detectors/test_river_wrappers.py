@@ -84,6 +84,30 @@ def test_states_match_river(
     assert (states == DriftState.DRIFT).any(), "the stream should make every detector fire"
 
 
+@pytest.mark.parametrize("mode", ["both", "up", "down"])
+@pytest.mark.parametrize("alpha", [1.0, 0.9999])
+def test_page_hinkley_batch_loop_is_bit_identical_to_river(mode: str, alpha: float) -> None:
+    """The batch loop replaces river's update: every state and every internal float equal."""
+    params = {"delta": 0.05, "threshold": 8.0, "alpha": alpha, "mode": mode, "min_instances": 20}
+    values = numeric()
+    batched = PageHinkley(PageHinkleyParams(**params))
+    twin = drift.PageHinkley(**params)
+    states: list[int] = []
+    for start in range(0, len(values), 777):  # batch boundaries fall anywhere
+        states.extend(batched.update_many(np.asarray(values[start : start + 777])).tolist())
+    expected = []
+    for value in values:
+        twin.update(value)
+        expected.append(2 if twin.drift_detected else 0)
+    assert states == expected
+    assert expected.count(2) > 1, "the stream should make the detector fire and reset"
+    river = batched._river
+    assert (river._x_mean.n, river._x_mean._mean) == (twin._x_mean.n, twin._x_mean._mean)
+    assert (river._sum_increase, river._sum_decrease) == (twin._sum_increase, twin._sum_decrease)
+    assert (river._min_increase, river._max_decrease) == (twin._min_increase, twin._max_decrease)
+    assert river._drift_detected == twin._drift_detected
+
+
 def test_adwin_reports_means_around_the_cut() -> None:
     detector = ADWIN()
     states = detector.update_many(np.asarray(numeric()))

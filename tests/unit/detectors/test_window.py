@@ -211,3 +211,66 @@ def test_ks_detects_a_shift_of_a_discrete_feature() -> None:
     states = create("ks").update_many(stream)
     first = int(np.argmax(states == DriftState.DRIFT))
     assert 5000 < first < 5600
+
+
+@pytest.mark.parametrize(
+    ("kind", "mode"),
+    [
+        ("psi", "sliding"),
+        ("ks", "tumbling"),
+        ("chi_square", "sliding"),
+        ("missing_rate", "sliding"),
+    ],
+)
+def test_batches_that_wrap_the_ring_equal_one_by_one(kind: str, mode: str) -> None:
+    """Single updates leave the ring's write position anywhere; a later batch that ends no
+    window is written around the end of the ring, and nothing differs from one by one."""
+    rng = np.random.default_rng(2)
+    shifted = np.repeat([False, True, False], 1000)  # the middle third moves
+    if kind == "chi_square":
+        calm = rng.choice(["a", "b", "c"], 3000, p=[0.5, 0.3, 0.2])
+        moved = rng.choice(["a", "b", "c"], 3000, p=[0.1, 0.2, 0.7])
+        values: list[Any] = np.where(shifted, moved, calm).tolist()
+    else:
+        values = (rng.normal(0.0, 1.0, 3000) + shifted).tolist()
+        if kind == "missing_rate":
+            values = [None if s and v > 0 else v for v, s in zip(values, shifted, strict=True)]
+    params = {"window_size": 16, "stride": 7, "mode": mode}
+    if kind != "missing_rate":
+        params["warmup"] = 50
+    one, mixed = create(kind, params), create(kind, params)
+    expected = [int(one.update(v)) for v in values]
+    got: list[int] = []
+    start, sizes = 0, rng.integers(1, 16, len(values))
+    for k, size in enumerate(sizes):
+        chunk = values[start : start + int(size)]
+        if k % 2:
+            got.extend(int(mixed.update(v)) for v in chunk)
+        else:
+            got.extend(mixed.update_many(chunk).tolist())
+        start += int(size)
+    assert got == expected
+    assert 2 in expected
+    assert mixed.snapshot() == one.snapshot()
+
+
+def test_precomputed_reference_cdf_is_bit_identical() -> None:
+    """KS's per-reference CDF gives exactly :func:`reference_cdf`'s values (both limits)."""
+    from detectors.profile import QUANTILE_LEVELS
+    from detectors.window import _ReferenceCdf, reference_cdf
+
+    rng = np.random.default_rng(4)
+    samples = [
+        rng.normal(0.0, 1.0, 2000),
+        rng.poisson(2.0, 2000).astype(float),  # ties: the CDF jumps
+        rng.integers(0, 3, 2000).astype(float),
+        np.round(rng.normal(0.0, 1.0, 2000), 1),
+    ]
+    for sample in samples:
+        quantiles = np.maximum.accumulate(np.quantile(sample, QUANTILE_LEVELS))
+        values = np.sort(
+            np.concatenate((rng.choice(sample, 400), rng.normal(0.0, 3.0, 100), quantiles))
+        )
+        expected, fast = reference_cdf(quantiles, values), _ReferenceCdf(quantiles)(values)
+        for want, got in zip(expected, fast, strict=True):
+            assert want.tobytes() == got.tobytes()

@@ -8,6 +8,7 @@ from engine_streams import T0, batches, churn_stream
 
 from streams.engine import EngineOutput, InputRecord, MonitorConfig
 from streams.engine.engine import Engine
+from streams.engine.signals import Signal
 from streams.events import Prediction
 
 CONFIG = MonitorConfig.from_mapping(
@@ -157,3 +158,22 @@ def test_outputs_and_status_do_not_depend_on_batch_boundaries() -> None:
     assert results[0][0], "the stream raises alerts"
     assert results[1] == results[0]
     assert results[2] == results[0]
+
+
+def test_idle_detectors_are_not_serialised_again() -> None:
+    """A detector that took no value since the last snapshot reuses it; others are fresh."""
+    policy = CONFIG.defaults.alarms
+    signal = Signal.create(
+        "feature:x", "data_drift", {"adwin": {}, "psi": {}}, warmup=50, policy=policy, n_signals=1
+    )
+    signal.feed([float(i % 7) for i in range(300)])
+    first = signal.snapshot()
+    again = signal.snapshot()
+    assert [slot[1] for slot in again["slots"]] == [slot[1] for slot in first["slots"]]
+    assert all(a[1] is b[1] for a, b in zip(again["slots"], first["slots"], strict=True))
+    signal.feed([None, 3.0])  # one rejected value, one update
+    later = signal.snapshot()
+    for label, data, _, _ in later["slots"]:
+        assert data == signal.detector(label).snapshot()
+        assert data["updates"] == 301
+    assert later != first

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
 import msgspec
+import pytest
 
 from streams.engine import InputRecord, MonitorConfig
 from streams.engine.engine import Engine
@@ -88,6 +91,51 @@ def test_snapshot_round_trip_continues_identically() -> None:
         copy.add_label("p19", 0.0, 25.0)
     assert twin.snapshot() == join.snapshot()
     assert twin.stats() == join.stats()
+
+
+def _mixed_buffer() -> JoinBuffer:
+    """Pending predictions and labels, and remembered joins."""
+    join = JoinBuffer(ttl_seconds=10.0, max_pending=100)
+    for i in range(12):
+        join.add_prediction(f"p{i}", "v1" if i < 6 else "v2", i / 12, float(i), i % 4 != 0)
+        join.add_label(f"early{i}", i % 2, float(i))
+        if i % 3 == 0:
+            join.add_label(f"p{i}", 1, float(i) + 0.5)
+    return join
+
+
+def test_snapshot_is_columnar_and_restores_labels_first_entries() -> None:
+    join = _mixed_buffer()
+    data = json.loads(json.dumps(join.snapshot()))
+    assert data["predictions"]["ids"][:2] == ["p1", "p2"]
+    assert data["labels"]["ids"][0] == "early0"
+    twin = JoinBuffer.restore(data, 10.0, 100)
+    for copy in (join, twin):
+        assert copy.add_prediction("early3", "v2", 0.4, 12.0, True) is not None
+        assert copy.add_label("p7", 0, 12.5) is not None
+        copy.advance(30.0)
+    assert twin.snapshot() == join.snapshot()
+    assert twin.stats() == join.stats()
+
+
+def test_restore_reads_the_row_layout_of_older_checkpoints() -> None:
+    join = _mixed_buffer()
+    columns = join.snapshot()
+    rows = {
+        **columns,
+        "predictions": [[key, *entry] for key, entry in join._predictions.items()],
+        "labels": [[key, *entry] for key, entry in join._labels.items()],
+        "done": [[key, at] for key, at in join._done.items()],
+    }
+    del rows["layout"]
+    assert JoinBuffer.restore(rows, 10.0, 100).snapshot() == columns
+
+
+def test_restore_refuses_columns_of_unequal_length() -> None:
+    data = _mixed_buffer().snapshot()
+    data["predictions"]["times"].pop()
+    with pytest.raises(ValueError, match="zip"):
+        JoinBuffer.restore(data, 10.0, 100)
 
 
 def test_engine_reports_join_outcomes_per_model() -> None:
