@@ -431,6 +431,10 @@ class MonitorMetrics:
         for (model,), _ in self._last_event_samples():
             if model not in owned:
                 self.last_event.remove(model)
+        for model in self._join_totals.keys() - owned:
+            # gone (e.g. to another replica): if it comes back, its restored totals include
+            # the joins made elsewhere, so its next view must be a fresh baseline
+            del self._join_totals[model]
 
     def _last_event_samples(self) -> list[Sample]:
         return [

@@ -27,6 +27,7 @@ Metrics (:mod:`streams.metrics`) are fed once per batch by a
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import signal
 import time
@@ -51,6 +52,7 @@ from streams.checkpoint import (
     partition_key,
 )
 from streams.dead_letter import dead_letter, model_hint
+from streams.engine.config import CheckpointConfig
 from streams.engine.records import EngineOutput, InputRecord
 from streams.kafka_config import FAST_GROUP, TopicNames, consumer_config
 from streams.metrics import MonitorMetrics
@@ -64,6 +66,9 @@ from streams.runner.observe import LoopObserver
 from streams.runner.offsets import OffsetBook
 from streams.runner.properties import common_properties, split_properties
 from streams.topics import partition_counts
+
+#: Checkpoint cadence when the caller gives none: the configuration's defaults.
+_CHECKPOINT_DEFAULTS: Final = CheckpointConfig()
 
 __all__ = ["Engine", "Runner", "RunnerSettings"]
 
@@ -113,8 +118,8 @@ class RunnerSettings:
     outputs: OutputTopics = field(default_factory=OutputTopics)
     batch_size: int = 10_000
     poll_timeout: float = 0.2
-    checkpoint_events: int = 10_000
-    checkpoint_seconds: float = 5.0
+    checkpoint_events: int = _CHECKPOINT_DEFAULTS.every_events
+    checkpoint_seconds: float = _CHECKPOINT_DEFAULTS.every_seconds
     tick_seconds: float = 1.0
     view_seconds: float = 1.0
     stats_interval_ms: int = 5000
@@ -217,6 +222,10 @@ class Runner:
             stack.callback(self._publisher.close)
             self._consumer = self._open_consumer()
             stack.callback(self._close_consumer)
+            # Everything imported and built so far lives as long as the process: keep the
+            # cyclic garbage collector from rescanning it on every collection.
+            gc.collect()
+            gc.freeze()
             try:
                 while not self._stopping:
                     self._step()

@@ -378,6 +378,20 @@ def test_join_totals_add_their_growth_after_a_baseline(metrics: MonitorMetrics) 
     assert metrics.value("driftradar_join_outcomes_total", model_id="m", outcome="expired") == 2
 
 
+def test_a_model_that_leaves_and_returns_starts_a_new_join_baseline(
+    metrics: MonitorMetrics,
+) -> None:
+    def view(joined: int) -> EngineView:
+        return {"models": {"m": {"join_totals": {"joined": joined}}}}
+
+    metrics.update_from_engine(view(100))  # baseline
+    metrics.update_from_engine(view(110))  # +10 counted here
+    metrics.update_from_engine({"models": {}})  # the model moved to another replica
+    metrics.update_from_engine(view(400))  # back, restored: 290 joins were counted elsewhere
+    metrics.update_from_engine(view(405))
+    assert metrics.value("driftradar_join_outcomes_total", model_id="m", outcome="joined") == 15
+
+
 def test_a_future_last_event_time_is_clamped_to_now(metrics: MonitorMetrics) -> None:
     metrics.update_from_engine({"models": {"m": {"last_event_timestamp_seconds": 9e9}}})
     assert metrics.value("driftradar_last_event_timestamp_seconds", model_id="m") == 5000.0
