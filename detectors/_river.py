@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 from river import stats
 
-from detectors.base import Detector, DriftState, StateArray
+from detectors.base import DetectionResult, Detector, DriftState, StateArray
 
 __all__ = [
     "RiverDetector",
@@ -88,7 +88,8 @@ class RiverDetector(Detector):
     Subclasses build the river object in :meth:`_make_river` and (de)serialise its state.
     ``update_many`` validates a numpy batch once (a mask for non-finite or non-binary
     values) and then calls river's ``update`` in a plain loop, which gives the same states
-    as one-by-one updates at close to river's own cost.
+    as one-by-one updates at close to river's own cost. The loop calls :meth:`_mark` at each
+    drift (rare), which keeps the result of that moment for :meth:`result_at`.
     """
 
     #: Binary detectors take 0/1 (error indicators); numeric ones take finite reals.
@@ -106,6 +107,26 @@ class RiverDetector(Detector):
 
     def _init_state(self) -> None:
         self._river = self._make_river()
+        # during update_many: (updates before the batch, {accepted values done: result})
+        self._marks: tuple[int, dict[int, DetectionResult]] | None = None
+
+    def _mark(self, index: int) -> None:
+        """Keep the result after the batch value ``index`` (accepted values), which drifted;
+        called by the batch loops with the detector's state as it is at that value."""
+        marks = self._marks
+        if marks is None or self._batch is None:  # a single update: nothing to keep
+            return
+        before, results = marks
+        updates, state = self._updates, self._state
+        self._updates, self._state = before + index + 1, DriftState.DRIFT
+        try:
+            results[index + 1] = self._result()
+        finally:
+            self._updates, self._state = updates, state
+
+    def _result_after(self, accepted: int) -> DetectionResult | None:
+        marks = self._marks
+        return None if marks is None else marks[1].get(accepted)
 
     def _accept(self, value: Any) -> bool:
         if not self.binary:
@@ -141,6 +162,7 @@ class RiverDetector(Detector):
                 update(x)
                 if river._drift_detected:
                     out[i] = 2
+                    self._mark(i)
                 elif river._warning_detected:
                     out[i] = 1
         else:
@@ -148,6 +170,7 @@ class RiverDetector(Detector):
                 update(x)
                 if river._drift_detected:
                     out[i] = 2
+                    self._mark(i)
         return out
 
     def _clean(
@@ -179,10 +202,13 @@ class RiverDetector(Detector):
     def update_many(self, values: Iterable[Any] | npt.NDArray[Any]) -> StateArray:
         """Use a batch; same states as one-by-one :meth:`update` calls, only faster."""
         kept, mask = self._clean(values)
+        self._begin_batch(len(kept) if mask is None else len(mask))
+        self._marks = (self._updates, {})
         states = self._run(kept) if kept else np.zeros(0, dtype=np.int8)
         if kept:
             self._updates += len(kept)
             self._state = DriftState(int(states[-1]))
+        self._end_batch(mask)
         if mask is None:
             return states
         self._rejected += len(mask) - len(kept)

@@ -16,8 +16,10 @@ from __future__ import annotations
 import abc
 import math
 from array import array
+from bisect import bisect_right
 from collections.abc import Callable, Iterable, Mapping, MutableSequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any, ClassVar, Self
 
 import numpy as np
@@ -198,6 +200,10 @@ class WindowedDetector(Detector):
         self._streak = 0
         self._last: Verdict | None = None
         self._evaluations = 0
+        # during and after update_many: (accepted values done, last verdict, evaluations,
+        # state) at the batch start and after each window it evaluated, for result_at
+        self._marks: list[tuple[int, Verdict | None, int, DriftState]] = []
+        self._marks_before = 0  # updates before that batch
 
     def _set_reference(self, reference: Profile) -> None:
         self._check_reference(reference)
@@ -312,10 +318,12 @@ class WindowedDetector(Detector):
         base = self._seen - len(old)  # stream index (1-based count) of ext[0] is base + 1
         state = self._state
         last_pos = start
+        marks = self._marks
         for end in range(first, seen_end + 1, step):
             pos = start + (end - self._seen) - 1  # index in prepared of the value ending it
             out[last_pos:pos] = int(state)
             state = self._apply(self._evaluate(ext[end - base - size : end - base]))
+            marks.append((pos + 1, self._last, self._evaluations, state))
             last_pos = pos
         out[last_pos:] = int(state)
         keep = ext[-size:]
@@ -330,10 +338,14 @@ class WindowedDetector(Detector):
         if not isinstance(values, np.ndarray | list):
             values = list(values)
         prepared, mask = self._prepare(values)
+        self._begin_batch(len(values))
+        self._marks = [(0, self._last, self._evaluations, self._state)]
+        self._marks_before = self._updates
         states = self._ingest(prepared) if len(prepared) else np.zeros(0, dtype=np.int8)
         self._updates += len(prepared)
         if len(prepared):
             self._state = DriftState(int(states[-1]))
+        self._end_batch(mask)
         if mask is None:
             return states
         self._rejected += len(values) - len(prepared)
@@ -342,6 +354,27 @@ class WindowedDetector(Detector):
         return out
 
     # -- results and snapshots -----------------------------------------------------------
+
+    def _result_after(self, accepted: int) -> DetectionResult | None:
+        marks = self._marks
+        _, last, evaluations, state = marks[bisect_right(marks, accepted, key=itemgetter(0)) - 1]
+        if last is None:  # no window evaluated yet: the warm-up counters are not kept
+            return None
+        return self._verdict_result(last, state, self._marks_before + accepted, evaluations)
+
+    def _verdict_result(
+        self, last: Verdict, state: DriftState, updates: int, evaluations: int
+    ) -> DetectionResult:
+        """The result reporting evaluated window ``last``."""
+        return DetectionResult(
+            state,
+            updates,
+            statistic=last.statistic,
+            threshold=last.threshold,
+            p_value=last.p_value,
+            window_size=self._params.window_size,
+            details={**last.details, "evaluations": evaluations},
+        )
 
     def _result(self) -> DetectionResult:
         last = self._last
@@ -352,15 +385,7 @@ class WindowedDetector(Detector):
             return DetectionResult(
                 self._state, self._updates, window_size=self._params.window_size, details=details
             )
-        return DetectionResult(
-            self._state,
-            self._updates,
-            statistic=last.statistic,
-            threshold=last.threshold,
-            p_value=last.p_value,
-            window_size=self._params.window_size,
-            details={**last.details, "evaluations": self._evaluations},
-        )
+        return self._verdict_result(last, self._state, self._updates, self._evaluations)
 
     def _state_to_data(self) -> dict[str, Any]:
         return {

@@ -179,6 +179,9 @@ class Detector(abc.ABC):
         self._updates = 0
         self._rejected = 0
         self._state = DriftState.NONE
+        # the last update_many batch, for result_at: (number of its first value, accepted
+        # mask or None when all were accepted, number of values); transient, never persisted
+        self._batch: tuple[int, npt.NDArray[np.bool_] | None, int] | None = None
         self._init_state()
 
     # -- what subclasses implement -------------------------------------------------------
@@ -202,6 +205,11 @@ class Detector(abc.ABC):
     @abc.abstractmethod
     def _state_from_data(self, data: Mapping[str, Any]) -> None:
         """Load what :meth:`_state_to_data` produced into a freshly built detector."""
+
+    def _result_after(self, accepted: int) -> DetectionResult | None:
+        """The result just after the first ``accepted`` (>= 1) accepted values of the last
+        batch, if the batch recorded it; ``None`` sends :meth:`result_at` to :meth:`result`."""
+        return None
 
     def _accept(self, value: Any) -> bool:
         """Whether ``value`` can be used; numeric detectors accept finite reals and bools."""
@@ -236,6 +244,7 @@ class Detector(abc.ABC):
 
     def update(self, value: Any) -> DriftState:
         """Use one value; returns the state after it."""
+        self._batch = None
         if not self._accept(value):
             self._rejected += 1
             return DriftState.NONE
@@ -256,11 +265,50 @@ class Detector(abc.ABC):
         """The current state with the statistics that justify it."""
         return self._result()
 
+    def result_at(self, update: int) -> DetectionResult:
+        """The result as it was just after one value of the last :meth:`update_many` batch.
+
+        The batch's values are numbered from ``updates + 1`` (``updates`` before the batch) in
+        input order, rejected values included, as :meth:`SignalGate.observe_many
+        <detectors.policy.SignalGate.observe_many>` numbers the returned states; so an alarm
+        raised inside a batch reports the statistics that raised it, not those at the batch
+        end. Window tests know every position after their first evaluated window, river
+        wrappers every drift; any other position (or one outside the last batch) gives
+        :meth:`result`.
+
+        >>> from detectors import ADWIN
+        >>> adwin = ADWIN()
+        >>> states = adwin.update_many([0.0] * 1000 + [1.0] * 1000)
+        >>> at = 1 + int(np.argmax(states == DriftState.DRIFT))
+        >>> adwin.result_at(at).drift, adwin.result().drift
+        (True, False)
+        """
+        batch = self._batch
+        if batch is not None:
+            first, mask, count = batch
+            index = update - first
+            if 0 <= index < count:
+                accepted = index + 1 if mask is None else int(np.count_nonzero(mask[: index + 1]))
+                found = self._result_after(accepted) if accepted else None
+                if found is not None:
+                    return found
+        return self.result()
+
+    def _begin_batch(self, count: int) -> None:
+        """Note the start of an ``update_many`` batch of ``count`` values (for result_at)."""
+        self._batch = (self._updates + 1, None, count)
+
+    def _end_batch(self, mask: npt.NDArray[np.bool_] | None) -> None:
+        """Note which values of the batch were accepted (``None``: all)."""
+        if self._batch is not None and mask is not None:
+            self._batch = (self._batch[0], mask, self._batch[2])
+
     def reset(self) -> None:
         """Forget everything seen; parameters stay."""
         self._updates = 0
         self._rejected = 0
         self._state = DriftState.NONE
+        self._batch = None
         self._init_state()
 
     def snapshot(self) -> dict[str, Any]:

@@ -137,6 +137,7 @@ class ADWIN(RiverDetector):
                     drifted = True
                     self._cut = None
                     drifts.append(i)
+                    self._mark(i)
             else:
                 total, width = helper.get_total(), helper.get_width()
                 if update(x):
@@ -146,6 +147,7 @@ class ADWIN(RiverDetector):
                         width + 1.0 - helper.get_width(),
                     )
                     drifts.append(i)
+                    self._mark(i)
         river._drift_detected = drifted
         self._tick = tick
         return drifts
@@ -304,6 +306,11 @@ class PageHinkley(RiverDetector):
             ):
                 drifted = True
                 drifts.append(i)
+                if self._batch is not None:  # keep the result of this drift (rare)
+                    running.n, running._mean = n, mean
+                    river._sum_increase, river._sum_decrease = up_sum, down_sum
+                    river._min_increase, river._max_decrease = up_min, down_max
+                    self._mark(i)
         running.n, running._mean = n, mean
         river._sum_increase, river._sum_decrease = up_sum, down_sum
         river._min_increase, river._max_decrease = up_min, down_max

@@ -658,17 +658,19 @@ class ModelState:
         times: npt.NDArray[np.float64],
         timeline: list[_Entry],
     ) -> None:
-        """Put the drift entries of a signal on the batch timeline."""
+        """Put the drift entries of a signal on the batch timeline, each with its detector's
+        statistics as they were at the entry (read now: the next batch replaces them)."""
         if not entries:
             return
         for i, label, update in entries:
             j = int(sel[i])
+            result = signal.detector(label).result_at(update)
             timeline.append(
                 (
                     int(seqs[j]),
                     len(timeline),
                     "drift",
-                    (version, signal, label, update, float(times[j])),
+                    (version, signal, label, update, float(times[j]), result),
                 )
             )
 
@@ -816,8 +818,8 @@ class ModelState:
         detected_at = rfc3339(now)
         for position, _, kind, payload in timeline:
             if kind == "drift":
-                version, signal, label, at, t = payload
-                result = signal.detector(label).result().to_dict()
+                version, signal, label, at, t, entry = payload
+                result = entry.to_dict()
                 details = {k: v for k, v in result.items() if k != "details" and v is not None}
                 details.update(result["details"])
                 alert = self._alert(
