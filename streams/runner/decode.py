@@ -70,6 +70,19 @@ def decode_batch(messages: list[Message], predictions_topic: str, book: OffsetBo
         except EventDecodeError as exc:
             batch.rejected.append((message, exc.reason))
             continue
+        key = message.key()
+        if key != event.model_id.encode():
+            # the key decides the partition, and a model's state lives with its partition
+            batch.rejected.append((message, _key_mismatch(event.model_id, key)))
+            continue
         models.add((partition, event.model_id))
         records.append(InputRecord(event, partition, offset, message.timestamp()[1] / 1000.0))
     return batch
+
+
+def _key_mismatch(model_id: str, key: bytes | None) -> str:
+    shown = "no key" if key is None else f"key {key.decode('utf-8', 'replace')!r}"
+    return (
+        f"$.model_id: {model_id!r} does not match the message's {shown} "
+        "(predictions and ground truth must be keyed by model_id)"
+    )

@@ -36,6 +36,7 @@ BAD_MESSAGES: tuple[bytes, ...] = (
     b'{"event_id": "x", "model_id": "m0", "prediction": 0.5}',
     b'{"event_id": "x", "model_id": "m0", "features": {"a": [1]}, "prediction": 0.5}',
     b"[]",
+    b'{"event_id": "x", "model_id": "not-the-key", "features": {}, "prediction": 0.5}',
 )
 
 

@@ -174,3 +174,4 @@ def test_bad_messages_go_to_the_dead_letter_topic_with_their_origin(
     assert reasons[BAD_MESSAGES[1]] == "$.features: required field is missing"
     assert reasons[BAD_MESSAGES[2]].startswith("$.features.a")
     assert reasons[BAD_MESSAGES[3]].startswith("$:")
+    assert reasons[BAD_MESSAGES[4]].startswith("$.model_id: 'not-the-key' does not match")
