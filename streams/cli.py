@@ -14,8 +14,9 @@ from types import ModuleType
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
-#: Sub-command name -> (module under ``streams.commands``, one-line help). Each module has
-#: ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int`` (the exit code).
+#: Sub-command name -> (module under ``streams.commands``, one-line help for the listing).
+#: Each module has ``HELP`` (its description), ``add_arguments(parser)`` and
+#: ``run(args) -> int`` (the exit code).
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("run", "run the monitor (one consumer-group member; start several to scale out)"),
     "simulate": ("simulate", "publish prediction and delayed ground-truth events for a scenario"),
@@ -42,6 +43,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         command = sub.add_parser(name, help=help_text, description=help_text)
         if only is None or name == only:
             module = _load(name)
+            command.description = module.HELP  # the module's own, fuller wording
             module.add_arguments(command)
             command.set_defaults(handler=module.run)
     return parser
