@@ -355,8 +355,9 @@ def _ecdf_steps(n: int) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64
 
 class _ReferenceCdf:
     """:func:`reference_cdf` for one reference, with what depends only on the reference
-    computed once: the same float operations, so the same values, for a fraction of the
-    per-window cost (KS evaluates it on every window)."""
+    computed once and the left limit taken from the right one (they differ only at a
+    percentile value): the same values for a fraction of the per-window cost (KS evaluates
+    it on every window; a unit test checks both agree)."""
 
     def __init__(
         self, quantiles: npt.NDArray[np.float64], levels: npt.NDArray[np.float64] = QUANTILE_LEVELS
@@ -368,6 +369,8 @@ class _ReferenceCdf:
         self._rise = levels[1:] - levels[:-1]
         self._positive = self._span > 0
         self._low, self._high = quantiles[0], quantiles[-1]
+        #: level of the first percentile equal to each one (the CDF's left limit there)
+        self._first_level = levels[np.searchsorted(quantiles, quantiles, side="left")]
 
     def _interpolate(
         self, values: npt.NDArray[np.float64], lower: npt.NDArray[np.intp]
@@ -389,18 +392,16 @@ class _ReferenceCdf:
     ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
         """``(F(v), F(v-))`` at ``values``, as :func:`reference_cdf` gives them."""
         quantiles, last = self._quantiles, self._last
-        upper = np.searchsorted(quantiles, values, side="right")
-        np.clip(upper, 1, last, out=upper)
-        upper -= 1
-        right = self._interpolate(values, upper)
+        upper = np.searchsorted(quantiles, values, side="right")  # first percentile > v
+        segment = np.clip(upper, 1, last)
+        segment -= 1
+        right = self._interpolate(values, segment)
         right[values < self._low] = 0.0
         right[values >= self._high] = 1.0
-        lower = np.searchsorted(quantiles, values, side="left")
-        lower -= 1
-        np.clip(lower, 0, last - 1, out=lower)
-        left = self._interpolate(values, lower)
-        left[values <= self._low] = 0.0
-        left[values > self._high] = 1.0
+        # F(v-) equals F(v) but where v is a percentile value: there the CDF may jump, and
+        # its left limit is the level of the first percentile with that value
+        knot = np.maximum(upper - 1, 0)
+        left = np.where(quantiles[knot] == values, self._first_level[knot], right)
         return right, left
 
 
