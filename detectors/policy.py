@@ -27,7 +27,7 @@ True
 <Transition.ENTERED_DRIFT: 'entered_drift'>
 >>> gate.observe(DriftState.DRIFT, updates=1900) is None  # still the same alarm
 True
->>> gate.observe(DriftState.NONE, updates=2899) is None, gate.observe(DriftState.NONE, 2900)
+>>> gate.observe(DriftState.NONE, updates=6899) is None, gate.observe(DriftState.NONE, 6900)
 (True, <Transition.CLEARED: 'cleared'>)
 """
 
@@ -93,7 +93,7 @@ class AlarmPolicy(Params):
     split: str = "bonferroni"
     min_updates: int = 1000
     confirm_windows: int = 1
-    clear_after: int = 1000
+    clear_after: int = 5000
     warnings: bool = True
 
     def validate(self) -> None:
