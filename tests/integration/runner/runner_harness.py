@@ -28,6 +28,8 @@ from streams.events import GroundTruth, Prediction, encode
 from streams.kafka_config import TEST_GROUP, producer_config
 
 ROOT = Path(__file__).resolve().parents[3]
+#: The topics a monitor needs (contract names; tests prefix them per test).
+TOPICS = ("predictions", "ground-truth", "drift-alerts", "retrain-requests", "dead-letter")
 COUNTING_MONITOR = Path(__file__).with_name("counting_monitor.py")
 
 #: Messages that must end in the dead-letter topic: invalid JSON, schema breaks, empty value.
@@ -260,3 +262,20 @@ def status_json(env: Mapping[str, str], group: str) -> dict[str, Any]:
     )
     document: dict[str, Any] = msgspec.json.decode(done.stdout)
     return document
+
+
+def run_to_end(
+    env: dict[str, str],
+    client: redis.Redis,
+    group: str,
+    stream: Stream,
+    partitions: int,
+    *,
+    counting: bool = False,
+) -> dict[str, Any]:
+    """Run one monitor of ``group`` until it has checkpointed the whole stream, stop it
+    cleanly and return ``status --json``."""
+    monitor = start_monitor(env, group, counting=counting)
+    wait_for_offsets(client, group, stream.expected_offsets(partitions), monitors=[monitor])
+    assert monitor.stop() == 0, monitor.log()
+    return status_json(env, group)

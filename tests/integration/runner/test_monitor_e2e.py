@@ -15,9 +15,11 @@ import redis
 import yaml
 from runner_harness import (
     ROOT,
+    TOPICS,
     Stream,
     monitor_env,
     produce_stream,
+    run_to_end,
     start_monitor,
     status_json,
     wait_for_offsets,
@@ -27,7 +29,6 @@ from runner_harness import (
 
 pytestmark = pytest.mark.integration
 
-TOPICS = ("predictions", "ground-truth", "drift-alerts", "retrain-requests", "dead-letter")
 PARTITIONS = 4
 
 
@@ -41,13 +42,6 @@ def _cli(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.Com
         timeout=timeout,
         check=False,
     )
-
-
-def _consume_all(env: dict[str, str], client: redis.Redis, group: str, stream: Stream) -> Any:
-    monitor = start_monitor(env, group)
-    wait_for_offsets(client, group, stream.expected_offsets(PARTITIONS), monitors=[monitor])
-    assert monitor.stop() == 0, monitor.log()
-    return status_json(env, group)
 
 
 def test_run_then_status_and_alerts(
@@ -69,7 +63,7 @@ def test_run_then_status_and_alerts(
         bad_every=100,
     )
     group = topic_prefix + "g"
-    status = _consume_all(env, redis_client, group, stream)
+    status = run_to_end(env, redis_client, group, stream, PARTITIONS)
 
     models = status["models"]
     assert sorted(models) == ["m0", "m1", "m2"]
@@ -164,8 +158,8 @@ def test_kill_9_and_restart_gives_the_status_of_an_uninterrupted_run(
     producer.join()
     assert kills >= 3, "the stream ended before the monitor could be killed 3 times"
     stream = produced["s"]
-    after_crashes = _consume_all(env, redis_client, group, stream)
-    uninterrupted = _consume_all(env, redis_client, topic_prefix + "clean", stream)
+    after_crashes = run_to_end(env, redis_client, group, stream, PARTITIONS)
+    uninterrupted = run_to_end(env, redis_client, topic_prefix + "clean", stream, PARTITIONS)
     assert after_crashes["models"] == uninterrupted["models"]
     assert sum(m["joined"] for m in uninterrupted["models"].values()) == 4 * 800
 
@@ -211,7 +205,7 @@ def test_scale_out_and_failover_keep_every_event_once(
     # it got a share when it joined, then the dead member's partitions too
     assert second.log().count("assigned partitions") >= 2, second.log()
     scaled = status_json(env, group)
-    single = _consume_all(env, redis_client, topic_prefix + "single", stream)
+    single = run_to_end(env, redis_client, topic_prefix + "single", stream, PARTITIONS)
     assert scaled["models"] == single["models"]
     assert len(scaled["models"]) == 6
 

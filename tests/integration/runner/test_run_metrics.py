@@ -15,6 +15,7 @@ import pytest
 import redis
 from prometheus_client.parser import text_string_to_metric_families
 from runner_harness import (
+    TOPICS,
     Monitor,
     monitor_env,
     produce_stream,
@@ -25,7 +26,6 @@ from runner_harness import (
 
 pytestmark = pytest.mark.integration
 
-TOPICS = ("predictions", "ground-truth", "drift-alerts", "retrain-requests", "dead-letter")
 PARTITIONS = 2
 PER_MODEL = 1200
 BAD_EVERY = 100

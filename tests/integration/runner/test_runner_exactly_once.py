@@ -18,9 +18,11 @@ import pytest
 import redis
 from runner_harness import (
     BAD_MESSAGES,
+    TOPICS,
     Stream,
     monitor_env,
     produce_stream,
+    run_to_end,
     start_monitor,
     status_json,
     wait_for_offsets,
@@ -30,7 +32,6 @@ from runner_harness import (
 
 pytestmark = pytest.mark.integration
 
-TOPICS = ("predictions", "ground-truth", "drift-alerts", "retrain-requests", "dead-letter")
 PARTITIONS = 4
 
 
@@ -44,13 +45,6 @@ def _produce_in_background(bootstrap: str, topics: dict[str, str], **kw: Any) ->
     )
     thread.start()
     return thread, result
-
-
-def _run_to_end(env: dict[str, str], client: redis.Redis, group: str, stream: Stream) -> Any:
-    monitor = start_monitor(env, group, counting=True)
-    wait_for_offsets(client, group, stream.expected_offsets(PARTITIONS), monitors=[monitor])
-    assert monitor.stop() == 0, monitor.log()
-    return status_json(env, group)
 
 
 @pytest.mark.slow
@@ -82,8 +76,10 @@ def test_kill_9_at_random_points_loses_nothing_and_doubles_nothing(
     stream = produced["stream"]
     assert kills >= 3, "the stream ended before the monitor could be killed 3 times"
 
-    after_crashes = _run_to_end(env, redis_client, crashed, stream)
-    uninterrupted = _run_to_end(env, redis_client, topic_prefix + "clean", stream)
+    after_crashes = run_to_end(env, redis_client, crashed, stream, PARTITIONS, counting=True)
+    uninterrupted = run_to_end(
+        env, redis_client, topic_prefix + "clean", stream, PARTITIONS, counting=True
+    )
     assert after_crashes["models"] == uninterrupted["models"]
     counts = uninterrupted["models"]
     assert sum(m["predictions"] + m["ground_truth"] for m in counts.values()) == 2 * 4 * 900
@@ -129,7 +125,9 @@ def test_a_second_member_joins_then_one_dies_and_nothing_is_lost(
     assert second.stop() == 0, second.log()
     assert second.log().count("assigned partitions") >= 2, second.log()
     scaled = status_json(env, group)
-    single = _run_to_end(env, redis_client, topic_prefix + "single", stream)
+    single = run_to_end(
+        env, redis_client, topic_prefix + "single", stream, PARTITIONS, counting=True
+    )
     assert scaled["models"] == single["models"]
     assert len(scaled["models"]) == 6
 
