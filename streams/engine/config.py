@@ -59,7 +59,7 @@ _FEATURE_WINDOW: Final[Mapping[str, Any]] = {"stride": 250}
 #: ``numeric``/``categorical``: features; ``unseen``: the 0/1 stream "category not in the
 #: reference" of categorical features; ``prediction``/``prediction_categorical``: number
 #: or class-label predictions; ``error``: a classifier's error stream (binary: misclassified
-#: minus the model's own probability of it, see ``model._excess_error``; multiclass: 0/1),
+#: minus the model's own probability of it, see ``tasks.excess_error``; multiclass: 0/1),
 #: watched by ADWIN, which takes real values so that both tasks share it (Page-Hinkley on
 #: it fires ~1000 pairs after ADWIN, re-alerting the same change); ``error_regression``:
 #: absolute error of a regression model.

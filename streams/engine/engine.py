@@ -23,6 +23,7 @@ from streams.engine.config import ConfigError, ModelConfig, MonitorConfig
 from streams.engine.ids import alert_id
 from streams.engine.model import ModelState
 from streams.engine.records import EngineOutput, InputRecord
+from streams.engine.views import model_status, model_view
 from streams.events import Alert, rfc3339
 
 __all__ = ["MONITOR_MODEL_ID", "SNAPSHOT_FORMAT", "Engine"]
@@ -207,12 +208,12 @@ class Engine:
 
     def status(self) -> dict[str, Any]:
         """``{"models": {model_id: {...}}}`` as ``driftradar status --json`` prints it."""
-        return {"models": {mid: model.status() for mid, model in self._models.items()}}
+        return {"models": {mid: model_status(model) for mid, model in self._models.items()}}
 
     def metrics_view(self) -> dict[str, Any]:
         """``{"models": {model_id: view}}`` (``streams.metrics.EngineView``): detector
         statistics, performance vs limits, label coverage and lag, join and retrain counters."""
-        return {"models": {mid: model.view() for mid, model in self._models.items()}}
+        return {"models": {mid: model_view(model) for mid, model in self._models.items()}}
 
     def partitions(self) -> set[int]:
         """Partitions whose state this engine holds."""

@@ -4,6 +4,11 @@
 returns the alerts and retrain requests they cause, ordered by the position of the record
 that caused them. Every decision depends on the sequence of records only (never on batch
 boundaries or wall-clock), so a restored snapshot continues exactly like the original.
+
+The parts with one job each live beside it: :mod:`~streams.engine.schema` (features and
+columns), :mod:`~streams.engine.versions`, :mod:`~streams.engine.tasks` (pairs and errors),
+:mod:`~streams.engine.expectations` (detectors per column),
+:mod:`~streams.engine.verification` and :mod:`~streams.engine.views` (status, metrics).
 """
 
 from __future__ import annotations
@@ -16,94 +21,32 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
-from detectors.profile import CategoricalProfile, Profile, category_key
-from streams.engine.columns import (
-    Column,
-    ValueKind,
-    categorical_column,
-    numeric_column,
-    value_kind,
-)
+from detectors.profile import CategoricalProfile, Profile
+from streams.engine.columns import Column
 from streams.engine.config import ModelConfig
+from streams.engine.expectations import prediction_detectors, quality_detectors
 from streams.engine.ids import alert_id
 from streams.engine.join import DUPLICATE, JoinBuffer, JoinedPair
 from streams.engine.performance import RollingPerformance
 from streams.engine.records import InputRecord
 from streams.engine.retrain import VERIFICATION, RetrainPolicy
+from streams.engine.schema import feature_columns, prediction_column, register_features
 from streams.engine.signals import Signal
+from streams.engine.tasks import PairArrays, infer_task, pair_arrays
+from streams.engine.verification import verification_outcome, verification_plan, verify
+from streams.engine.versions import VersionState
 from streams.events import Alert, Prediction, RetrainRequest, epoch_seconds, rfc3339
 
-__all__ = ["ModelState", "VersionState"]
+__all__ = ["ModelState"]
 
 #: Most category names remembered per feature for the unseen-category stream.
 MAX_REFERENCE_CATEGORIES: Final = 10_000
 #: Most versions of one model with live detectors (the stalest is retired beyond).
 MAX_VERSIONS: Final = 8
-#: Most ignored feature names remembered (beyond: only counted).
-MAX_IGNORED_NAMES: Final = 1000
 _INF: Final = math.inf
-_NUMERIC_TYPES: Final = frozenset({float, int, bool})
 
 # An entry of the batch timeline: (position, order, kind, payload)
 _Entry = tuple[int, int, str, tuple[Any, ...]]
-
-
-class VersionState:
-    """The detectors and baseline of one ``model_version``."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.signals: dict[str, Signal] = {}
-        # categorical feature -> [reference categories | None, warm-up categories, warm count]
-        self.unseen: dict[str, list[Any]] = {}
-        self.performance: RollingPerformance | None = None
-        self.predictions = 0
-        self.last_position = 0
-        self.first_position = 0
-        self.last_time = -_INF
-        self.first_time = _INF
-        # deployment verification of a version that replaced another (plain data), or None:
-        # {"previous", "request_id", "baseline": {metric: value}, "state", "results"}
-        self.verify: dict[str, Any] | None = None
-
-    def snapshot(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "signals": [signal.snapshot() for signal in self.signals.values()],
-            "unseen": {
-                name: [None if ref is None else sorted(ref), sorted(warm), count]
-                for name, (ref, warm, count) in self.unseen.items()
-            },
-            "performance": None if self.performance is None else self.performance.snapshot(),
-            "predictions": self.predictions,
-            "last_position": self.last_position,
-            "last_time": self.last_time,
-            "first_time": self.first_time,
-            "first_position": self.first_position,
-            "verify": self.verify,
-        }
-
-    @classmethod
-    def restore(cls, data: Mapping[str, Any], model: ModelState) -> VersionState:
-        version = cls(str(data["name"]))
-        for item in data["signals"]:
-            signal = Signal.restore(item, model.config.alarms)
-            version.signals[signal.name] = signal
-        version.unseen = {
-            name: [None if ref is None else set(ref), set(warm), int(count)]
-            for name, (ref, warm, count) in data["unseen"].items()
-        }
-        if data["performance"] is not None and model.task is not None:
-            version.performance = model.new_performance()
-            version.performance.restore(data["performance"])
-        version.predictions = int(data["predictions"])
-        version.last_position = int(data["last_position"])
-        version.last_time = float(data["last_time"])
-        version.first_time = float(data["first_time"])
-        version.first_position = int(data["first_position"])
-        verify = data.get("verify")
-        version.verify = None if verify is None else dict(verify)
-        return version
 
 
 class ModelState:
@@ -166,7 +109,7 @@ class ModelState:
             "rate": None,
         }
 
-    # -- helpers used by VersionState ----------------------------------------------------
+    # -- helpers -------------------------------------------------------------------------
 
     def new_performance(self) -> RollingPerformance:
         assert self.task is not None
@@ -202,7 +145,7 @@ class ModelState:
         feats = [p.features for p in preds]
         pred_seqs = np.asarray(pred_at, dtype=np.int64) + (seq0 + 1)
         self._register_features(feats, pred_seqs, timeline)
-        columns = self._columns(feats, pred_seqs)
+        columns = feature_columns(self.features, self.config.features, feats, pred_seqs)
         prediction_column = self._prediction_column(preds)
         usable = prediction_column.ok
         if self.config.quality_exclude == "event":
@@ -277,84 +220,22 @@ class ModelState:
     def _register_features(
         self, feats: list[dict[str, Any]], pred_seqs: npt.NDArray[np.int64], timeline: list[_Entry]
     ) -> None:
-        """Give new features a type from their first value; beyond the cap, ignore them."""
-        known = self.features
-        names = set().union(*feats) if feats else set()
-        new = names.difference(known)
-        if self.ignored:
-            ignored = set(self.ignored)
-            new -= ignored
-            hits = names & ignored
-            if hits:
-                self.counters["ignored_feature_values"] += sum(
-                    1 for f in feats for k in f if k in hits
-                )
-        configured = self.config.features
-        if not new:
-            return
-        for j, f in enumerate(feats):  # first-appearance order (deterministic)
-            for name, value in f.items():
-                if name not in new or name in known:
-                    continue
-                kind = value_kind(value)
-                if kind is None:
-                    continue
-                spec = configured.get(name)
-                if spec is None and not self.config.infer_features:
-                    new.discard(name)
-                    continue
-                if len(known) >= self.config.max_features:
-                    new.discard(name)
-                    if len(self.ignored) < MAX_IGNORED_NAMES:
-                        self.ignored.append(name)
-                    self.counters["ignored_feature_values"] += sum(
-                        1 for g in feats[j:] if name in g
-                    )
-                    if not self.schema_alerted:
-                        self.schema_alerted = True
-                        timeline.append((int(pred_seqs[j]), 0, "schema", (name,)))
-                    continue
-                ftype = (
-                    spec.type
-                    if spec is not None and spec.type
-                    else ("numeric" if kind == "number" else "categorical")
-                )
-                if spec is not None and spec.type == "categorical":
-                    kind = None  # configured categorical: any category key
-                known[name] = [ftype, kind, int(pred_seqs[j])]
-
-    def _columns(
-        self, feats: list[dict[str, Any]], pred_seqs: npt.NDArray[np.int64]
-    ) -> dict[str, Column]:
-        out: dict[str, Column] = {}
-        configured = self.config.features
-        for name, (ftype, kind, since) in self.features.items():
-            raw = [f.get(name) for f in feats]
-            spec = configured.get(name)
-            if ftype == "numeric":
-                column = numeric_column(raw, spec.range if spec is not None else None)
-            else:
-                allowed = frozenset(spec.categories) if spec and spec.categories else None
-                column = categorical_column(raw, kind, allowed)
-            if feats and since > pred_seqs[0]:  # introduced in this batch: not missing before
-                column.applies = pred_seqs >= since
-                column.missing &= column.applies
-                column.invalid &= column.applies
-            out[name] = column
-        return out
+        """Give new features a type from their first value; beyond the cap, ignore them
+        (and put the model's one ``schema`` alert on the timeline)."""
+        ignored_values, overflow = register_features(
+            self.features, self.ignored, feats, pred_seqs, self.config
+        )
+        if ignored_values:
+            self.counters["ignored_feature_values"] += ignored_values
+        if overflow is not None and not self.schema_alerted:
+            self.schema_alerted = True
+            timeline.append((overflow[0], 0, "schema", (overflow[1],)))
 
     def _prediction_column(self, preds: list[Prediction]) -> Column:
         raw = [p.prediction for p in preds]
         if self.prediction_kind is None and raw:
             self.prediction_kind = "categorical" if isinstance(raw[0], str) else "numeric"
-        spec = self.config.prediction
-        if self.prediction_kind == "categorical":
-            allowed = frozenset(spec.categories) if spec.categories else None
-            return categorical_column(raw, "string", allowed)
-        value_range = spec.range
-        if value_range is None and self.task == "binary":
-            value_range = (0.0, 1.0)
-        return numeric_column(raw, value_range)
+        return prediction_column(raw, self.prediction_kind, self.config.prediction, self.task)
 
     def _count_quality(
         self,
@@ -385,7 +266,12 @@ class ModelState:
             version = self.versions[name] = VersionState(name)
             version.first_position = self.seq
             if self.current is not None and self.current != name:
-                version.verify = self._verification_plan(self.current)
+                version.verify = verification_plan(
+                    self.current,
+                    self.versions.get(self.current),
+                    self.last_request_id,
+                    needed=self.config.retrain.verify_labelled_events,
+                )
         self.current = name
         if len(self.versions) > 1:
             rules = self.config.versions
@@ -399,58 +285,6 @@ class ModelState:
                     del self.versions[other.name]
                     self.counters["retired_versions"] += 1
         return version
-
-    def _verification_plan(self, previous: str) -> dict[str, Any] | None:
-        """What a version replacing ``previous`` must show once it has
-        ``retrain.verify_labelled_events`` labelled events (``None``: not verified)."""
-        if self.config.retrain.verify_labelled_events <= 0:
-            return None
-        old = self.versions.get(previous)
-        perf = None if old is None else old.performance
-        return {
-            "previous": previous,
-            "request_id": self.last_request_id,
-            "baseline": {} if perf is None else dict(perf.baseline),
-            "state": "pending",
-            "results": [],
-        }
-
-    def _verify(self, version: VersionState, perf: RollingPerformance) -> list[dict[str, Any]]:
-        """Compare the version's performance over its first labelled events with the
-        acceptable limits: ``performance.thresholds``, else the previous version's first
-        full window less ``performance.relative_drop``. Marks the verification done."""
-        plan = version.verify
-        assert plan is not None
-        results: list[dict[str, Any]] = []
-        limits = {m: (v, "threshold") for m, v in perf.thresholds.items()}
-        if not limits and perf.relative_drop is not None:
-            for metric, base in plan["baseline"].items():
-                if metric in perf.metrics:
-                    drop = abs(base) * perf.relative_drop
-                    limit = base - drop if perf.metrics[metric] else base + drop
-                    limits[metric] = (limit, "previous_version")
-        for metric, (limit, source) in limits.items():
-            value, pairs = perf.recent(metric)
-            if value is None:
-                continue
-            higher = perf.metrics[metric]
-            ok = value >= limit if higher else value <= limit
-            results.append(
-                {
-                    "metric": metric,
-                    "value": value,
-                    "minimum" if higher else "maximum": limit,
-                    "limit_source": source,
-                    "verified": ok,
-                    "pairs": pairs,
-                }
-            )
-        plan["results"] = results
-        if not results:
-            plan["state"] = "unverifiable"
-        else:
-            plan["state"] = "verified" if all(r["verified"] for r in results) else "failed"
-        return results
 
     def _signal(
         self,
@@ -532,7 +366,7 @@ class ModelState:
                 "prediction_drift",
                 "prediction",
                 self._reference("prediction", "numeric"),
-                detectors=self._prediction_detectors(),
+                detectors=prediction_detectors(self.config, self.task),
             )
             values = prediction.values[sel]
         self._record(signal, signal.feed(values), version, sel, seqs, times, timeline)
@@ -543,50 +377,6 @@ class ModelState:
         the signal warms up on its first values)."""
         reference = self.references.get(column)
         return reference if reference is not None and reference.kind == kind else None
-
-    def _prediction_detectors(self) -> Mapping[str, Mapping[str, Any]]:
-        """Numeric prediction detectors; the band's hard range comes from the config."""
-        detectors = dict(self.config.detectors["prediction"])
-        band = detectors.get("prediction_band")
-        value_range = self.config.prediction.range or (
-            (0.0, 1.0) if self.task == "binary" else None
-        )
-        if band is not None and value_range is not None:
-            detectors["prediction_band"] = {"low": value_range[0], "high": value_range[1], **band}
-        return detectors
-
-    def _quality_detectors(self, name: str) -> dict[str, dict[str, Any]]:
-        """The expectations that apply to a feature (or to ``prediction``)."""
-        params = self.config.quality
-        out: dict[str, dict[str, Any]] = {}
-        if name == "prediction":
-            ftype = self.prediction_kind or "numeric"
-            kind: ValueKind | None = "string" if ftype == "categorical" else "number"
-            value_range = self.config.prediction.range
-            categories = self.config.prediction.categories
-            max_missing = None
-        else:
-            ftype, kind, _ = self.features[name]
-            spec = self.config.features.get(name)
-            value_range = spec.range if spec else None
-            categories = spec.categories if spec else None
-            max_missing = spec.max_missing_rate if spec else None
-        expected = {"number": "numeric", "string": "string", "bool": "bool"}.get(kind or "")
-        if expected is not None and not (ftype == "categorical" and kind == "number"):
-            out["type"] = {"expected": expected}
-        if name != "prediction":
-            out["missing_rate"] = (
-                {} if max_missing is None else {"max_failing_fraction": max_missing}
-            )
-        if value_range is not None:
-            out["value_range"] = {"min_value": value_range[0], "max_value": value_range[1]}
-        if categories is not None:
-            out["allowed_categories"] = {"categories": list(categories)}
-        return {  # feature settings win over `quality.detectors`; `false` there drops one
-            kind: {**configured, **implied}
-            for kind, implied in out.items()
-            if (configured := params[kind]) is not None
-        }
 
     def _feed_quality(
         self,
@@ -603,7 +393,7 @@ class ModelState:
         signal_name = f"quality:{name}"
         signal = version.signals.get(signal_name)
         if signal is None:
-            detectors = self._quality_detectors(name)
+            detectors = quality_detectors(self.config, name, self.features, self.prediction_kind)
             if not detectors:
                 return
             signal = self._signal(version, signal_name, "data_quality", "", detectors=detectors)
@@ -714,7 +504,8 @@ class ModelState:
                 changes = perf.update(scores, labels)
             else:
                 changes = perf.update(scores[:due], labels[:due])
-                results = self._verify(version, perf)
+                assert plan is not None
+                results = verify(plan, perf)
                 timeline.append(
                     (
                         int(seqs[due - 1]),
@@ -730,79 +521,20 @@ class ModelState:
                     (int(seqs[j]), len(timeline), "metric", (version, change, float(times[j])))
                 )
 
-    def _pair_arrays(
-        self, pairs: list[JoinedPair]
-    ) -> (
-        tuple[
-            npt.NDArray[np.bool_],
-            npt.NDArray[np.float64],
-            npt.NDArray[np.float64],
-            npt.NDArray[np.float64],
-        ]
-        | None
-    ):
-        """(valid, score, label, error) of pairs for the model's task; vectorised when all
-        predictions and labels are numbers. ``None`` while the task cannot be inferred."""
+    def _pair_arrays(self, pairs: list[JoinedPair]) -> PairArrays | None:
+        """(valid, score, label, error) of pairs for the model's task (inferred at the first
+        pair that shows it), counting invalid labels. ``None`` while the task is unknown."""
         if self.task is None:
             for pair in pairs:
-                self.task = _infer_task(pair.prediction, pair.label)
+                self.task = infer_task(pair.prediction, pair.label)
                 if self.task is not None:
                     break
             if self.task is None:
                 self.counters["invalid_labels"] += len(pairs)
                 return None
-        predictions = [p.prediction for p in pairs]
-        labels = [p.label for p in pairs]
-        numeric = set(map(type, predictions)) | set(map(type, labels)) <= _NUMERIC_TYPES
-        if self.task == "multiclass" or not numeric:
-            rows = [self._pair_values(p) for p in pairs]
-            ok = np.fromiter((r is not None for r in rows), np.bool_, count=len(rows))
-            good = [r for r in rows if r is not None]
-            arr = np.asarray(good, dtype=np.float64).reshape(len(good), 3)
-            return ok, arr[:, 0].copy(), arr[:, 1].copy(), arr[:, 2].copy()
-        score = np.asarray(predictions, dtype=np.float64)
-        label = np.asarray(labels, dtype=np.float64)
-        if self.task == "binary":
-            ok = ((label == 0.0) | (label == 1.0)) & (score >= 0.0) & (score <= 1.0)
-            error = _excess_error(score, label, self.config.threshold)
-        else:
-            ok = np.isfinite(score) & np.isfinite(label)
-            if bool in set(map(type, labels)):
-                ok &= np.fromiter((type(v) is not bool for v in labels), np.bool_, len(labels))
-            error = np.abs(label - score)
-        self.counters["invalid_labels"] += int((~ok).sum())
-        return ok, score[ok], label[ok], error[ok]
-
-    def _pair_values(self, pair: JoinedPair) -> tuple[float, float, float] | None:
-        """(score, label, error) of a pair for the model's task (inferred at the first pair)."""
-        prediction, label = pair.prediction, pair.label
-        if self.task is None:
-            self.task = _infer_task(prediction, label)
-            if self.task is None:
-                self.counters["invalid_labels"] += 1
-                return None
-        task = self.task
-        if task == "multiclass":
-            key = category_key(label)
-            if key is None or not isinstance(prediction, str):
-                self.counters["invalid_labels"] += 1
-                return None
-            correct = 1.0 if key == prediction else 0.0
-            return correct, correct, 1.0 - correct
-        if isinstance(prediction, str) or isinstance(label, str):
-            self.counters["invalid_labels"] += 1
-            return None
-        y = float(label)
-        if task == "binary":
-            if y not in (0.0, 1.0) or not 0.0 <= prediction <= 1.0:
-                self.counters["invalid_labels"] += 1
-                return None
-            excess = _excess_error(np.array([prediction]), np.array([y]), self.config.threshold)
-            return prediction, y, float(excess[0])
-        if isinstance(label, bool) or not math.isfinite(y) or not math.isfinite(prediction):
-            self.counters["invalid_labels"] += 1
-            return None
-        return prediction, y, abs(y - prediction)
+        arrays = pair_arrays(pairs, self.task, self.config.threshold)
+        self.counters["invalid_labels"] += int((~arrays[0]).sum())
+        return arrays
 
     # -- alerts and retraining ------------------------------------------------------------
 
@@ -849,7 +581,23 @@ class ModelState:
             elif kind == "verify":
                 version, results, pairs, t = payload
                 if results:
-                    alerts.append(self._verification_alert(version, results, pairs, t, detected_at))
+                    assert version.verify is not None
+                    signal_name, details, severity = verification_outcome(
+                        version.verify, results, pairs
+                    )
+                    alerts.append(
+                        self._alert(
+                            "performance_degradation",
+                            version.name,
+                            signal_name,
+                            VERIFICATION,
+                            pairs,
+                            t,
+                            detected_at,
+                            details,
+                            severity=severity,
+                        )
+                    )
                 continue  # verification alerts never request retraining
             else:  # schema: too many features
                 t = self.last_event_time or 0.0
@@ -870,40 +618,6 @@ class ModelState:
                 self.last_request_id = request.request_id
                 requests.append(request)
         return alerts, requests
-
-    def _verification_alert(
-        self,
-        version: VersionState,
-        results: list[dict[str, Any]],
-        pairs: int,
-        event_time: float,
-        detected_at: str,
-    ) -> Alert:
-        """The one ``performance_degradation`` alert reporting a deployment's verification:
-        severity ``info`` when the new version meets every limit, else ``critical``; its
-        signal is the first metric that failed (or the first one checked)."""
-        plan = version.verify
-        assert plan is not None
-        verified = all(r["verified"] for r in results)
-        result = next(r for r in results if r["verified"] == verified)
-        details = {
-            **result,
-            "labelled_events": pairs,
-            "previous_version": plan["previous"],
-            "request_id": plan["request_id"],
-            "results": [dict(r) for r in results],
-        }
-        return self._alert(
-            "performance_degradation",
-            version.name,
-            f"metric:{result['metric']}",
-            VERIFICATION,
-            pairs,
-            event_time,
-            detected_at,
-            details,
-            severity="info" if verified else "critical",
-        )
 
     def _alert(
         self,
@@ -931,112 +645,6 @@ class ModelState:
             event_time=rfc3339(event_time),
             details={"position": position, **details},
         )
-
-    # -- reading ---------------------------------------------------------------------------
-
-    def status(self) -> dict[str, Any]:
-        """The ``status --json`` entry: counters and the current version's detectors."""
-        version = self.versions.get(self.current) if self.current is not None else None
-        signals: dict[str, dict[str, Any]] = {}
-        if version is not None:
-            for name, signal in version.signals.items():
-                signals[name] = signal.status()
-            perf = version.performance
-            if perf is not None:
-                for metric in perf.metrics:
-                    signals[f"metric:{metric}"] = {
-                        detector: {
-                            "updates": perf.updates,
-                            "drift": perf.active.get(f"{metric}/{detector}", False),
-                        }
-                        for detector in perf.detectors(metric)
-                    }
-        out = {
-            "predictions": self.counters["predictions"],
-            "ground_truth": self.counters["ground_truth"],
-            "joined": self.join.counts()["joined"],
-            "dead_letters": self.counters["dead_letters"],
-            "model_version": self.current,
-            "versions": list(self.versions),
-            "task": self.task,
-            "partition": self.partition,
-            "signals": signals,
-        }
-        if version is not None and version.verify is not None:
-            out["verification"] = self._verification_status(version)
-        return out
-
-    def _verification_status(self, version: VersionState) -> dict[str, Any]:
-        """The current version's deployment verification: state, progress, results."""
-        plan = version.verify
-        assert plan is not None
-        perf = version.performance
-        return {
-            "state": plan["state"],
-            "previous_version": plan["previous"],
-            "request_id": plan["request_id"],
-            "labelled_events": 0 if perf is None else perf.updates,
-            "needed": self.config.retrain.verify_labelled_events,
-            "results": [dict(r) for r in plan["results"]],
-        }
-
-    def view(self) -> dict[str, Any]:
-        """The model's entry of :meth:`Engine.metrics_view` (``streams.metrics.ModelView``
-        keys, plus engine counters), computed on demand from the current version."""
-        version = self.versions.get(self.current) if self.current is not None else None
-        stats = self.join.stats()
-        out: dict[str, Any] = {
-            "model_version": self.current or "unknown",
-            "task": self.task,
-            "signals": {},
-            "performance": {},
-            "join_buffer_entries": self.join.pending,
-            "join_buffer_capacity": self.join.max_pending,
-            "join": stats,
-            "counters": dict(self.counters),
-            "quality": {n: {"missing": c[0], "invalid": c[1]} for n, c in self.quality.items()},
-            "retrain": self.policy.stats(),
-            "features": {name: entry[0] for name, entry in self.features.items()},
-            "ignored_features": list(self.ignored),
-            "versions": list(self.versions),
-            "throughput": dict(self.throughput),
-        }
-        if version is not None and version.verify is not None:
-            out["verification"] = self._verification_status(version)
-        if stats["label_coverage"] is not None:
-            out["label_coverage"] = stats["label_coverage"]
-        if stats["label_lag_mean"] is not None:
-            out["label_lag_seconds"] = stats["label_lag_mean"]
-        if self.last_event_time is not None:
-            out["last_event_timestamp_seconds"] = self.last_event_time
-        if version is None:
-            return out
-        for name, signal in version.signals.items():
-            out["signals"][name] = signal.results()
-        band = out["signals"].get("prediction", {}).get("prediction_band", {}).get("details", {})
-        if band.get("band_low") is not None:
-            out["prediction_band"] = (band["band_low"], band["band_high"])
-        if band.get("mean_after") is not None:
-            out["prediction_mean"] = band["mean_after"]
-        error = out["signals"].get("error", {}).get("adwin", {}).get("details", {})
-        if error.get("mean") is not None and self.task != "regression":
-            out["error_rate"] = error["mean"]
-        perf = version.performance
-        if perf is not None:
-            for metric, higher in perf.metrics.items():
-                value = perf.values.get(metric)
-                if value is None:
-                    continue
-                limit = perf.thresholds.get(metric)
-                if limit is None and metric in perf.baseline and perf.relative_drop is not None:
-                    drop = abs(perf.baseline[metric]) * perf.relative_drop
-                    limit = perf.baseline[metric] - drop if higher else perf.baseline[metric] + drop
-                out["performance"][metric] = {
-                    "value": value,
-                    "threshold": limit,
-                    "higher_is_better": higher,
-                }
-        return out
 
     # -- checkpointing --------------------------------------------------------------------
 
@@ -1086,7 +694,9 @@ class ModelState:
         )
         model.policy.restore(data["policy"])
         for item in data["versions"]:
-            version = VersionState.restore(item, model)
+            version = VersionState.restore(
+                item, config.alarms, model.new_performance if model.task is not None else None
+            )
             model.versions[version.name] = version
         model.current = data["current"]
         model.seq = int(data["seq"])
@@ -1098,38 +708,6 @@ class ModelState:
         model.silent = bool(data["silent"])
         model.throughput = dict(data["throughput"])
         return model
-
-
-def _excess_error(
-    score: npt.NDArray[np.float64], label: npt.NDArray[np.float64], threshold: float
-) -> npt.NDArray[np.float64]:
-    """A binary model's error beyond what it expects of itself: 1 if misclassified at
-    ``threshold``, minus the model's own probability of that misclassification (``1 - p``
-    when it says class 1, ``p`` when it says class 0).
-
-    Its mean stays put when only the inputs move (a calibrated model hit by data drift
-    errs more on the harder cases, and expects to) and rises when the world's rule changes
-    (concept drift), so the ``error`` signal separates the two.
-
-    >>> _excess_error(np.array([0.9, 0.9, 0.2]), np.array([1.0, 0.0, 0.0]), 0.5).round(2)
-    array([-0.1,  0.9, -0.2])
-    """
-    says_one = score >= threshold
-    wrong = (says_one != (label == 1.0)).astype(np.float64)
-    result: npt.NDArray[np.float64] = wrong - np.where(says_one, 1.0 - score, score)
-    return result
-
-
-def _infer_task(prediction: float | str, label: float | str | bool) -> str | None:
-    """Binary for probabilities with 0/1 labels, regression for numbers, multiclass for
-    class-label predictions; ``None`` when the pair says nothing usable."""
-    if isinstance(prediction, str):
-        return "multiclass"
-    if isinstance(label, str):
-        return None
-    if isinstance(label, bool) or (label in (0.0, 1.0) and 0.0 <= prediction <= 1.0):
-        return "binary"
-    return "regression"
 
 
 def _groups(

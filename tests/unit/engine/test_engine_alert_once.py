@@ -9,8 +9,8 @@ import pytest
 from detectors.base import DriftState
 from detectors.quality import MissingRate, MissingRateParams
 from streams.engine.config import DEFAULT_QUALITY, ConfigError, MonitorConfig
-from streams.engine.model import _excess_error
 from streams.engine.performance import RollingPerformance
+from streams.engine.tasks import excess_error
 
 
 def _hovering(rng: np.random.Generator, n: int, accuracy: float) -> tuple[np.ndarray, ...]:
@@ -56,7 +56,7 @@ def test_excess_error_ignores_data_drift_and_follows_concept_drift() -> None:
 
     def mean_excess(p: np.ndarray, truth: np.ndarray) -> float:
         label = (rng.random(p.size) < truth).astype(float)
-        return float(_excess_error(p, label, 0.5).mean())
+        return float(excess_error(p, label, 0.5).mean())
 
     before = rng.beta(2, 5, 200_000)  # a calibrated model on the old population
     shifted = rng.beta(4, 4, 200_000)  # the inputs moved: predictions near 0.5, more errors

@@ -1,0 +1,111 @@
+"""Read-only views of a model's state: the ``status --json`` entry and the metrics view
+(``streams.metrics.ModelView`` keys plus engine counters), computed on demand."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from streams.engine.model import ModelState
+from streams.engine.verification import verification_status
+
+__all__ = ["model_status", "model_view"]
+
+
+def model_status(model: ModelState) -> dict[str, Any]:
+    """The ``status --json`` entry: counters and the current version's detectors."""
+    version = model.versions.get(model.current) if model.current is not None else None
+    signals: dict[str, dict[str, Any]] = {}
+    if version is not None:
+        for name, signal in version.signals.items():
+            signals[name] = signal.status()
+        perf = version.performance
+        if perf is not None:
+            for metric in perf.metrics:
+                signals[f"metric:{metric}"] = {
+                    detector: {
+                        "updates": perf.updates,
+                        "drift": perf.active.get(f"{metric}/{detector}", False),
+                    }
+                    for detector in perf.detectors(metric)
+                }
+    out = {
+        "predictions": model.counters["predictions"],
+        "ground_truth": model.counters["ground_truth"],
+        "joined": model.join.counts()["joined"],
+        "dead_letters": model.counters["dead_letters"],
+        "model_version": model.current,
+        "versions": list(model.versions),
+        "task": model.task,
+        "partition": model.partition,
+        "signals": signals,
+    }
+    if version is not None and version.verify is not None:
+        out["verification"] = verification_status(
+            version.verify,
+            version.performance,
+            needed=model.config.retrain.verify_labelled_events,
+        )
+    return out
+
+
+def model_view(model: ModelState) -> dict[str, Any]:
+    """The model's entry of :meth:`Engine.metrics_view` (``streams.metrics.ModelView``
+    keys, plus engine counters), computed on demand from the current version."""
+    version = model.versions.get(model.current) if model.current is not None else None
+    stats = model.join.stats()
+    out: dict[str, Any] = {
+        "model_version": model.current or "unknown",
+        "task": model.task,
+        "signals": {},
+        "performance": {},
+        "join_buffer_entries": model.join.pending,
+        "join_buffer_capacity": model.join.max_pending,
+        "join": stats,
+        "counters": dict(model.counters),
+        "quality": {n: {"missing": c[0], "invalid": c[1]} for n, c in model.quality.items()},
+        "retrain": model.policy.stats(),
+        "features": {name: entry[0] for name, entry in model.features.items()},
+        "ignored_features": list(model.ignored),
+        "versions": list(model.versions),
+        "throughput": dict(model.throughput),
+    }
+    if version is not None and version.verify is not None:
+        out["verification"] = verification_status(
+            version.verify,
+            version.performance,
+            needed=model.config.retrain.verify_labelled_events,
+        )
+    if stats["label_coverage"] is not None:
+        out["label_coverage"] = stats["label_coverage"]
+    if stats["label_lag_mean"] is not None:
+        out["label_lag_seconds"] = stats["label_lag_mean"]
+    if model.last_event_time is not None:
+        out["last_event_timestamp_seconds"] = model.last_event_time
+    if version is None:
+        return out
+    for name, signal in version.signals.items():
+        out["signals"][name] = signal.results()
+    band = out["signals"].get("prediction", {}).get("prediction_band", {}).get("details", {})
+    if band.get("band_low") is not None:
+        out["prediction_band"] = (band["band_low"], band["band_high"])
+    if band.get("mean_after") is not None:
+        out["prediction_mean"] = band["mean_after"]
+    error = out["signals"].get("error", {}).get("adwin", {}).get("details", {})
+    if error.get("mean") is not None and model.task != "regression":
+        out["error_rate"] = error["mean"]
+    perf = version.performance
+    if perf is not None:
+        for metric, higher in perf.metrics.items():
+            value = perf.values.get(metric)
+            if value is None:
+                continue
+            limit = perf.thresholds.get(metric)
+            if limit is None and metric in perf.baseline and perf.relative_drop is not None:
+                drop = abs(perf.baseline[metric]) * perf.relative_drop
+                limit = perf.baseline[metric] - drop if higher else perf.baseline[metric] + drop
+            out["performance"][metric] = {
+                "value": value,
+                "threshold": limit,
+                "higher_is_better": higher,
+            }
+    return out
