@@ -8,9 +8,11 @@ that tests can ``kill -9`` them.
 from __future__ import annotations
 
 import os
+import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -279,3 +281,71 @@ def run_to_end(
     wait_for_offsets(client, group, stream.expected_offsets(partitions), monitors=[monitor])
     assert monitor.stop() == 0, monitor.log()
     return status_json(env, group)
+
+
+class BackgroundStream:
+    """:func:`produce_stream` in a thread, so monitors can be killed while it is consumed."""
+
+    def __init__(self, bootstrap: str, topics: Mapping[str, str], **kw: Any) -> None:
+        self._result: list[Stream] = []
+        self._thread = threading.Thread(
+            target=lambda: self._result.append(
+                produce_stream(bootstrap, topics["predictions"], topics["ground-truth"], **kw)
+            )
+        )
+        self._thread.start()
+
+    def is_alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def join(self) -> Stream:
+        self._thread.join()
+        return self._result[0]
+
+
+def kill_repeatedly(
+    env: dict[str, str],
+    client: redis.Redis,
+    group: str,
+    background: BackgroundStream,
+    *,
+    seed: int,
+    max_pause: float,
+    counting: bool = False,
+    kills: int = 4,
+) -> int:
+    """kill -9 a fresh monitor of ``group`` at random moments (after it made progress) while
+    the stream is produced, at most ``kills`` times; returns how many kills happened."""
+    rng = random.Random(seed)
+    seen, done = 0, 0
+    while background.is_alive() and done < kills:
+        monitor = start_monitor(env, group, counting=counting)
+        seen = wait_for_progress(client, group, beyond=seen, timeout=30)
+        threading.Event().wait(rng.uniform(0.0, max_pause))
+        monitor.stop(kill=True)
+        done += 1
+    return done
+
+
+def scale_out_then_fail_over(
+    env: dict[str, str],
+    client: redis.Redis,
+    group: str,
+    background: BackgroundStream,
+    partitions: int,
+    *,
+    counting: bool = False,
+) -> tuple[Stream, Monitor]:
+    """A first member consumes, a second joins, the first is killed; the survivor consumes
+    to the end and is stopped. Returns the stream and the (stopped) survivor."""
+    first = start_monitor(env, group, counting=counting)
+    seen = wait_for_progress(client, group, beyond=0)
+    second = start_monitor(env, group, counting=counting)
+    second.wait_for_log("assigned partitions")
+    seen = wait_for_progress(client, group, beyond=0)
+    wait_for_progress(client, group, beyond=seen + 500)
+    first.stop(kill=True)  # the survivor takes over its partitions after the session timeout
+    stream = background.join()
+    wait_for_offsets(client, group, stream.expected_offsets(partitions), monitors=[second])
+    assert second.stop() == 0, second.log()
+    return stream, second

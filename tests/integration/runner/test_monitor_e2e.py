@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import random
 import subprocess
 import sys
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -16,14 +14,13 @@ import yaml
 from runner_harness import (
     ROOT,
     TOPICS,
-    Stream,
+    BackgroundStream,
+    kill_repeatedly,
     monitor_env,
     produce_stream,
     run_to_end,
-    start_monitor,
+    scale_out_then_fail_over,
     status_json,
-    wait_for_offsets,
-    wait_for_progress,
     write_config,
 )
 
@@ -130,34 +127,13 @@ def test_kill_9_and_restart_gives_the_status_of_an_uninterrupted_run(
 ) -> None:
     topics = make_topics(*TOPICS, partitions=PARTITIONS)
     env = monitor_env(kafka_bootstrap, redis_url, write_config(tmp_path / "c.yaml", topics))
-    produced: dict[str, Stream] = {}
-    producer = threading.Thread(
-        target=lambda: produced.setdefault(
-            "s",
-            produce_stream(
-                kafka_bootstrap,
-                topics["predictions"],
-                topics["ground-truth"],
-                models=4,
-                per_model=800,
-                bad_every=90,
-                rate=500.0,
-            ),
-        )
+    background = BackgroundStream(
+        kafka_bootstrap, topics, models=4, per_model=800, bad_every=90, rate=500.0
     )
-    producer.start()
     group = topic_prefix + "crashed"
-    rng = random.Random(5)
-    seen, kills = 0, 0
-    while producer.is_alive() and kills < 4:
-        monitor = start_monitor(env, group)
-        seen = wait_for_progress(redis_client, group, beyond=seen, timeout=30)
-        threading.Event().wait(rng.uniform(0.0, 0.8))
-        monitor.stop(kill=True)
-        kills += 1
-    producer.join()
+    kills = kill_repeatedly(env, redis_client, group, background, seed=5, max_pause=0.8)
+    stream = background.join()
     assert kills >= 3, "the stream ended before the monitor could be killed 3 times"
-    stream = produced["s"]
     after_crashes = run_to_end(env, redis_client, group, stream, PARTITIONS)
     uninterrupted = run_to_end(env, redis_client, topic_prefix + "clean", stream, PARTITIONS)
     assert after_crashes["models"] == uninterrupted["models"]
@@ -175,33 +151,9 @@ def test_scale_out_and_failover_keep_every_event_once(
 ) -> None:
     topics = make_topics(*TOPICS, partitions=PARTITIONS)
     env = monitor_env(kafka_bootstrap, redis_url, write_config(tmp_path / "c.yaml", topics))
-    produced: dict[str, Stream] = {}
-    producer = threading.Thread(
-        target=lambda: produced.setdefault(
-            "s",
-            produce_stream(
-                kafka_bootstrap,
-                topics["predictions"],
-                topics["ground-truth"],
-                models=6,
-                per_model=500,
-                rate=800.0,
-            ),
-        )
-    )
-    producer.start()
+    background = BackgroundStream(kafka_bootstrap, topics, models=6, per_model=500, rate=800.0)
     group = topic_prefix + "scaled"
-    first = start_monitor(env, group)
-    seen = wait_for_progress(redis_client, group, beyond=0)
-    second = start_monitor(env, group)
-    second.wait_for_log("assigned partitions")
-    seen = wait_for_progress(redis_client, group, beyond=0)
-    wait_for_progress(redis_client, group, beyond=seen + 500)
-    first.stop(kill=True)
-    producer.join()
-    stream = produced["s"]
-    wait_for_offsets(redis_client, group, stream.expected_offsets(PARTITIONS), monitors=[second])
-    assert second.stop() == 0, second.log()
+    stream, second = scale_out_then_fail_over(env, redis_client, group, background, PARTITIONS)
     # it got a share when it joined, then the dead member's partitions too
     assert second.log().count("assigned partitions") >= 2, second.log()
     scaled = status_json(env, group)

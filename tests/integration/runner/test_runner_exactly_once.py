@@ -8,8 +8,6 @@ and the order per partition was kept, across kill -9 and rebalances.
 from __future__ import annotations
 
 import base64
-import random
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -19,32 +17,21 @@ import redis
 from runner_harness import (
     BAD_MESSAGES,
     TOPICS,
-    Stream,
+    BackgroundStream,
+    kill_repeatedly,
     monitor_env,
     produce_stream,
     run_to_end,
+    scale_out_then_fail_over,
     start_monitor,
     status_json,
     wait_for_offsets,
-    wait_for_progress,
     write_config,
 )
 
 pytestmark = pytest.mark.integration
 
 PARTITIONS = 4
-
-
-def _produce_in_background(bootstrap: str, topics: dict[str, str], **kw: Any) -> Any:
-    result: dict[str, Stream] = {}
-    thread = threading.Thread(
-        target=lambda: result.setdefault(
-            "stream",
-            produce_stream(bootstrap, topics["predictions"], topics["ground-truth"], **kw),
-        )
-    )
-    thread.start()
-    return thread, result
 
 
 @pytest.mark.slow
@@ -59,21 +46,14 @@ def test_kill_9_at_random_points_loses_nothing_and_doubles_nothing(
 ) -> None:
     topics = make_topics(*TOPICS, partitions=PARTITIONS)
     env = monitor_env(kafka_bootstrap, redis_url, write_config(tmp_path / "c.yaml", topics))
-    thread, produced = _produce_in_background(
+    background = BackgroundStream(
         kafka_bootstrap, topics, models=4, per_model=900, bad_every=97, rate=600.0
     )
     crashed = topic_prefix + "crashed"
-    rng = random.Random(11)
-    seen = 0
-    kills = 0
-    while thread.is_alive() and kills < 4:
-        monitor = start_monitor(env, crashed, counting=True)
-        seen = wait_for_progress(redis_client, crashed, beyond=seen, timeout=30)
-        threading.Event().wait(rng.uniform(0.0, 0.6))
-        monitor.stop(kill=True)
-        kills += 1
-    thread.join()
-    stream = produced["stream"]
+    kills = kill_repeatedly(
+        env, redis_client, crashed, background, seed=11, max_pause=0.6, counting=True
+    )
+    stream = background.join()
     assert kills >= 3, "the stream ended before the monitor could be killed 3 times"
 
     after_crashes = run_to_end(env, redis_client, crashed, stream, PARTITIONS, counting=True)
@@ -108,21 +88,11 @@ def test_a_second_member_joins_then_one_dies_and_nothing_is_lost(
 ) -> None:
     topics = make_topics(*TOPICS, partitions=PARTITIONS)
     env = monitor_env(kafka_bootstrap, redis_url, write_config(tmp_path / "c.yaml", topics))
-    thread, produced = _produce_in_background(
-        kafka_bootstrap, topics, models=6, per_model=600, rate=1000.0
-    )
+    background = BackgroundStream(kafka_bootstrap, topics, models=6, per_model=600, rate=1000.0)
     group = topic_prefix + "scaled"
-    first = start_monitor(env, group, counting=True)
-    seen = wait_for_progress(redis_client, group, beyond=0)
-    second = start_monitor(env, group, counting=True)
-    second.wait_for_log("assigned partitions")
-    seen = wait_for_progress(redis_client, group, beyond=0)
-    wait_for_progress(redis_client, group, beyond=seen + 500)
-    first.stop(kill=True)  # the survivor takes over its partitions after the session timeout
-    thread.join()
-    stream = produced["stream"]
-    wait_for_offsets(redis_client, group, stream.expected_offsets(PARTITIONS), monitors=[second])
-    assert second.stop() == 0, second.log()
+    stream, second = scale_out_then_fail_over(
+        env, redis_client, group, background, PARTITIONS, counting=True
+    )
     assert second.log().count("assigned partitions") >= 2, second.log()
     scaled = status_json(env, group)
     single = run_to_end(
