@@ -5,13 +5,20 @@ One Redis hash per input partition number, ``driftradar:{<group>}:p:<n>``, holds
 - ``offsets`` — JSON ``{topic: next offset}`` for *both* input topics of partition ``n``;
 - ``state`` — the engine's partition snapshot, plain data encoded with msgpack (never pickle);
 - ``status`` — JSON ``{model_id: status}`` of the models that partition owns;
-- ``updated_at`` — epoch seconds of the write.
+- ``summary`` — JSON: what the partition counts besides its models (dead letters of no
+  known model by kind of reason, events refused by the cap on models);
+- ``updated_at`` — epoch seconds of the write;
+- ``owner`` — the token of the member that owns the partition now (fencing).
 
-:meth:`CheckpointStore.save` writes any number of partitions with one Lua script, so
-either every hash is replaced or none is, and it refuses the whole write when an offset would
-go backwards (a stale owner after a rebalance, or a bug): state that is older than what is
-stored can never overwrite it. The ``{<group>}`` hash tag keeps a group's keys in one Redis
-Cluster slot, so the script stays valid on a cluster.
+:meth:`CheckpointStore.claim` is what a member does when a partition is assigned to it: in
+one script it writes its own owner token and reads the stored checkpoint, so every later
+write of a previous owner is refused. :meth:`CheckpointStore.save` writes any number of
+partitions with one Lua script, so either every hash is replaced or none is, and it refuses
+the whole write when a partition is owned by another token (a member that lost its
+partitions without noticing, e.g. paused past the session timeout) or when an offset would
+go backwards (a bug): state that is older than what is stored can never overwrite it. The
+``{<group>}`` hash tag keeps a group's keys in one Redis Cluster slot, so the scripts stay
+valid on a cluster.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ __all__ = [
     "CorruptCheckpointError",
     "OffsetRegressionError",
     "PartitionCheckpoint",
+    "StaleOwnerError",
     "StoredStatus",
     "partition_key",
 ]
@@ -54,6 +62,21 @@ class OffsetRegressionError(CheckpointError):
         self.topic = topic
         self.stored = stored
         self.proposed = proposed
+
+
+class StaleOwnerError(CheckpointError):
+    """A save was refused because another member claimed a partition; nothing was written.
+
+    ``partitions`` are the partitions this member no longer owns (its state for them is
+    stale: drop it, the current owner continues from the stored checkpoint).
+    """
+
+    def __init__(self, partitions: list[int]) -> None:
+        super().__init__(
+            f"refused checkpoint: partition(s) {partitions} are owned by another member now "
+            "(this member lost them, e.g. paused past the session timeout)"
+        )
+        self.partitions = partitions
 
 
 class CorruptCheckpointError(CheckpointError):
@@ -81,6 +104,9 @@ class PartitionCheckpoint:
     offsets: Mapping[str, int]
     state: Any
     status: Mapping[str, Any] = field(default_factory=dict)
+    #: The writer's owner token (from :meth:`CheckpointStore.claim`); ``""``: no fencing.
+    owner: str = ""
+    summary: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,20 +117,35 @@ class StoredStatus:
     offsets: Mapping[str, int]
     status: Mapping[str, Any]
     updated_at: float
+    summary: Mapping[str, Any] = field(default_factory=dict)
 
 
 # KEYS[1] = the group's partition index (a set); KEYS[2..] = partition hashes.
-# ARGV[1] = now; then for each partition hash, three values: offsets JSON, state, status JSON;
-# then, in the same order, the partition numbers.
-# Every offset check happens before any write, so a refusal writes nothing.
+# ARGV[1] = now; then for each partition hash, five values: offsets JSON, state, status JSON,
+# summary JSON, owner token; then, in the same order, the partition numbers.
+# Every check happens before any write, so a refusal writes nothing. A stored owner that
+# differs from the writer's token refuses the write (fencing); no stored owner (a Redis that
+# lost its data, or a writer without a token) does not.
 _SAVE_SCRIPT: Final = """
 local n = #KEYS - 1
+local stale = {}
+for i = 1, n do
+  local key = KEYS[i + 1]
+  local base = 2 + 5 * (i - 1)
+  local owner = redis.call('HGET', key, 'owner')
+  if owner and ARGV[base + 4] ~= '' and owner ~= ARGV[base + 4] then
+    table.insert(stale, tonumber(ARGV[2 + 5 * n + (i - 1)]))
+  end
+end
+if #stale > 0 then
+  return redis.error_reply('STALE_OWNER ' .. cjson.encode(stale))
+end
 for i = 1, n do
   local key = KEYS[i + 1]
   local stored = redis.call('HGET', key, 'offsets')
   if stored then
     local old = cjson.decode(stored)
-    local new = cjson.decode(ARGV[2 + 3 * (i - 1)])
+    local new = cjson.decode(ARGV[2 + 5 * (i - 1)])
     for topic, offset in pairs(old) do
       local proposed = new[topic]
       if proposed == nil or proposed < offset then
@@ -115,12 +156,26 @@ for i = 1, n do
   end
 end
 for i = 1, n do
-  local base = 2 + 3 * (i - 1)
+  local base = 2 + 5 * (i - 1)
   redis.call('HSET', KEYS[i + 1], 'offsets', ARGV[base], 'state', ARGV[base + 1],
-             'status', ARGV[base + 2], 'updated_at', ARGV[1])
-  redis.call('SADD', KEYS[1], ARGV[2 + 3 * n + (i - 1)])
+             'status', ARGV[base + 2], 'summary', ARGV[base + 3], 'updated_at', ARGV[1])
+  if ARGV[base + 4] ~= '' then
+    redis.call('HSET', KEYS[i + 1], 'owner', ARGV[base + 4])
+  end
+  redis.call('SADD', KEYS[1], ARGV[2 + 5 * n + (i - 1)])
 end
 return n
+"""
+
+# KEYS = partition hashes; ARGV[1] = the new owner token. Claims every partition and returns
+# its stored {offsets, state, status} in the same atomic step.
+_CLAIM_SCRIPT: Final = """
+local out = {}
+for i = 1, #KEYS do
+  redis.call('HSET', KEYS[i], 'owner', ARGV[1])
+  out[i] = redis.call('HMGET', KEYS[i], 'offsets', 'state', 'status')
+end
+return out
 """
 
 _JSON_ENCODER: Final = msgspec.json.Encoder()
@@ -141,6 +196,7 @@ class CheckpointStore:
         self._client = client
         self._group_id = group_id
         self._save = client.register_script(_SAVE_SCRIPT)
+        self._claim = client.register_script(_CLAIM_SCRIPT)
 
     @property
     def group_id(self) -> str:
@@ -149,8 +205,9 @@ class CheckpointStore:
     def save(self, checkpoints: Iterable[PartitionCheckpoint], *, now: float | None = None) -> int:
         """Write all ``checkpoints`` atomically; return how many partitions were written.
 
-        Raises :class:`OffsetRegressionError` (and writes nothing) if any offset is lower than
-        the one stored for the same topic and partition.
+        Raises :class:`StaleOwnerError` (and writes nothing) if another member claimed one
+        of the partitions since the writer did, and :class:`OffsetRegressionError` if any
+        offset is lower than the one stored for the same topic and partition.
         """
         items = list(checkpoints)
         if not items:
@@ -162,11 +219,13 @@ class CheckpointStore:
             args.append(_JSON_ENCODER.encode(dict(cp.offsets)))
             args.append(_MSGPACK_ENCODER.encode(cp.state))
             args.append(_JSON_ENCODER.encode(dict(cp.status)))
+            args.append(_JSON_ENCODER.encode(dict(cp.summary)))
+            args.append(cp.owner)
         args.extend(str(cp.partition) for cp in items)
         try:
             return int(self._save(keys=keys, args=args))
         except redis.ResponseError as exc:
-            raise _regression_from(exc) from None
+            raise _refusal_from(exc) from None
 
     def load(self, partitions: Iterable[int]) -> dict[int, PartitionCheckpoint]:
         """The stored checkpoints of ``partitions`` (absent ones are left out)."""
@@ -174,8 +233,26 @@ class CheckpointStore:
         pipe = self._client.pipeline(transaction=False)
         for p in wanted:
             pipe.hmget(partition_key(self._group_id, p), "offsets", "state", "status")
+        return self._found(wanted, pipe.execute(), "")
+
+    def claim(self, partitions: Iterable[int], owner: str) -> dict[int, PartitionCheckpoint]:
+        """Become the owner of ``partitions`` and return their stored checkpoints, atomically.
+
+        From now on :meth:`save` refuses writes to them by any other owner token.
+        """
+        if not owner:
+            raise ValueError("owner token must not be empty")
+        wanted = sorted(set(partitions))
+        if not wanted:
+            return {}
+        keys = [partition_key(self._group_id, p) for p in wanted]
+        return self._found(wanted, self._claim(keys=keys, args=[owner]), owner)
+
+    def _found(
+        self, wanted: list[int], rows: list[list[bytes | None]], owner: str
+    ) -> dict[int, PartitionCheckpoint]:
         found: dict[int, PartitionCheckpoint] = {}
-        for p, (offsets, state, status) in zip(wanted, pipe.execute(), strict=True):
+        for p, (offsets, state, status) in zip(wanted, rows, strict=True):
             if offsets is None:
                 continue
             key = partition_key(self._group_id, p)
@@ -184,6 +261,7 @@ class CheckpointStore:
                 offsets=_decode(_OFFSETS_DECODER, offsets, key, "offsets"),
                 state=_decode_state(state, key),
                 status=_decode(_STATUS_DECODER, status or b"{}", key, "status"),
+                owner=owner,
             )
         return found
 
@@ -193,9 +271,11 @@ class CheckpointStore:
         partitions = sorted(int(m) for m in members)
         pipe = self._client.pipeline(transaction=False)
         for p in partitions:
-            pipe.hmget(partition_key(self._group_id, p), "offsets", "status", "updated_at")
+            key = partition_key(self._group_id, p)
+            pipe.hmget(key, "offsets", "status", "updated_at", "summary")
         result = []
-        for p, (offsets, status, updated_at) in zip(partitions, pipe.execute(), strict=True):
+        rows = pipe.execute()
+        for p, (offsets, status, updated_at, summary) in zip(partitions, rows, strict=True):
             if offsets is None:
                 continue
             key = partition_key(self._group_id, p)
@@ -205,6 +285,7 @@ class CheckpointStore:
                     offsets=_decode(_OFFSETS_DECODER, offsets, key, "offsets"),
                     status=_decode(_STATUS_DECODER, status or b"{}", key, "status"),
                     updated_at=float(updated_at or 0.0),
+                    summary=_decode(_STATUS_DECODER, summary or b"{}", key, "summary"),
                 )
             )
         return result
@@ -232,8 +313,15 @@ def _decode_state(raw: bytes | None, key: str) -> Any:
         raise CorruptCheckpointError(f"{key}: field 'state' cannot be decoded: {exc}") from None
 
 
-def _regression_from(exc: redis.ResponseError) -> Exception:
+def _refusal_from(exc: redis.ResponseError) -> Exception:
     message = str(exc)
+    stale = message.find("STALE_OWNER ")
+    if stale >= 0:
+        try:
+            partitions = msgspec.json.decode(message[stale + 12 :].split("\n")[0].rstrip(" ."))
+        except msgspec.DecodeError:
+            return CheckpointError(f"checkpoint refused: {message}")
+        return StaleOwnerError(sorted(int(p) for p in partitions))
     marker = "OFFSET_REGRESSION "
     start = message.find(marker)
     if start < 0:

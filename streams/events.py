@@ -17,6 +17,8 @@ streams.events.EventDecodeError: $.features: required field is missing
 
 from __future__ import annotations
 
+import json
+import math
 import time
 from datetime import UTC, datetime
 from typing import Annotated, Any, Final, TypeVar
@@ -55,8 +57,14 @@ __all__ = [
 MAX_ID_LENGTH: Final = 256
 
 Id = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_ID_LENGTH)]
+#: Epoch seconds a timestamp may hold: the years 1 to 9999, what RFC 3339 text can express
+#: (a larger number could not be printed in an alert, and would drag the join's watermark).
+EPOCH_RANGE: Final = (-62_135_596_800.0, 253_402_300_799.0)
 #: RFC 3339 with an explicit offset (``Z`` or ``+hh:mm``), or epoch seconds.
-Timestamp = Annotated[datetime, msgspec.Meta(tz=True)] | float
+Timestamp = (
+    Annotated[datetime, msgspec.Meta(tz=True)]
+    | Annotated[float, msgspec.Meta(ge=EPOCH_RANGE[0], le=EPOCH_RANGE[1])]
+)
 FeatureValue = float | str | bool | None
 Label = float | str | bool
 
@@ -177,7 +185,10 @@ class RetrainRequest(msgspec.Struct, frozen=True):
 class DeadLetter(msgspec.Struct, frozen=True):
     """A message that could not be used, kept with where it came from and why.
 
-    ``value`` and ``key`` are the original bytes (base64 in JSON).
+    ``value`` and ``key`` are the original bytes (base64 in JSON). A value too large to
+    republish is cut to its first bytes (``truncated``); ``size`` and ``sha256`` describe
+    the whole original, so the record found at ``topic``/``partition``/``offset`` can be
+    recognised.
     """
 
     topic: str
@@ -187,6 +198,9 @@ class DeadLetter(msgspec.Struct, frozen=True):
     value: bytes | None
     key: bytes | None = None
     failed_at: str = ""
+    size: int = 0
+    sha256: str = ""
+    truncated: bool = False
 
 
 class NumericTerm(msgspec.Struct, frozen=True):
@@ -244,6 +258,21 @@ _DEPLOYMENT: Final = msgspec.json.Decoder(Deployment)
 
 
 def _decode(decoder: msgspec.json.Decoder[_T], data: bytes | bytearray | memoryview | str) -> _T:
+    """Decode with ``decoder``; whatever the bytes provoke becomes :class:`EventDecodeError`.
+
+    Nothing else may escape: the runner dead-letters on this one exception, so a message
+    that made msgspec recurse too deep or overflow a number must not crash the loop.
+
+    >>> decode_prediction(b'{"event_id": "e", "model_id": "m", "features": {"x": 1e999},'
+    ...                   b' "prediction": 0.5}')
+    Traceback (most recent call last):
+    ...
+    streams.events.EventDecodeError: $.features.x: number out of range
+    >>> decode_ground_truth(b'{"extra": ' + b'[' * 5000 + b']' * 5000 + b'}')
+    Traceback (most recent call last):
+    ...
+    streams.events.EventDecodeError: $: JSON nested too deeply
+    """
     try:
         return decoder.decode(data)
     except msgspec.ValidationError as exc:
@@ -253,22 +282,39 @@ def _decode(decoder: msgspec.json.Decoder[_T], data: bytes | bytearray | memoryv
         raise error from None
     except msgspec.DecodeError as exc:
         raise EventDecodeError("$", f"invalid JSON ({exc})") from None
+    except RecursionError:
+        raise EventDecodeError("$", "JSON nested too deeply") from None
+    except (ValueError, TypeError, OverflowError, MemoryError) as exc:  # defensive: msgspec
+        raise EventDecodeError("$", f"cannot decode ({type(exc).__name__}: {exc})") from None
 
 
 def _bad_feature_path(data: bytes | bytearray | memoryview | str) -> str | None:
     """msgspec reports a bad feature value as ``$.features[...]``; find which key it was.
 
+    Only called on a message already known to be bad, so it may be slow; it never raises.
+
     >>> _bad_feature_path(b'{"features": {"age": 3, "plan": ["a"]}}')
     '$.features.plan'
     >>> _bad_feature_path(b'{"features": {"the plan": {"a": 1}}}')
     '$.features["the plan"]'
+    >>> _bad_feature_path(b'{"features": {"age": 3, "income": 1e999}}')
+    '$.features.income'
+    >>> _bad_feature_path(b'{"features": ' + b'[' * 5000 + b']' * 5000 + b'}') is None
+    True
     """
-    features: dict[str, Any] = msgspec.json.decode(data).get("features")
+    try:  # the stdlib parser reads 1e999 as inf where msgspec refuses the whole document
+        document = json.loads(bytes(data) if isinstance(data, memoryview) else data)
+        features = document.get("features") if isinstance(document, dict) else None
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(features, dict):
+        return None
     for key, value in features.items():
-        if isinstance(value, list | dict):
+        bad_number = isinstance(value, float) and not math.isfinite(value)
+        if bad_number or isinstance(value, list | dict):
             if key.isidentifier():
                 return f"$.features.{key}"
-            return f"$.features[{msgspec.json.encode(key).decode()}]"
+            return f"$.features[{json.dumps(key)}]"
     return None
 
 

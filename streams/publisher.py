@@ -19,7 +19,7 @@ from confluent_kafka import KafkaError, Message, Producer
 from streams.events import Alert, DeadLetter, RetrainRequest, encode
 from streams.kafka_config import TopicNames, producer_config
 
-__all__ = ["OutputTopics", "PublishError", "Publisher"]
+__all__ = ["DeliveryPendingError", "OutputTopics", "PublishError", "Publisher"]
 
 #: How long a flush waits for the broker before it is treated as a failure, in seconds.
 FLUSH_TIMEOUT_S: Final = 30.0
@@ -27,6 +27,18 @@ FLUSH_TIMEOUT_S: Final = 30.0
 
 class PublishError(Exception):
     """A message could not be delivered; progress must not be checkpointed past it."""
+
+
+class DeliveryPendingError(PublishError):
+    """Messages are not acknowledged yet (the broker is slow or away), none failed: the
+    checkpoint must wait, and a later flush may still succeed."""
+
+    def __init__(self, remaining: int, timeout: float) -> None:
+        super().__init__(
+            f"{remaining} message(s) still unacknowledged after {timeout:g} s: "
+            "is the broker reachable?"
+        )
+        self.remaining = remaining
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,14 +86,15 @@ class Publisher:
         self._produce(self._topics.dead_letter, letter.key, encode(letter))
 
     def flush(self, timeout: float = FLUSH_TIMEOUT_S) -> None:
-        """Wait until everything queued is delivered; raise :class:`PublishError` if not."""
+        """Wait until everything queued is delivered.
+
+        Raises :class:`PublishError` if a delivery failed (the message is lost for good),
+        :class:`DeliveryPendingError` if some are still unacknowledged after ``timeout``.
+        """
         remaining = self._producer.flush(timeout)
         self._raise_failures()
         if remaining:
-            raise PublishError(
-                f"{remaining} message(s) still undelivered after {timeout:.0f} s: "
-                "is the broker reachable?"
-            )
+            raise DeliveryPendingError(remaining, timeout)
 
     def poll(self) -> None:
         """Serve delivery callbacks without waiting (call once per batch)."""
@@ -90,6 +103,11 @@ class Publisher:
 
     def close(self, timeout: float = FLUSH_TIMEOUT_S) -> None:
         self._producer.flush(timeout)
+
+    @property
+    def pending(self) -> int:
+        """Messages queued or in flight (not yet acknowledged)."""
+        return len(self._producer)
 
     def _produce(self, topic: str, key: str | bytes | None, value: bytes) -> None:
         while True:

@@ -27,7 +27,7 @@ from streams.metrics import PORT_ENV, MetricsServer, MonitorMetrics, resolve_por
 from streams.metrics import add_arguments as add_metrics_arguments
 from streams.publisher import OutputTopics, PublishError
 from streams.runner.app import Runner, RunnerSettings
-from streams.runner.connect import group_id, redis_url
+from streams.runner.connect import RedisSettings, group_id, redis_url
 from streams.runner.errors import RunnerError
 
 HELP = "run the monitor (one consumer-group member; start several to scale out)"
@@ -161,6 +161,13 @@ def settings_from(config: MonitorConfig, args: argparse.Namespace) -> RunnerSett
     return RunnerSettings(
         bootstrap=bootstrap_servers(),
         redis_url=redis_url(),
+        redis=RedisSettings(
+            socket_timeout=config.redis.socket_timeout_seconds,
+            retries=config.redis.retries,
+            give_up_seconds=config.redis.give_up_seconds,
+        ),
+        broker_idle_seconds=config.broker.idle_seconds,
+        no_assignment_seconds=config.broker.no_assignment_seconds,
         group_id=group,
         predictions_topic=topics.predictions,
         ground_truth_topic=topics.ground_truth,

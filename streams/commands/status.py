@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from streams.checkpoint import CheckpointError, CheckpointStore, StoredStatus
-from streams.runner.connect import group_id, open_redis, redis_url
+from streams.runner.connect import RETRYABLE, group_id, open_redis, redis_url
 from streams.runner.errors import RunnerError
 from streams.runner.status import merge_models
 
@@ -36,6 +36,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         client = open_redis(redis_url(args.redis_url))
         stored = CheckpointStore(client, group_id(args.group_id)).statuses()
+    except RETRYABLE as exc:  # the client retried with backoff already
+        print(f"driftradar status: Redis stopped answering: {type(exc).__name__}", file=sys.stderr)
+        return 1
     except (RunnerError, CheckpointError) as exc:
         print(f"driftradar status: {exc}", file=sys.stderr)
         return 1
@@ -52,7 +55,13 @@ def status_document(stored: list[StoredStatus]) -> dict[str, Any]:
     return {
         "models": merge_models(s.status for s in stored),
         "partitions": {
-            str(s.partition): {"offsets": dict(s.offsets), "updated_at": _time(s.updated_at)}
+            str(s.partition): {
+                "offsets": dict(s.offsets),
+                "updated_at": _time(s.updated_at),
+                # dead letters of no known model by kind, events refused by max_models
+                "dead_letters": dict(s.summary.get("dead_letters", {})),
+                "refused_events": int(s.summary.get("refused_events", 0)),
+            }
             for s in stored
         },
     }
@@ -93,8 +102,12 @@ def _print_tables(group: str, document: dict[str, Any]) -> None:
     parts = Table(title="checkpointed offsets (next offset to consume per topic)")
     parts.add_column("partition", justify="right")
     parts.add_column("offsets")
+    parts.add_column("dead letters of no model")
     parts.add_column("updated at")
     for partition, info in document["partitions"].items():
         offsets = ", ".join(f"{topic}={offset}" for topic, offset in info["offsets"].items())
-        parts.add_row(partition, offsets, info["updated_at"])
+        junk = ", ".join(f"{kind} {n}" for kind, n in sorted(info["dead_letters"].items()))
+        if info["refused_events"]:
+            junk += f" ({info['refused_events']} refused by max_models)"
+        parts.add_row(partition, offsets, junk, info["updated_at"])
     console.print(parts)

@@ -31,6 +31,7 @@ from streams.events import ALERT_TYPES, MODEL_ALERT_TYPES
 __all__ = [
     "DEFAULT_DETECTORS",
     "DETECTOR_GROUPS",
+    "BrokerConfig",
     "CheckpointConfig",
     "ConfigError",
     "ConfirmConfig",
@@ -40,6 +41,7 @@ __all__ = [
     "MonitorConfig",
     "PerformanceConfig",
     "PredictionConfig",
+    "RedisConfig",
     "RetrainConfig",
     "ThroughputConfig",
     "TopicsConfig",
@@ -670,14 +672,73 @@ class CheckpointConfig:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class RedisConfig:
+    """How the monitor talks to Redis and how long it rides out an outage.
+
+    A call fails after ``socket_timeout_seconds`` without an answer and is retried
+    ``retries`` times with exponential backoff; while a checkpoint cannot be written the
+    monitor consumes nothing and retries, and stops after ``give_up_seconds``.
+    """
+
+    socket_timeout_seconds: float = 5.0
+    retries: int = 2
+    give_up_seconds: float = 300.0
+
+    @classmethod
+    def parse(cls, value: Any, key: str) -> RedisConfig:
+        data = _mapping(value, key)
+        _only(data, key, {"socket_timeout_seconds", "retries", "give_up_seconds"})
+        d = cls()
+        return cls(
+            _number(
+                data.get("socket_timeout_seconds", d.socket_timeout_seconds),
+                f"{key}.socket_timeout_seconds",
+                above=True,
+            ),
+            _integer(data.get("retries", d.retries), f"{key}.retries"),
+            _number(data.get("give_up_seconds", d.give_up_seconds), f"{key}.give_up_seconds"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerConfig:
+    """When the monitor reports the broker as unusable.
+
+    ``idle_seconds``: no answer from any broker for this long makes ``/readyz`` say Kafka
+    is not ready; ``no_assignment_seconds``: a member with no partition for this long logs
+    what to check and publishes an ``infrastructure`` alert.
+    """
+
+    idle_seconds: float = 15.0
+    no_assignment_seconds: float = 60.0
+
+    @classmethod
+    def parse(cls, value: Any, key: str) -> BrokerConfig:
+        data = _mapping(value, key)
+        _only(data, key, {"idle_seconds", "no_assignment_seconds"})
+        d = cls()
+        return cls(
+            _number(data.get("idle_seconds", d.idle_seconds), f"{key}.idle_seconds", above=True),
+            _number(
+                data.get("no_assignment_seconds", d.no_assignment_seconds),
+                f"{key}.no_assignment_seconds",
+                above=True,
+            ),
+        )
+
+
 #: ``retrain_worker`` belongs to ``driftradar retrain-worker``, which validates it itself.
 _TOP_KEYS: Final = frozenset(
     {
         "kafka",
         "topics",
         "checkpoint",
+        "redis",
+        "broker",
         "metrics_port",
         "max_consumer_lag",
+        "max_models",
         "defaults",
         "models",
         "retrain_worker",
@@ -693,8 +754,12 @@ class MonitorConfig:
     kafka: Mapping[str, str | int | float | bool] = field(default_factory=dict)
     topics: TopicsConfig = TopicsConfig()
     checkpoint: CheckpointConfig = CheckpointConfig()
+    redis: RedisConfig = RedisConfig()
+    broker: BrokerConfig = BrokerConfig()
     metrics_port: int = 9108
     max_consumer_lag: int = 100_000
+    #: Most models per input partition; events of further models are dead-lettered.
+    max_models: int = 1000
     defaults: ModelConfig = ModelConfig()
     models: Mapping[str, ModelConfig] = field(default_factory=dict)
 
@@ -724,10 +789,13 @@ class MonitorConfig:
             kafka=dict(kafka),
             topics=TopicsConfig.parse(data.get("topics"), "topics"),
             checkpoint=CheckpointConfig.parse(data.get("checkpoint"), "checkpoint"),
+            redis=RedisConfig.parse(data.get("redis"), "redis"),
+            broker=BrokerConfig.parse(data.get("broker"), "broker"),
             metrics_port=port,
             max_consumer_lag=_integer(
                 data.get("max_consumer_lag", 100_000), "max_consumer_lag", minimum=1
             ),
+            max_models=_integer(data.get("max_models", 1000), "max_models", minimum=1),
             defaults=defaults,
             models=models,
         )

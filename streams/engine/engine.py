@@ -15,10 +15,13 @@ from __future__ import annotations
 import contextlib
 import gc
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 from detectors.profile import Profile, ProfileError, profiles_from_file
+from streams.dead_letter import REASON_KINDS, reason_kind
 from streams.engine.config import ConfigError, ModelConfig, MonitorConfig
 from streams.engine.ids import alert_id
 from streams.engine.model import ModelState
@@ -30,8 +33,27 @@ __all__ = ["MONITOR_MODEL_ID", "SNAPSHOT_FORMAT", "Engine"]
 
 #: Version of the partition snapshot layout.
 SNAPSHOT_FORMAT: Final = 1
-#: ``model_id`` of alerts about the monitor itself (consumer lag).
+#: ``model_id`` of alerts about the monitor itself (consumer lag, outages, model cap).
 MONITOR_MODEL_ID: Final = "_monitor"
+
+
+@dataclass(slots=True)
+class _PartitionBook:
+    """What the engine counts per partition besides its models: dead letters that belong
+    to no known model (by kind of reason: a bounded set, whatever the junk), and the cap on
+    the number of models (events of models beyond it are refused)."""
+
+    models: int = 0
+    dead_letters: Counter[str] = field(default_factory=Counter)
+    refused_events: int = 0
+    cap_alerted: bool = False
+
+    def snapshot(self) -> dict[str, Any]:
+        return {**self.summary(), "cap_alerted": self.cap_alerted}
+
+    def summary(self) -> dict[str, Any]:
+        """What ``driftradar status`` shows of the partition besides its models."""
+        return {"dead_letters": dict(self.dead_letters), "refused_events": self.refused_events}
 
 
 class Engine:
@@ -42,7 +64,8 @@ class Engine:
         self._clock = clock
         self._models: dict[str, ModelState] = {}
         self._references: dict[str, Mapping[str, Profile]] = {}
-        self._dead_letters: dict[int, int] = {}  # unattributed, per partition
+        self._books: dict[int, _PartitionBook] = {}
+        self._pending = EngineOutput()  # alerts raised outside process/tick (the model cap)
         self._offsets: dict[int, int] = {}  # last offset seen per partition
         self._lagging: dict[int, bool] = {}
         for model_id, model_config in config.models.items():
@@ -53,7 +76,7 @@ class Engine:
 
     def process(self, records: Sequence[InputRecord]) -> EngineOutput:
         """Process a batch (any mix of models and topics, in consumption order)."""
-        out = EngineOutput()
+        out, self._pending = self._pending, EngineOutput()
         if not records:
             return out
         now = self._clock()
@@ -70,12 +93,54 @@ class Engine:
             out.retrain_requests.extend(requests)
         return out
 
-    def record_dead_letter(self, model_id: str | None, partition: int) -> None:
-        """Count a message that went to the dead-letter topic (per model when known)."""
-        if model_id is None:
-            self._dead_letters[partition] = self._dead_letters.get(partition, 0) + 1
+    def admit(self, model_id: str, partition: int) -> str | None:
+        """``None`` if events of ``model_id`` may be processed, else why they are refused.
+
+        A new model is created here, unless ``partition`` already holds ``max_models``
+        models: then its events are refused (the caller dead-letters them) and the first
+        refusal on the partition raises one ``data_quality`` alert. Junk keys therefore
+        cannot grow the engine's memory. The cap is per partition, the unit of state, so
+        the same events are refused whichever member owns the partition.
+        """
+        if model_id in self._models:
+            return None
+        book = self._book(partition)
+        cap = self.config.max_models
+        if book.models < cap:
+            self._model(model_id, partition)
+            return None
+        book.refused_events += 1
+        if not book.cap_alerted:
+            book.cap_alerted = True
+            self._pending.alerts.append(
+                self.monitor_alert(
+                    "models",
+                    "max_models",
+                    str(partition),
+                    {"partition": partition, "max_models": cap, "first_refused": model_id},
+                    severity=self.config.defaults.severities["data_quality"],
+                    alert_type="data_quality",
+                )
+            )
+        return (
+            f"unknown model {model_id!r}: partition {partition} already monitors "
+            f"max_models={cap} models (raise max_models if they are real models)"
+        )
+
+    def record_dead_letter(self, model_id: str | None, partition: int, reason: str = "") -> None:
+        """Count a message that went to the dead-letter topic: on its model when that model
+        exists, else on the partition, by kind of reason (never creating a model)."""
+        model = self._models.get(model_id) if model_id is not None else None
+        if model is not None:
+            model.counters["dead_letters"] += 1
         else:
-            self._model(model_id, partition).counters["dead_letters"] += 1
+            self._book(partition).dead_letters[reason_kind(reason)] += 1
+
+    def _book(self, partition: int) -> _PartitionBook:
+        book = self._books.get(partition)
+        if book is None:
+            book = self._books[partition] = _PartitionBook()
+        return book
 
     def _model(self, model_id: str, partition: int) -> ModelState:
         model = self._models.get(model_id)
@@ -83,6 +148,7 @@ class Engine:
             config = self.config.model(model_id)
             model = ModelState(model_id, partition, config, self._reference_for(model_id))
             self._models[model_id] = model
+            self._book(partition).models += 1
         return model
 
     # -- ops checks (processing time) ------------------------------------------------------
@@ -90,7 +156,7 @@ class Engine:
     def tick(self, now: float | None = None) -> EngineOutput:
         """Silence and throughput-collapse checks at processing time ``now``."""
         now = self._clock() if now is None else now
-        out = EngineOutput()
+        out, self._pending = self._pending, EngineOutput()
         for model in self._models.values():
             config = model.config
             if model.last_seen is None:
@@ -172,33 +238,44 @@ class Engine:
             details={"position": model.seq, **details},
         )
 
+    def monitor_alert(
+        self,
+        signal: str,
+        detector: str,
+        key: str,
+        details: Mapping[str, Any],
+        *,
+        severity: str | None = None,
+        alert_type: str = "infrastructure",
+    ) -> Alert:
+        """An alert about the monitor itself (``model_id`` ``_monitor``); ``key`` makes its
+        id (the same key, the same id)."""
+        return Alert(
+            alert_id=alert_id(MONITOR_MODEL_ID, "-", signal, detector, key),
+            type=alert_type,
+            severity=severity or self.config.defaults.severities[alert_type],
+            model_id=MONITOR_MODEL_ID,
+            model_version="-",
+            signal=signal,
+            detector=detector,
+            detected_at=rfc3339(self._clock()),
+            details=dict(details),
+        )
+
     def report_lag(self, lag_by_partition: Mapping[int, int]) -> EngineOutput:
         """The runner's consumer lag per partition; alert when one exceeds the limit."""
         out = EngineOutput()
         limit = self.config.max_consumer_lag
-        now = self._clock()
         for partition, lag in sorted(lag_by_partition.items()):
             lagging = lag > limit
             if lagging and not self._lagging.get(partition, False):
                 offset = self._offsets.get(partition, -1)
                 out.alerts.append(
-                    Alert(
-                        alert_id=alert_id(
-                            MONITOR_MODEL_ID, "-", "consumer_lag", str(partition), offset
-                        ),
-                        type="infrastructure",
-                        severity=self.config.defaults.severities["infrastructure"],
-                        model_id=MONITOR_MODEL_ID,
-                        model_version="-",
-                        signal="consumer_lag",
-                        detector="max_consumer_lag",
-                        detected_at=rfc3339(now),
-                        details={
-                            "partition": partition,
-                            "lag": lag,
-                            "limit": limit,
-                            "offset": offset,
-                        },
+                    self.monitor_alert(
+                        "consumer_lag",
+                        "max_consumer_lag",
+                        f"{partition}:{offset}",
+                        {"partition": partition, "lag": lag, "limit": limit, "offset": offset},
                     )
                 )
             self._lagging[partition] = lagging
@@ -207,8 +284,13 @@ class Engine:
     # -- reading -------------------------------------------------------------------------
 
     def status(self) -> dict[str, Any]:
-        """``{"models": {model_id: {...}}}`` as ``driftradar status --json`` prints it."""
-        return {"models": {mid: model_status(model) for mid, model in self._models.items()}}
+        """``{"models": {model_id: {...}}, "partitions": {partition: {...}}}``: per model what
+        ``driftradar status --json`` prints, per partition the dead letters that belong to
+        no known model (by kind of reason) and the events refused by ``max_models``."""
+        return {
+            "models": {mid: model_status(model) for mid, model in self._models.items()},
+            "partitions": {p: book.summary() for p, book in sorted(self._books.items())},
+        }
 
     def metrics_view(self) -> dict[str, Any]:
         """``{"models": {model_id: view}}`` (``streams.metrics.EngineView``): detector
@@ -217,17 +299,19 @@ class Engine:
 
     def partitions(self) -> set[int]:
         """Partitions whose state this engine holds."""
-        return {m.partition for m in self._models.values()} | set(self._dead_letters)
+        return {m.partition for m in self._models.values()} | set(self._books)
 
     # -- checkpointing -------------------------------------------------------------------
 
     def snapshot_partition(self, partition: int) -> dict[str, Any]:
         """All state of the models whose events arrive on ``partition``, as plain data."""
         with _collector_paused():
+            book = self._books.get(partition, _PartitionBook())
             return {
                 "format": SNAPSHOT_FORMAT,
                 "partition": partition,
-                "dead_letters": self._dead_letters.get(partition, 0),
+                "dead_letters": sum(book.dead_letters.values()),
+                "book": book.snapshot(),
                 "models": [m.snapshot() for m in self._models.values() if m.partition == partition],
             }
 
@@ -243,8 +327,17 @@ class Engine:
             self._restore_models(partition, data)
 
     def _restore_models(self, partition: int, data: Mapping[str, Any]) -> None:
-        if data["dead_letters"]:
-            self._dead_letters[partition] = int(data["dead_letters"])
+        book = self._book(partition)
+        saved = data.get("book")
+        if saved is None:  # written before the per-reason counts: all were "other"
+            if data["dead_letters"]:
+                book.dead_letters["other"] = int(data["dead_letters"])
+        else:
+            book.dead_letters.update(
+                {str(k): int(v) for k, v in saved["dead_letters"].items() if k in REASON_KINDS}
+            )
+            book.refused_events = int(saved["refused_events"])
+            book.cap_alerted = bool(saved["cap_alerted"])
         for item in data["models"]:
             model_id = str(item["model_id"])
             model = ModelState.restore(
@@ -252,12 +345,13 @@ class Engine:
             )
             model.partition = partition
             self._models[model_id] = model
+            book.models += 1
 
     def drop_partition(self, partition: int) -> None:
         """Forget the state of ``partition`` (revoked from this instance)."""
         for model_id in [mid for mid, m in self._models.items() if m.partition == partition]:
             del self._models[model_id]
-        self._dead_letters.pop(partition, None)
+        self._books.pop(partition, None)
         self._lagging.pop(partition, None)
         self._offsets.pop(partition, None)
 

@@ -16,9 +16,10 @@ def _digest(*parts: object) -> str:
     return hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
 
 
-def alert_id(model_id: str, version: str, signal: str, detector: str, position: int) -> str:
+def alert_id(model_id: str, version: str, signal: str, detector: str, position: int | str) -> str:
     """Id of the alert raised when ``signal``/``detector`` entered drift at ``position``
-    (the detector's update count, or another per-stream event count for ops signals)."""
+    (the detector's update count, another per-stream event count for ops signals, or a key
+    that names the occasion for alerts about the monitor itself)."""
     return "a-" + _digest("alert", model_id, version, signal, detector, position)
 
 

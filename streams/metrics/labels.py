@@ -1,7 +1,8 @@
 """Bounded label values: caps per label family, and dead-letter reasons folded to a few kinds.
 
 Prometheus keeps one time series per label combination, so a label fed by user data (model
-ids, feature names, a free-text reason) must have a ceiling. :class:`LabelCap` admits the
+ids, feature names, a free-text reason) must have a ceiling (dead-letter reasons fold to
+:data:`~streams.dead_letter.REASON_KINDS`). :class:`LabelCap` admits the
 first ``limit`` distinct values it sees and refuses later ones; the caller then folds the
 refused value into ``_other`` (counters) or drops the sample and counts the drop (gauges).
 
@@ -21,14 +22,14 @@ from __future__ import annotations
 import threading
 from typing import Final
 
+from streams.dead_letter import REASON_KINDS, reason_kind
+
 __all__ = ["MAX_LABEL_LENGTH", "OTHER", "REASON_KINDS", "LabelCap", "clip", "reason_kind"]
 
 #: Label value that collects everything beyond a cap.
 OTHER: Final = "_other"
 #: Longest label value kept; longer ones are cut (ids are at most 256 characters anyway).
 MAX_LABEL_LENGTH: Final = 128
-#: The ``reason_kind`` values of ``driftradar_dead_letters_total``.
-REASON_KINDS: Final = ("invalid_json", "schema", "too_large", "unknown_model", "other")
 
 
 def clip(value: str) -> str:
@@ -67,24 +68,3 @@ class LabelCap:
 
     def __len__(self) -> int:
         return len(self._seen)
-
-
-def reason_kind(reason: str | BaseException) -> str:
-    """Fold a dead-letter reason (free text or exception) into one of :data:`REASON_KINDS`.
-
-    A reason that already is a kind is kept. Decoder messages (``streams.events``) name the
-    JSON path first: ``$`` problems are about the document, ``$.field`` ones about the schema.
-    """
-    text = str(reason)
-    if text in REASON_KINDS:
-        return text
-    lowered = text.lower()
-    if "invalid json" in lowered or "malformed" in lowered or "utf-8" in lowered:
-        return "invalid_json"
-    if "too large" in lowered or "too long" in lowered or "exceeds" in lowered:
-        return "too_large"
-    if "unknown model" in lowered:
-        return "unknown_model"
-    if lowered.startswith("$") or "expected `" in lowered or "required field" in lowered:
-        return "schema"
-    return "other"

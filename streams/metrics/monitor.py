@@ -51,6 +51,7 @@ from streams.metrics.views import BatchObservation, DetectorView, EngineView, Mo
 
 __all__ = [
     "CHECKPOINT_BUCKETS",
+    "DEPENDENCIES",
     "LATENCY_BUCKETS",
     "PROCESSING_BUCKETS",
     "MonitorMetrics",
@@ -64,6 +65,9 @@ LATENCY_BUCKETS: Final = (
 )  # fmt: skip
 #: Redis checkpoint (state + offsets) duration, seconds.
 CHECKPOINT_BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0)
+
+#: The services whose outages the monitor rides out (``driftradar_dependency_up``).
+DEPENDENCIES: Final = ("kafka", "redis")
 
 _STATE_VALUES: Final = {"none": 0, "warning": 1, "drift": 2}
 _MAX_TOPICS: Final = 32
@@ -186,6 +190,7 @@ class MonitorMetrics:
         self._initialised_topics: set[str] = set()
         self._last_heartbeat: float | None = None
         self._assigned = 0
+        self._dependency_up: dict[str, bool] = {}
         if process_collectors:
             ProcessCollector(registry=self.registry)
             PlatformCollector(registry=self.registry)
@@ -271,6 +276,21 @@ class MonitorMetrics:
             "Unix time of the consumer loop's last iteration (stuck loop → stale).",
             registry=r,
         )
+        self.dependency_up = Gauge(
+            "driftradar_dependency_up",
+            "1 while the dependency (redis, kafka) answers the monitor, 0 during an outage.",
+            ["dependency"],
+            registry=r,
+        )
+        self.outages = Counter(
+            "driftradar_dependency_outages_total",
+            "Outages of a dependency that blocked a checkpoint (consumption paused).",
+            ["dependency"],
+            registry=r,
+        )
+        for dependency in DEPENDENCIES:
+            self.dependency_up.labels(dependency).set(1)
+            self.outages.labels(dependency)
         self.dropped = Counter(
             "driftradar_metric_samples_dropped_total",
             "Samples dropped or folded into _other because a label hit its cap.",
@@ -392,6 +412,16 @@ class MonitorMetrics:
     def record_checkpoint_failure(self) -> None:
         """Count a checkpoint that failed (the stream retries; the age alert watches)."""
         self.checkpoint_failures.inc()
+
+    def set_dependency(self, dependency: str, up: bool) -> None:
+        """Whether ``dependency`` (one of :data:`DEPENDENCIES`) answers; a fall counts one
+        outage."""
+        if dependency not in DEPENDENCIES:
+            raise ValueError(f"dependency {dependency!r} is not one of {DEPENDENCIES}")
+        if not up and self._dependency_up.get(dependency, True):
+            self.outages.labels(dependency).inc()
+        self._dependency_up[dependency] = up
+        self.dependency_up.labels(dependency).set(1 if up else 0)
 
     def record_alert(self, alert: Alert | Mapping[str, Any]) -> None:
         """Count one published alert (an :class:`~streams.events.Alert` or its dict form)."""

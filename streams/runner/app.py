@@ -3,25 +3,30 @@
 Each turn of the loop is a short list of named steps::
 
     poll batch -> decode (bad -> dead letter) -> engine update -> publish alerts
-               -> (every N events / T seconds) flush -> checkpoint state+offsets -> commit
+               -> (every N events / T seconds) flush -> checkpoint changed partitions -> commit
                -> observe (metrics: one call per batch; the engine view about once a second)
 
 Guarantees (DESIGN.md "Guarantees"):
 
 * Engine state and the next offsets of both input topics are saved to Redis together, in one
-  atomic script (:mod:`streams.checkpoint`). On assignment the consumer seeks to the offsets
-  saved with the state, so after any crash each record reaches the engine exactly once.
+  atomic script (:mod:`streams.checkpoint`). On assignment the member claims the partitions
+  (an owner token that fences off any previous owner) and seeks to the offsets saved with
+  the state, so after any crash each record reaches the engine exactly once.
 * Alerts, retrain requests and dead letters are produced as they happen and the producer is
   flushed *before* the checkpoint that records their source offsets is written. A crash
   before the checkpoint replays the records and re-creates the same (deterministic-id)
   alerts; a crash after it has already delivered them: at-least-once, never lost.
+* No message stops the loop: whatever a message provokes ends in the dead-letter topic.
+* Outages are ridden out: when a due checkpoint cannot be written (Redis does not answer,
+  or the broker does not acknowledge the outputs), the member pauses its partitions —
+  so it never holds more than one checkpoint interval of unsaved work — keeps polling (its
+  group membership and health endpoints stay alive), reports the outage on ``/readyz``, in
+  metrics and in an ``infrastructure`` alert, and retries with backoff. When the checkpoint
+  goes through it resumes from its in-memory state; if another member claimed a partition
+  meanwhile, the write is refused and the state of that partition is dropped (the owner
+  continues from Redis). After ``redis.give_up_seconds`` it stops with a one-line message.
 * The Kafka commit follows the checkpoint and is informational (for lag tooling); the
   offsets stored in Redis are the truth.
-
-Metrics (:mod:`streams.metrics`) are fed once per batch by a
-:class:`~streams.runner.observe.LoopObserver`; ``Runner.metrics`` is the
-:class:`~streams.metrics.MonitorMetrics` that ``driftradar run`` serves on ``/metrics``
-(a private registry when none is given).
 """
 
 from __future__ import annotations
@@ -29,8 +34,11 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
+import os
 import signal
+import socket
 import time
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import FrameType
@@ -38,34 +46,36 @@ from typing import Any, Final, Protocol, cast
 
 from confluent_kafka import (
     OFFSET_BEGINNING,
-    Consumer,
     KafkaError,
     KafkaException,
     Message,
     TopicPartition,
 )
+from redis.backoff import ExponentialBackoff
 
 from streams.checkpoint import (
-    CheckpointStore,
     CorruptCheckpointError,
     PartitionCheckpoint,
+    StaleOwnerError,
     partition_key,
 )
 from streams.dead_letter import dead_letter, model_hint
 from streams.engine.config import CheckpointConfig
 from streams.engine.records import EngineOutput, InputRecord
-from streams.kafka_config import FAST_GROUP, TopicNames, consumer_config
+from streams.events import Alert
+from streams.kafka_config import FAST_GROUP, TopicNames
 from streams.metrics import MonitorMetrics
-from streams.publisher import OutputTopics, Publisher
-from streams.runner.connect import open_redis
+from streams.publisher import DeliveryPendingError, OutputTopics
+from streams.redact import redact_text, redact_url, secrets_of_url
+from streams.runner.connect import RETRYABLE, RedisSettings
 from streams.runner.decode import decode_batch
-from streams.runner.errors import ConsumeError, UnreachableError
+from streams.runner.errors import ConsumeError, OutageError
 from streams.runner.lag import read_stats
-from streams.runner.layout import check_layout
 from streams.runner.observe import LoopObserver
 from streams.runner.offsets import OffsetBook
-from streams.runner.properties import common_properties, split_properties
-from streams.topics import partition_counts
+from streams.runner.outage import OutageTracker
+from streams.runner.properties import split_properties
+from streams.runner.session import Session, SessionSettings, open_session
 
 #: Checkpoint cadence when the caller gives none: the configuration's defaults.
 _CHECKPOINT_DEFAULTS: Final = CheckpointConfig()
@@ -82,15 +92,24 @@ _TRANSIENT: Final = frozenset(
         KafkaError._ALL_BROKERS_DOWN,  # noqa: SLF001
         KafkaError._TIMED_OUT,  # noqa: SLF001
         KafkaError._PARTITION_EOF,  # noqa: SLF001
+        KafkaError._MAX_POLL_EXCEEDED,  # noqa: SLF001
         KafkaError.REQUEST_TIMED_OUT,
         KafkaError.NOT_LEADER_FOR_PARTITION,
         KafkaError.LEADER_NOT_AVAILABLE,
+        KafkaError.NOT_COORDINATOR,
+        KafkaError.COORDINATOR_NOT_AVAILABLE,
+        KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+        KafkaError.UNKNOWN_MEMBER_ID,
+        KafkaError.REBALANCE_IN_PROGRESS,
+        KafkaError.ILLEGAL_GENERATION,
     }
 )
 #: Transient errors after which ``/readyz`` reports Kafka as not ready until a broker is up.
 _BROKER_DOWN: Final = frozenset(
     {KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN}  # noqa: SLF001
 )
+#: Retry schedule of a blocked checkpoint: 0.5, 1, 2, 4, 5, 5… seconds (redis-py's backoff).
+_OUTAGE_BACKOFF: Final = (0.5, 5.0)  # base, cap
 
 
 class Engine(Protocol):
@@ -98,8 +117,12 @@ class Engine(Protocol):
 
     def process(self, records: list[InputRecord]) -> EngineOutput: ...
     def tick(self, now: float) -> EngineOutput: ...
-    def record_dead_letter(self, model_id: str | None, partition: int) -> None: ...
+    def admit(self, model_id: str, partition: int) -> str | None: ...
+    def record_dead_letter(self, model_id: str | None, partition: int, reason: str) -> None: ...
     def report_lag(self, lags: Mapping[int, int]) -> EngineOutput: ...
+    def monitor_alert(
+        self, signal: str, detector: str, key: str, details: Mapping[str, Any], *, severity: str
+    ) -> Alert: ...
     def snapshot_partition(self, partition: int) -> Any: ...
     def restore_partition(self, partition: int, data: Any) -> None: ...
     def drop_partition(self, partition: int) -> None: ...
@@ -108,7 +131,13 @@ class Engine(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class RunnerSettings:
-    """Everything the loop needs besides the engine; see ``driftradar run --help``."""
+    """Everything the loop needs besides the engine; see ``driftradar run --help``.
+
+    ``no_assignment_seconds``: after this long without partitions the member alerts;
+    ``broker_idle_seconds``: no answer from any broker for this long makes ``/readyz``
+    report Kafka as not ready; ``flush_seconds``: how long a checkpoint waits for the
+    broker to acknowledge the outputs before it counts as blocked by a broker outage.
+    """
 
     bootstrap: str
     redis_url: str
@@ -123,18 +152,27 @@ class RunnerSettings:
     tick_seconds: float = 1.0
     view_seconds: float = 1.0
     stats_interval_ms: int = 5000
+    redis: RedisSettings = field(default_factory=RedisSettings)
+    no_assignment_seconds: float = 60.0
+    broker_idle_seconds: float = 15.0
+    flush_seconds: float = 5.0
     kafka: Mapping[str, Any] = field(default_factory=dict)
     group_timings: Mapping[str, Any] = field(default_factory=lambda: dict(FAST_GROUP))
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
-        if self.poll_timeout <= 0:
-            raise ValueError(f"poll_timeout must be > 0, got {self.poll_timeout}")
+        for name in (
+            "poll_timeout",
+            "checkpoint_seconds",
+            "no_assignment_seconds",
+            "broker_idle_seconds",
+            "flush_seconds",
+        ):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
         if self.checkpoint_events < 1:
             raise ValueError(f"checkpoint_events must be >= 1, got {self.checkpoint_events}")
-        if self.checkpoint_seconds <= 0:
-            raise ValueError(f"checkpoint_seconds must be > 0, got {self.checkpoint_seconds}")
 
     @property
     def inputs(self) -> tuple[str, str]:
@@ -170,318 +208,85 @@ class Runner:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
-        self._engine = engine
-        self._clock = clock
+        self.engine = engine
+        self.clock = clock
         self.metrics = metrics if metrics is not None else MonitorMetrics(process_collectors=False)
         self.observer = LoopObserver(
             self.metrics, settings.inputs, view_seconds=settings.view_seconds, clock=clock
         )
-        self._offsets = OffsetBook(settings.inputs)
-        self._models: dict[int, set[str]] = {}
-        self._progress = _Progress()
-        self._stopping = False
-        self._failed = False
-        self._consumer: Consumer | None = None
-        self._publisher: Publisher | None = None
-        self._store: CheckpointStore | None = None
-        self._consumer_properties, self._producer_properties = split_properties(settings.kafka)
+        self.offsets = OffsetBook(settings.inputs)
+        self.progress = _Progress()
+        self.stopping = False
+        consumer_properties, producer_properties = split_properties(settings.kafka)
+        self._session_settings = SessionSettings(
+            bootstrap=settings.bootstrap,
+            redis_url=settings.redis_url,
+            group_id=settings.group_id,
+            inputs=settings.inputs,
+            outputs=settings.outputs,
+            redis=settings.redis,
+            kafka=dict(settings.kafka),
+            consumer_properties={
+                "statistics.interval.ms": settings.stats_interval_ms,
+                **consumer_properties,
+            },
+            producer_properties=dict(producer_properties),
+            group_timings=dict(settings.group_timings),
+        )
 
     # -- public ------------------------------------------------------------------------
 
     @property
     def events(self) -> int:
         """Records consumed so far (valid and dead-lettered)."""
-        return self._progress.events
+        return self.progress.events
 
     @property
     def checkpoints(self) -> int:
-        return self._progress.checkpoints
+        return self.progress.checkpoints
 
     @property
     def assigned(self) -> frozenset[int]:
         """Input partition numbers this member owns now."""
-        return self._offsets.owned
+        return self.offsets.owned
 
     def stop(self) -> None:
         """Ask the loop to finish its batch, checkpoint and close (safe from any thread)."""
-        self._stopping = True
+        self.stopping = True
 
     def run(self, *, handle_signals: bool = True) -> None:
-        """Consume until stopped; always checkpoints what was applied before returning."""
+        """Consume until stopped; checkpoints what was applied before returning (if it can)."""
         with contextlib.ExitStack() as stack:
             if handle_signals:
                 stack.enter_context(self._signals_stop_loop())
-            self._store = CheckpointStore(
-                open_redis(self.settings.redis_url), self.settings.group_id
-            )
+            loop: _Loop | None = None
+
+            def on_stats(stats: str) -> None:
+                if loop is not None:
+                    loop.on_stats(stats)
+
+            session = stack.enter_context(open_session(self._session_settings, on_stats=on_stats))
             self.observer.redis_ok()
-            self._check_topics()
-            self._publisher = Publisher(
-                self.settings.bootstrap, self.settings.outputs, self._producer_properties
-            )
-            stack.callback(self._publisher.close)
-            self._consumer = self._open_consumer()
-            stack.callback(self._close_consumer)
+            loop = _Loop(self, session)
+            loop.subscribe()
             # Everything imported and built so far lives as long as the process: keep the
             # cyclic garbage collector from rescanning it on every collection.
             gc.collect()
             gc.freeze()
             try:
-                while not self._stopping:
-                    self._step()
-                self._checkpoint(self._offsets.owned)
+                while not self.stopping:
+                    loop.step()
+                loop.final_checkpoint()
             except BaseException:
-                self._failed = True  # no checkpoint on the way out: its state is suspect
+                loop.failed = True  # no checkpoint on the way out: its state is suspect
                 raise
-
-    # -- the steps of one turn -----------------------------------------------------------
-
-    def _step(self) -> None:
-        messages = self._poll()
-        records = self._decode(messages)
-        output = self._update(records)
-        self._publish(output)
-        self._maybe_tick()
-        if self._checkpoint_due():
-            self._checkpoint(self._offsets.owned)
-        self._observe(records)
-
-    def _poll(self) -> list[Message]:
-        assert self._consumer is not None
-        messages: list[Message] = self._consumer.consume(
-            self.settings.batch_size, self.settings.poll_timeout
-        )
-        self._progress.batch_started = time.perf_counter()
-        return messages
-
-    def _decode(self, messages: list[Message]) -> list[InputRecord]:
-        """Decoded records of the new messages; bad ones go to the dead-letter topic."""
-        batch = decode_batch(messages, self.settings.predictions_topic, self._offsets)
-        for error in batch.errors:
-            self._consumer_error(error)
-        for message, reason in batch.rejected:
-            self._dead_letter(message, reason)
-        for partition, model_id in batch.models:
-            self._models.setdefault(partition, set()).add(model_id)
-        self._progress.events += len(batch.records) + len(batch.rejected)
-        self._progress.since_checkpoint += len(batch.records) + len(batch.rejected)
-        return batch.records
-
-    def _update(self, records: list[InputRecord]) -> EngineOutput:
-        if not records:
-            return EngineOutput()
-        return self._engine.process(records)
-
-    def _publish(self, output: EngineOutput) -> None:
-        assert self._publisher is not None
-        if output:
-            self._publisher.alerts(output.alerts)
-            self._publisher.retrain_requests(output.retrain_requests)
-            self.observer.output(output)
-        self._publisher.poll()
-
-    def _observe(self, records: list[InputRecord]) -> None:
-        """Metrics of the turn: the batch as a whole, the engine view about once a second."""
-        progress = self._progress
-        if records or progress.batch_dead_letters:
-            duration = time.perf_counter() - progress.batch_started
-            self.observer.batch(records, progress.batch_dead_letters, duration=duration)
-            progress.batch_dead_letters = []
-        self.observer.maybe_view(self._engine)
-        self.observer.heartbeat()
-
-    def _maybe_tick(self) -> None:
-        now = time.monotonic()
-        if now - self._progress.last_tick >= self.settings.tick_seconds:
-            self._progress.last_tick = now
-            self._publish(self._engine.tick(self._clock()))
-
-    def _checkpoint_due(self) -> bool:
-        progress = self._progress
-        return progress.since_checkpoint >= self.settings.checkpoint_events or (
-            time.monotonic() - progress.last_checkpoint >= self.settings.checkpoint_seconds
-        )
-
-    def _checkpoint(self, partitions: frozenset[int]) -> None:
-        """Flush outputs, save state + offsets of ``partitions`` atomically, then commit."""
-        assert self._publisher is not None
-        assert self._store is not None
-        self._publisher.flush()  # alerts of the checkpointed records are delivered first
-        models = self._engine.status().get("models", {})
-        checkpoints = [
-            PartitionCheckpoint(
-                partition=p,
-                offsets=self._offsets.offsets(p),
-                state=self._engine.snapshot_partition(p),
-                status={m: models[m] for m in sorted(self._models.get(p, ())) if m in models},
-            )
-            for p in sorted(partitions)
-        ]
-        started = time.perf_counter()
-        try:
-            self._store.save(checkpoints, now=self._clock())
-        except BaseException as exc:
-            self.observer.checkpoint_failed(exc)
-            raise
-        self.observer.checkpoint(time.perf_counter() - started)
-        self._offsets.mark_clean(set(partitions))
-        self._progress.checkpoints += 1
-        self._progress.since_checkpoint = 0
-        self._progress.last_checkpoint = time.monotonic()
-        self._commit(checkpoints)
-        log.debug("checkpointed partitions %s", sorted(partitions))
-
-    def _commit(self, checkpoints: list[PartitionCheckpoint]) -> None:
-        offsets = [
-            TopicPartition(topic, cp.partition, offset)
-            for cp in checkpoints
-            for topic, offset in cp.offsets.items()
-        ]
-        if offsets and self._consumer is not None:
-            with contextlib.suppress(KafkaException):  # informational: Redis is the truth
-                self._consumer.commit(offsets=offsets, asynchronous=True)
-
-    # -- dead letters and errors ---------------------------------------------------------
-
-    def _dead_letter(self, message: Message, reason: str) -> None:
-        assert self._publisher is not None
-        partition = cast(int, message.partition())
-        key = message.key()
-        self._publisher.dead_letter(
-            dead_letter(
-                cast(str, message.topic()),
-                partition,
-                cast(int, message.offset()),
-                key,
-                message.value(),
-                reason,
-                failed_at=self._clock(),
-            )
-        )
-        model_id = model_hint(key)
-        self._engine.record_dead_letter(model_id, partition)
-        if model_id is not None:
-            self._models.setdefault(partition, set()).add(model_id)
-        self._progress.dead_letters += 1
-        self._progress.batch_dead_letters.append((cast(str, message.topic()), reason))
-
-    def _consumer_error(self, error: KafkaError) -> None:
-        if error.code() in _TRANSIENT and not error.fatal():
-            log.warning("consumer: %s (retrying)", error.str())
-            if error.code() in _BROKER_DOWN:
-                self.observer.broker_error(f"consumer: {error.str()}")
-            return
-        raise ConsumeError(f"consumer failed: {error.str()}")
-
-    # -- setup, rebalance and shutdown ---------------------------------------------------
-
-    def _check_topics(self) -> None:
-        settings = self.settings
-        outputs = self.settings.outputs
-        names = (*settings.inputs, outputs.alerts, outputs.retrain_requests, outputs.dead_letter)
-        try:
-            counts = partition_counts(
-                settings.bootstrap, names, config=common_properties(settings.kafka)
-            )
-        except KafkaException as exc:
-            raise UnreachableError(
-                f"cannot reach Kafka at {settings.bootstrap}: {exc.args[0].str()}"
-            ) from None
-        partitions = check_layout(counts, settings.inputs, names[2:])
-        log.info(
-            "topics %s and %s are co-partitioned (%d partitions)", *settings.inputs, partitions
-        )
-
-    def _open_consumer(self) -> Consumer:
-        settings = self.settings
-        extra = {
-            "statistics.interval.ms": settings.stats_interval_ms,
-            "stats_cb": self._on_stats,
-            **self._consumer_properties,
-        }
-        config = consumer_config(
-            settings.bootstrap, settings.group_id, extra, group_timings=settings.group_timings
-        )
-        consumer = Consumer(config)
-        consumer.subscribe(
-            list(settings.inputs),
-            on_assign=self._on_assign,
-            on_revoke=self._on_revoke,
-            on_lost=self._on_lost,
-        )
-        self.observer.consumer_opened()
-        return consumer
-
-    def _on_assign(self, consumer: Consumer, assigned: list[TopicPartition]) -> None:
-        """Restore the stored state of the new partitions and seek to its offsets."""
-        assert self._store is not None
-        numbers = {tp.partition for tp in assigned}
-        stored = self._store.load(numbers)
-        self.observer.redis_ok()
-        for p in sorted(numbers):
-            checkpoint = stored.get(p)
-            if checkpoint is not None:
-                try:
-                    self._engine.restore_partition(p, checkpoint.state)
-                except (ValueError, KeyError, TypeError) as exc:
-                    key = partition_key(self.settings.group_id, p)
-                    raise CorruptCheckpointError(f"{key}: cannot restore its state: {exc}") from exc
-                self._models[p] = set(checkpoint.status)
-                self.observer.restored(checkpoint.status)
-            self._offsets.own(p, checkpoint.offsets if checkpoint else {})
-        for tp in assigned:
-            next_offset = self._offsets.next_offset(tp.topic, tp.partition)
-            tp.offset = OFFSET_BEGINNING if next_offset is None else next_offset
-        consumer.assign(assigned)
-        self.observer.assignment(self._offsets.owned)
-        log.info("assigned partitions %s (%d restored from Redis)", sorted(numbers), len(stored))
-
-    def _on_revoke(self, consumer: Consumer, revoked: list[TopicPartition]) -> None:
-        """Checkpoint the partitions we lose, then forget them."""
-        numbers = frozenset(tp.partition for tp in revoked) & self._offsets.owned
-        if numbers and not self._failed:
-            self._checkpoint(numbers)
-        self._release(numbers)
-        log.info("revoked partitions %s", sorted(numbers))
-
-    def _on_lost(self, consumer: Consumer, lost: list[TopicPartition]) -> None:
-        """Partitions already owned by someone else: forget them without writing state."""
-        numbers = frozenset(tp.partition for tp in lost) & self._offsets.owned
-        self._release(numbers)
-        log.warning("lost partitions %s (not checkpointed: another member owns them)", numbers)
-
-    def _release(self, numbers: frozenset[int]) -> None:
-        for p in numbers:
-            self._engine.drop_partition(p)
-            self._offsets.release(p)
-            self._models.pop(p, None)
-        self.observer.assignment(self._offsets.owned)
-
-    def _on_stats(self, stats_json: str) -> None:
-        owned = self._offsets.owned
-        wanted = {
-            (topic, p): self._offsets.next_offset(topic, p)
-            for p in owned
-            for topic in self.settings.inputs
-        }
-        reading = read_stats(stats_json, wanted)
-        self.observer.broker_states(reading.broker_states)
-        self.observer.lag(reading.lags)
-        per_partition: dict[int, int] = {}
-        for (_, partition), lag in reading.lags.items():
-            per_partition[partition] = per_partition.get(partition, 0) + lag
-        self._publish(self._engine.report_lag(per_partition))
-
-    def _close_consumer(self) -> None:
-        if self._consumer is not None:
-            self.observer.consumer_closed()
-            self._consumer.close()  # leaves the group; on_revoke checkpoints unless failed
-            self._consumer = None
+            finally:
+                self.observer.consumer_closed()
 
     @contextlib.contextmanager
     def _signals_stop_loop(self) -> Iterator[None]:
         def handler(signum: int, frame: FrameType | None) -> None:
-            if self._stopping:
+            if self.stopping:
                 raise KeyboardInterrupt  # a second signal: stop now, without a checkpoint
             log.info(
                 "%s: finishing the batch, checkpointing and leaving the group",
@@ -495,3 +300,497 @@ class Runner:
         finally:
             for signum, old in previous.items():
                 signal.signal(signum, old)
+
+
+class _Loop:
+    """The steps of one run over an open :class:`Session`."""
+
+    def __init__(self, runner: Runner, session: Session) -> None:
+        self.runner = runner
+        self.settings = runner.settings
+        self.engine = runner.engine
+        self.observer = runner.observer
+        self.book = runner.offsets
+        self.progress = runner.progress
+        self.session = session
+        self.failed = False
+        #: owner token per claimed partition (fencing: see CheckpointStore.claim)
+        self.tokens: dict[int, str] = {}
+        self._member = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._claims = 0
+        #: assigned while Redis was away: consumed only once their state is restored
+        self.awaiting: set[int] = set()
+        self.outages = OutageTracker(
+            ExponentialBackoff(cap=_OUTAGE_BACKOFF[1], base=_OUTAGE_BACKOFF[0]),
+            give_up_after=self.settings.redis.give_up_seconds,
+        )
+        self._unassigned_since: float | None = time.monotonic()
+        self._unassigned_alerted = False
+        self._last_redis_check = time.monotonic()
+
+    # -- setup ---------------------------------------------------------------------------
+
+    def subscribe(self) -> None:
+        self.session.consumer.subscribe(
+            list(self.settings.inputs),
+            on_assign=self._on_assign,
+            on_revoke=self._on_revoke,
+            on_lost=self._on_lost,
+        )
+        self.observer.consumer_opened()
+
+    # -- the steps of one turn -----------------------------------------------------------
+
+    def step(self) -> None:
+        records = self._consume()
+        if self.outages.current is not None:
+            self._ride_out()
+        else:
+            self._maybe_tick()
+            if self._checkpoint_due():
+                self._checkpoint_or_block(self.book.dirty)
+        self._watch_assignment()
+        self._observe(records)
+
+    def _consume(self) -> list[InputRecord]:
+        """Poll, decode, update the engine and publish: one batch (empty while paused)."""
+        messages = self._poll()
+        records = self._decode(messages)
+        self._publish(self._update(records))
+        return records
+
+    def _poll(self) -> list[Message]:
+        messages: list[Message] = self.session.consumer.consume(
+            self.settings.batch_size, self.settings.poll_timeout
+        )
+        self.progress.batch_started = time.perf_counter()
+        return messages
+
+    def _decode(self, messages: list[Message]) -> list[InputRecord]:
+        """Decoded records of the new messages; bad ones go to the dead-letter topic."""
+        batch = decode_batch(
+            messages, self.settings.predictions_topic, self.book, self.engine.admit
+        )
+        for error in batch.errors:
+            self._consumer_error(error)
+        for message, reason in batch.rejected:
+            self._dead_letter(message, reason)
+        consumed = len(batch.records) + len(batch.rejected)
+        self.progress.events += consumed
+        self.progress.since_checkpoint += consumed
+        return batch.records
+
+    def _update(self, records: list[InputRecord]) -> EngineOutput:
+        if not records:
+            return EngineOutput()
+        return self.engine.process(records)
+
+    def _publish(self, output: EngineOutput) -> None:
+        publisher = self.session.publisher
+        if output:
+            publisher.alerts(output.alerts)
+            publisher.retrain_requests(output.retrain_requests)
+            self.observer.output(output)
+        publisher.poll()
+
+    def _observe(self, records: list[InputRecord]) -> None:
+        """Metrics of the turn: the batch as a whole, the engine view about once a second."""
+        progress = self.progress
+        if records or progress.batch_dead_letters:
+            duration = time.perf_counter() - progress.batch_started
+            self.observer.batch(records, progress.batch_dead_letters, duration=duration)
+            progress.batch_dead_letters = []
+        self.observer.maybe_view(self.engine)
+        self.observer.heartbeat()
+
+    def _maybe_tick(self) -> None:
+        now = time.monotonic()
+        if now - self.progress.last_tick >= self.settings.tick_seconds:
+            self.progress.last_tick = now
+            self._publish(self.engine.tick(self.runner.clock()))
+
+    def _checkpoint_due(self) -> bool:
+        progress = self.progress
+        return progress.since_checkpoint >= self.settings.checkpoint_events or (
+            time.monotonic() - progress.last_checkpoint >= self.settings.checkpoint_seconds
+        )
+
+    # -- checkpoints and outages ---------------------------------------------------------
+
+    def _checkpoint_or_block(self, partitions: frozenset[int]) -> bool:
+        """Checkpoint ``partitions``; on an outage, pause consumption and return False."""
+        try:
+            if partitions:
+                self._checkpoint(partitions)
+            else:
+                self._check_redis()
+        except DeliveryPendingError as exc:
+            self._block("kafka", str(exc))
+            return False
+        except RETRYABLE as exc:
+            reason = redact_text(f"{type(exc).__name__}: {exc}", self._secrets())
+            self.observer.checkpoint_failed(reason)
+            self._block("redis", reason)
+            return False
+        except StaleOwnerError as exc:
+            log.warning(
+                "partitions %s were claimed by another member: dropping their state here "
+                "(the owner continues from the stored checkpoint)",
+                exc.partitions,
+            )
+            self._release(frozenset(exc.partitions), pause=True)
+            return self._checkpoint_or_block(partitions - frozenset(exc.partitions))
+        return True
+
+    def _check_redis(self) -> None:
+        """Nothing to save: a PING keeps ``/readyz`` honest about Redis while idle."""
+        now = time.monotonic()
+        if now - self._last_redis_check >= self.settings.checkpoint_seconds:
+            self._last_redis_check = now
+            self.progress.last_checkpoint = now
+            self.session.redis.ping()
+            self.observer.redis_ok()
+
+    def _checkpoint(self, partitions: frozenset[int]) -> None:
+        """Flush outputs, save state + offsets of ``partitions`` atomically, then commit."""
+        self.session.publisher.flush(self.settings.flush_seconds)  # alerts first, then state
+        self.observer.broker_answered()
+        status = self.engine.status()
+        models = status.get("models", {})
+        summaries = status.get("partitions", {})
+        checkpoints = [
+            PartitionCheckpoint(
+                partition=p,
+                offsets=self.book.offsets(p),
+                state=self.engine.snapshot_partition(p),
+                status={m: s for m, s in sorted(models.items()) if s.get("partition") == p},
+                owner=self.tokens.get(p, ""),
+                summary=summaries.get(p, {}),
+            )
+            for p in sorted(partitions)
+        ]
+        started = time.perf_counter()
+        self.session.store.save(checkpoints, now=self.runner.clock())
+        self.observer.checkpoint(time.perf_counter() - started)
+        self.book.mark_clean(set(partitions))
+        progress = self.progress
+        progress.checkpoints += 1
+        progress.since_checkpoint = 0
+        progress.last_checkpoint = self._last_redis_check = time.monotonic()
+        self._commit(checkpoints)
+        log.debug("checkpointed partitions %s", sorted(partitions))
+
+    def _commit(self, checkpoints: list[PartitionCheckpoint]) -> None:
+        offsets = [
+            TopicPartition(topic, cp.partition, offset)
+            for cp in checkpoints
+            for topic, offset in cp.offsets.items()
+        ]
+        if offsets:
+            with contextlib.suppress(KafkaException):  # informational: Redis is the truth
+                self.session.consumer.commit(offsets=offsets, asynchronous=True)
+
+    def _block(self, dependency: str, reason: str) -> None:
+        """A due checkpoint cannot be written: consume nothing until it can."""
+        first = self.outages.current is None
+        outage = self.outages.fail(dependency, reason)
+        wait = outage.next_attempt - time.monotonic()
+        self.observer.outage(dependency, reason, self.outages.elapsed())
+        if first:
+            self._pause(self.book.owned)
+            log.warning(
+                "%s unavailable (%s): consumption paused with %d unsaved records; retrying "
+                "the checkpoint with backoff, giving up after %.0f s",
+                _SERVICE[dependency],
+                reason,
+                self.progress.since_checkpoint,
+                self.outages.give_up_after,
+            )
+            self._publish_monitor_alert(
+                dependency,
+                "outage",
+                {"reason": reason, "unsaved_records": self.progress.since_checkpoint},
+                severity="critical",
+            )
+        else:
+            log.info("%s still unavailable: next attempt in %.1f s", _SERVICE[dependency], wait)
+
+    def _ride_out(self) -> None:
+        """One turn during an outage: retry when due, give up when it lasted too long."""
+        outage = self.outages.current
+        assert outage is not None
+        if self.outages.expired():
+            raise OutageError(self._give_up_message(outage.dependency, outage.reason))
+        if not self.outages.due():
+            return
+        if self.awaiting and not self._restore_awaiting():
+            return
+        if self._checkpoint_or_block(self.book.dirty):
+            self._recovered()
+
+    def _recovered(self) -> None:
+        outage = self.outages.recover()
+        if outage is None:
+            return
+        duration = outage.duration(time.monotonic())
+        self._resume(self.book.owned)
+        self.observer.outage_ended(outage.dependency)
+        log.warning(
+            "%s answers again after %.1f s: consumption resumed from this member's state",
+            _SERVICE[outage.dependency],
+            duration,
+        )
+        self._publish_monitor_alert(
+            outage.dependency,
+            "recovered",
+            {"outage_seconds": round(duration, 3), "reason": outage.reason},
+            severity="info",
+        )
+
+    def _give_up_message(self, dependency: str, reason: str) -> str:
+        where = (
+            f"Redis at {redact_url(self.settings.redis_url)}"
+            if dependency == "redis"
+            else f"the broker at {self.settings.bootstrap}"
+        )
+        return (
+            f"{where} unavailable for {self.outages.elapsed():.0f} s (last error: {reason}); "
+            f"giving up: {self.progress.since_checkpoint} records since the last checkpoint "
+            "are not saved and will be replayed from Kafka by the next start"
+        )
+
+    def final_checkpoint(self) -> None:
+        """At shutdown: save what changed, unless an outage makes it impossible."""
+        if self.outages.current is not None or not self._checkpoint_or_block(self.book.dirty):
+            log.warning(
+                "stopping without a final checkpoint (%s): %d records since the last one "
+                "will be replayed by the next start",
+                self.outages.current.reason if self.outages.current else "unknown",
+                self.progress.since_checkpoint,
+            )
+            self.failed = True  # the revocation must not try again
+
+    # -- dead letters and errors ---------------------------------------------------------
+
+    def _dead_letter(self, message: Message, reason: str) -> None:
+        partition = cast(int, message.partition())
+        topic = cast(str, message.topic())
+        key = message.key()
+        self.session.publisher.dead_letter(
+            dead_letter(
+                topic,
+                partition,
+                cast(int, message.offset()),
+                key,
+                message.value(),
+                reason,
+                failed_at=self.runner.clock(),
+            )
+        )
+        self.engine.record_dead_letter(model_hint(key), partition, reason)
+        self.progress.dead_letters += 1
+        self.progress.batch_dead_letters.append((topic, reason))
+
+    def _consumer_error(self, error: KafkaError) -> None:
+        if error.code() in _TRANSIENT and not error.fatal():
+            log.warning("consumer: %s (retrying)", error.str())
+            if error.code() in _BROKER_DOWN:
+                self.observer.broker_error(f"consumer: {error.str()}")
+            return
+        raise ConsumeError(f"consumer failed: {error.str()}")
+
+    def _publish_monitor_alert(
+        self, signal_name: str, detector: str, details: Mapping[str, Any], *, severity: str
+    ) -> None:
+        key = f"{self.settings.group_id}:{self._member}:{self.progress.checkpoints}"
+        alert = self.engine.monitor_alert(signal_name, detector, key, details, severity=severity)
+        self._publish(EngineOutput(alerts=[alert]))
+
+    def _secrets(self) -> list[str]:
+        return secrets_of_url(self.settings.redis_url)
+
+    # -- rebalance -----------------------------------------------------------------------
+
+    def _on_assign(self, consumer: Any, assigned: list[TopicPartition]) -> None:
+        """Claim the new partitions, restore their stored state and seek to its offsets."""
+        numbers = {tp.partition for tp in assigned}
+        token = self._token()
+        try:
+            stored = self.session.store.claim(numbers, token)
+        except RETRYABLE as exc:
+            # Redis is away: take the partitions, paused, and restore them when it answers.
+            consumer.assign(assigned)
+            consumer.pause(assigned)
+            self.awaiting |= numbers
+            reason = redact_text(f"{type(exc).__name__}: {exc}", self._secrets())
+            log.warning(
+                "assigned partitions %s, but Redis is unavailable (%s): their "
+                "state is restored when it answers",
+                sorted(numbers),
+                reason,
+            )
+            self._block("redis", reason)
+            return
+        self._take(numbers, stored, token)
+        for tp in assigned:
+            next_offset = self.book.next_offset(tp.topic, tp.partition)
+            tp.offset = OFFSET_BEGINNING if next_offset is None else next_offset
+        consumer.assign(assigned)
+        if self.outages.current is not None:
+            consumer.pause(assigned)
+        log.info("assigned partitions %s (%d restored from Redis)", sorted(numbers), len(stored))
+
+    def _take(
+        self, numbers: set[int], stored: Mapping[int, PartitionCheckpoint], token: str
+    ) -> None:
+        for p in sorted(numbers):
+            checkpoint = stored.get(p)
+            if checkpoint is not None:
+                try:
+                    self.engine.restore_partition(p, checkpoint.state)
+                except (ValueError, KeyError, TypeError) as exc:
+                    key = partition_key(self.settings.group_id, p)
+                    raise CorruptCheckpointError(f"{key}: cannot restore its state: {exc}") from exc
+                self.observer.restored(checkpoint.status)
+            self.book.own(p, checkpoint.offsets if checkpoint else {})
+            self.tokens[p] = token
+        self.observer.assignment(self.book.owned)
+
+    def _restore_awaiting(self) -> bool:
+        """Partitions assigned during a Redis outage: claim, restore, seek and resume them."""
+        numbers = set(self.awaiting)
+        token = self._token()
+        try:
+            stored = self.session.store.claim(numbers, token)
+        except RETRYABLE as exc:
+            self._block("redis", redact_text(f"{type(exc).__name__}: {exc}", self._secrets()))
+            return False
+        self.awaiting -= numbers
+        self._take(numbers, stored, token)
+        consumer = self.session.consumer
+        for p in sorted(numbers):
+            for topic in self.settings.inputs:
+                next_offset = self.book.next_offset(topic, p)
+                start = OFFSET_BEGINNING if next_offset is None else next_offset
+                consumer.resume([TopicPartition(topic, p)])
+                consumer.seek(TopicPartition(topic, p, start))
+        log.info("restored partitions %s from Redis after the outage", sorted(numbers))
+        return True
+
+    def _on_revoke(self, consumer: Any, revoked: list[TopicPartition]) -> None:
+        """Checkpoint the partitions we lose (if we can), then forget them."""
+        numbers = frozenset(tp.partition for tp in revoked)
+        self.awaiting -= numbers
+        owned = numbers & self.book.owned
+        dirty = owned & self.book.dirty
+        saved = True
+        if dirty and not self.failed:
+            saved = self.outages.current is None and self._try_checkpoint(dirty)
+        self._release(owned)
+        if saved:
+            log.info("revoked partitions %s", sorted(owned))
+        else:
+            log.warning(
+                "revoked partitions %s without a checkpoint (%s): their new owner replays "
+                "what followed the last one",
+                sorted(owned),
+                self.outages.current.reason if self.outages.current else "checkpoint failed",
+            )
+
+    def _try_checkpoint(self, partitions: frozenset[int]) -> bool:
+        try:
+            self._checkpoint(partitions)
+        except (DeliveryPendingError, *RETRYABLE, StaleOwnerError) as exc:
+            log.warning("checkpoint of %s failed: %s", sorted(partitions), exc)
+            return False
+        return True
+
+    def _on_lost(self, consumer: Any, lost: list[TopicPartition]) -> None:
+        """The group moved our partitions without a revocation: drop them unsaved."""
+        numbers = frozenset(tp.partition for tp in lost)
+        self.awaiting -= numbers
+        owned = numbers & self.book.owned
+        self._release(owned)
+        timeout = self.runner.settings.group_timings.get("session.timeout.ms", "?")
+        log.warning(
+            "lost partitions %s: the group coordinator did not hear from this member within "
+            "session.timeout.ms (%s ms) — the broker was unreachable or this process was "
+            "paused; their state since the last checkpoint is dropped and re-read from Redis "
+            "when they are assigned again (possibly to this member)",
+            sorted(owned),
+            timeout,
+        )
+
+    def _release(self, numbers: frozenset[int], *, pause: bool = False) -> None:
+        if pause:
+            self._pause(numbers)
+        for p in numbers:
+            self.engine.drop_partition(p)
+            self.book.release(p)
+            self.tokens.pop(p, None)
+        self.observer.assignment(self.book.owned)
+
+    def _token(self) -> str:
+        self._claims += 1
+        return f"{self._member}:{self._claims}"
+
+    def _pause(self, numbers: frozenset[int]) -> None:
+        if numbers:
+            self.session.consumer.pause(self._partitions(numbers))
+
+    def _resume(self, numbers: frozenset[int]) -> None:
+        if numbers:
+            self.session.consumer.resume(self._partitions(numbers))
+
+    def _partitions(self, numbers: frozenset[int]) -> list[TopicPartition]:
+        return [TopicPartition(t, p) for p in sorted(numbers) for t in self.settings.inputs]
+
+    def _watch_assignment(self) -> None:
+        """Say so, once, when this member has owned no partition for too long."""
+        if self.book.owned or self.awaiting:
+            self._unassigned_since = None
+            self._unassigned_alerted = False
+            return
+        now = time.monotonic()
+        if self._unassigned_since is None:
+            self._unassigned_since = now
+            return
+        waited = now - self._unassigned_since
+        if self._unassigned_alerted or waited < self.settings.no_assignment_seconds:
+            return
+        self._unassigned_alerted = True
+        log.warning(
+            "no partitions assigned to this member for %.0f s: if other members of group %r "
+            "own them all (more members than partitions) this is expected; otherwise the "
+            "group is stuck — check the group with your Kafka tools (e.g. "
+            "kafka-consumer-groups --describe --group %s) and restart the monitors",
+            waited,
+            self.settings.group_id,
+            self.settings.group_id,
+        )
+        self._publish_monitor_alert(
+            "assignment",
+            "no_partitions",
+            {"waited_seconds": round(waited, 1), "group_id": self.settings.group_id},
+            severity="warning",
+        )
+
+    def on_stats(self, stats_json: str) -> None:
+        owned = self.book.owned
+        wanted = {
+            (topic, p): self.book.next_offset(topic, p)
+            for p in owned
+            for topic in self.settings.inputs
+        }
+        reading = read_stats(stats_json, wanted)
+        self.observer.broker_states(reading.broker_states)
+        self.observer.broker_idle(reading.receive_idle, self.settings.broker_idle_seconds)
+        self.observer.lag(reading.lags)
+        per_partition: dict[int, int] = {}
+        for (_, partition), lag in reading.lags.items():
+            per_partition[partition] = per_partition.get(partition, 0) + lag
+        self._publish(self.engine.report_lag(per_partition))
+
+
+#: How the log names each dependency.
+_SERVICE: Final = {"redis": "Redis", "kafka": "the broker (outputs not acknowledged)"}

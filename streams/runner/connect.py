@@ -1,29 +1,74 @@
-"""Connections named by the environment: Redis from ``REDIS_URL``, the group id, redaction.
+"""Connections named by the environment: Redis from ``REDIS_URL``, the group id.
 
 Connection problems become :class:`UnreachableError` with a message that says which service
-and where (with any password removed), so ``driftradar run``/``status`` can print it as is.
+and where (any password hidden by :mod:`streams.redact`), so ``driftradar run``/``status``
+can print it as is. Every Redis client of the project retries short failures itself with
+redis-py's :class:`~redis.retry.Retry` and exponential backoff (:func:`redis_retry`): a
+dropped connection or a Redis still loading its append-only file costs a few retries, not a
+traceback.
 
->>> redact("redis://:s3cret@db.example:6379/0")
-'redis://:***@db.example:6379/0'
->>> redact("redis://127.0.0.1:6379")
-'redis://127.0.0.1:6379'
+>>> retry = redis_retry(RedisSettings(retries=3))
+>>> retry.get_retries()
+3
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import Final
-from urllib.parse import urlsplit, urlunsplit
 
 import redis
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.exceptions import BusyLoadingError
+from redis.retry import Retry
 
+from streams.redact import malformed_userinfo, redact_text, redact_url, secrets_of_url
 from streams.runner.errors import UnreachableError
 
-__all__ = ["DEFAULT_GROUP_ID", "group_id", "open_redis", "redact", "redis_url"]
+__all__ = [
+    "DEFAULT_GROUP_ID",
+    "RETRYABLE",
+    "RedisSettings",
+    "group_id",
+    "open_redis",
+    "redis_retry",
+    "redis_url",
+]
 
 #: Consumer group (and Redis key namespace) when neither ``--group-id`` nor the environment
 #: variable ``DRIFTRADAR_GROUP_ID`` names one.
 DEFAULT_GROUP_ID: Final = "driftradar"
+
+#: Redis errors worth retrying: the server is away, slow, or loading its data after a restart.
+RETRYABLE: Final = (redis.ConnectionError, redis.TimeoutError, BusyLoadingError)
+
+
+@dataclass(frozen=True, slots=True)
+class RedisSettings:
+    """How a Redis client waits and retries.
+
+    A call fails after ``socket_timeout`` seconds without an answer and is retried
+    ``retries`` times with exponential backoff from ``backoff_base`` up to ``backoff_cap``
+    seconds (with jitter). ``give_up_seconds`` is how long the monitor rides out an outage
+    (consuming nothing) before it stops with a message.
+    """
+
+    socket_timeout: float = 5.0
+    connect_timeout: float = 5.0
+    retries: int = 2
+    backoff_base: float = 0.1
+    backoff_cap: float = 2.0
+    give_up_seconds: float = 300.0
+
+    def __post_init__(self) -> None:
+        for name in ("socket_timeout", "connect_timeout", "backoff_base", "backoff_cap"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"redis.{name} must be > 0, got {getattr(self, name)}")
+        if self.retries < 0:
+            raise ValueError(f"redis.retries must be >= 0, got {self.retries}")
+        if self.give_up_seconds < 0:
+            raise ValueError(f"redis.give_up_seconds must be >= 0, got {self.give_up_seconds}")
 
 
 def group_id(explicit: str | None = None, configured: str | None = None) -> str:
@@ -43,23 +88,33 @@ def redis_url(explicit: str | None = None) -> str:
     return value
 
 
-def redact(url: str) -> str:
-    """``url`` with its password (if any) replaced by ``***``."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)[1]
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
+def redis_retry(settings: RedisSettings) -> Retry:
+    """redis-py's retry policy for ``settings``: exponential backoff with jitter."""
+    backoff = ExponentialWithJitterBackoff(cap=settings.backoff_cap, base=settings.backoff_base)
+    return Retry(backoff, settings.retries, supported_errors=RETRYABLE)
 
 
-def open_redis(url: str, *, timeout: float = 5.0) -> redis.Redis:
-    """A Redis client for ``url`` that has answered a PING."""
+def open_redis(url: str, settings: RedisSettings | None = None) -> redis.Redis:
+    """A retrying Redis client for ``url`` that has answered a PING.
+
+    The message of a failure names the URL with its password hidden, and never quotes a
+    piece of the password (a URL whose password holds ``/`` or ``#`` is refused first,
+    with how to fix it).
+    """
+    settings = settings or RedisSettings()
+    problem = malformed_userinfo(url)
+    if problem is not None:
+        raise UnreachableError(f"REDIS_URL {redact_url(url)} cannot be used: {problem}")
     try:
         client = redis.Redis.from_url(
-            url, socket_connect_timeout=timeout, socket_timeout=max(timeout, 30.0)
+            url,
+            socket_connect_timeout=settings.connect_timeout,
+            socket_timeout=settings.socket_timeout,
+            retry=redis_retry(settings),
+            retry_on_error=list(RETRYABLE),
         )
         client.ping()
     except (redis.RedisError, ValueError) as exc:
-        raise UnreachableError(f"cannot reach Redis at {redact(url)}: {exc}") from None
+        reason = redact_text(f"{type(exc).__name__}: {exc}", secrets_of_url(url))
+        raise UnreachableError(f"cannot reach Redis at {redact_url(url)}: {reason}") from None
     return client

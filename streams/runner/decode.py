@@ -2,11 +2,18 @@
 
 Only messages that are new for a partition we own are decoded (see :class:`OffsetBook`);
 each one advances its partition's next offset, whether it decodes or not, because a bad
-message is handled too: it goes to the dead-letter topic.
+message is handled too: it goes to the dead-letter topic. Nothing a message provokes escapes
+this step: the contract's decoder turns every parse or validation problem into
+:class:`~streams.events.EventDecodeError`, and anything else a message could still raise
+here is caught and dead-lettered with its type, so one message can never stop a partition.
+A message of a model the engine does not admit (its cap of models per partition is reached)
+is dead-lettered too, so junk keys cannot grow the monitor's memory.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -20,29 +27,37 @@ from streams.events import (
 )
 from streams.runner.offsets import OffsetBook
 
-__all__ = ["DecodedBatch", "decode_batch"]
+__all__ = ["Admit", "DecodedBatch", "decode_batch"]
+
+log = logging.getLogger("driftradar.runner")
+
+#: ``admit(model_id, partition)``: ``None`` if the engine takes the model's events, else why not.
+Admit = Callable[[str, int], str | None]
+
+
+def _admit_all(model_id: str, partition: int) -> str | None:
+    return None
 
 
 @dataclass(slots=True)
 class DecodedBatch:
-    """The records of one poll, the rejected messages with their reasons, and errors.
-
-    ``models`` holds the (partition, model_id) pairs seen, so the runner knows which models'
-    status belongs to which partition's checkpoint.
-    """
+    """The records of one poll, the rejected messages with their reasons, and errors."""
 
     records: list[InputRecord] = field(default_factory=list)
     rejected: list[tuple[Message, str]] = field(default_factory=list)
     errors: list[KafkaError] = field(default_factory=list)
-    models: set[tuple[int, str]] = field(default_factory=set)
     skipped: int = 0
 
 
-def decode_batch(messages: list[Message], predictions_topic: str, book: OffsetBook) -> DecodedBatch:
+def decode_batch(
+    messages: list[Message],
+    predictions_topic: str,
+    book: OffsetBook,
+    admit: Admit = _admit_all,
+) -> DecodedBatch:
     """Decode ``messages``; those of ``predictions_topic`` are predictions, others ground truth."""
     batch = DecodedBatch()
     records = batch.records
-    models = batch.models
     accepts = book.accepts
     advance = book.advance
     for message in messages:
@@ -67,17 +82,42 @@ def decode_batch(messages: list[Message], predictions_topic: str, book: OffsetBo
                 if topic == predictions_topic
                 else decode_ground_truth(value)
             )
+            key = message.key()
+            if key != event.model_id.encode():
+                # the key decides the partition, and a model's state lives with its partition
+                batch.rejected.append((message, _key_mismatch(event.model_id, key)))
+                continue
         except EventDecodeError as exc:
             batch.rejected.append((message, exc.reason))
             continue
-        key = message.key()
-        if key != event.model_id.encode():
-            # the key decides the partition, and a model's state lives with its partition
-            batch.rejected.append((message, _key_mismatch(event.model_id, key)))
+        except Exception as exc:  # a last resort: no message may stop the loop
+            _log_once(exc, topic, partition, offset)
+            batch.rejected.append((message, f"$: cannot decode ({type(exc).__name__}: {exc})"))
             continue
-        models.add((partition, event.model_id))
+        refused = admit(event.model_id, partition)
+        if refused is not None:
+            batch.rejected.append((message, refused))
+            continue
         records.append(InputRecord(event, partition, offset, message.timestamp()[1] / 1000.0))
     return batch
+
+
+_LOGGED: set[type[BaseException]] = set()
+
+
+def _log_once(exc: Exception, topic: str, partition: int, offset: int) -> None:
+    """The traceback of the first unexpected error of each type (a flood of junk must not
+    flood the log: the dead letters keep every reason)."""
+    if type(exc) not in _LOGGED:
+        _LOGGED.add(type(exc))
+        log.error(
+            "unexpected %s decoding %s[%d]@%d (dead-lettered; further ones are not logged)",
+            type(exc).__name__,
+            topic,
+            partition,
+            offset,
+            exc_info=exc,
+        )
 
 
 def _key_mismatch(model_id: str, key: bytes | None) -> str:

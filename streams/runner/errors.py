@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["ConsumeError", "RunnerError", "TopicLayoutError", "UnreachableError"]
+__all__ = ["ConsumeError", "OutageError", "RunnerError", "TopicLayoutError", "UnreachableError"]
 
 
 class RunnerError(Exception):
@@ -19,3 +19,7 @@ class UnreachableError(RunnerError):
 
 class ConsumeError(RunnerError):
     """The consumer reported an error it cannot recover from."""
+
+
+class OutageError(UnreachableError):
+    """Redis or the broker stayed unavailable longer than the monitor rides out."""

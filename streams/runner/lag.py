@@ -13,8 +13,12 @@ watermark minus the next offset we will apply; ``consumer_lag`` is used when it 
 :func:`read_stats` also returns each broker's connection state (``UP``, ``DOWN``…), which
 the readiness check of ``/readyz`` caches:
 
->>> read_stats('{"brokers": {"b:9092/1": {"state": "UP"}}, "topics": {}}', {})
-StatsReading(lags={}, broker_states=['UP'])
+>>> read_stats('{"brokers": {"b:9092/1": {"state": "UP", "rxidle": 40000}}, "topics": {}}', {})
+StatsReading(lags={}, broker_states=['UP'], receive_idle=0.04)
+
+``receive_idle`` is the least time, in seconds, since any broker connection last received
+anything (``None`` before the first receive): a broker that is frozen (paused, overloaded)
+keeps its TCP connections "UP" but stops answering, so only this shows it.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ class _Topic(msgspec.Struct):
 
 class _Broker(msgspec.Struct):
     state: str = ""
+    rxidle: int = -1  # microseconds since the last receive on this connection; -1: none yet
 
 
 class _Stats(msgspec.Struct):
@@ -50,6 +55,7 @@ class StatsReading(NamedTuple):
 
     lags: dict[tuple[str, int], int]
     broker_states: list[str]
+    receive_idle: float | None = None
 
 
 _DECODER: msgspec.json.Decoder[_Stats] = msgspec.json.Decoder(_Stats)
@@ -77,4 +83,9 @@ def read_stats(
             lags[(topic, partition)] = max(part.hi_offset - (next_offset or 0), 0)
         elif part.consumer_lag >= 0:
             lags[(topic, partition)] = part.consumer_lag
-    return StatsReading(lags, [broker.state for broker in stats.brokers.values()])
+    idle = [b.rxidle for b in stats.brokers.values() if b.rxidle >= 0]
+    return StatsReading(
+        lags,
+        [broker.state for broker in stats.brokers.values()],
+        min(idle) / 1e6 if idle else None,
+    )

@@ -156,8 +156,9 @@ class LoopObserver:
         self._viewed: set[str] = set()  # models whose join baseline the metrics hold
         self._restored: set[str] = set()  # restored from a checkpoint, not viewed since
         self._consumer_open = False
-        self._broker_problem: str | None = None
-        self._redis_problem: str | None = "Redis not contacted yet"
+        # why Kafka / Redis are not ready, by source (cleared independently)
+        self._kafka: dict[str, str] = {}
+        self._redis: dict[str, str] = {"contact": "Redis not contacted yet"}
 
     # -- per loop turn / per batch ---------------------------------------------------------
 
@@ -177,7 +178,7 @@ class LoopObserver:
         observation = BatchObservation(duration_seconds=duration, processed_at=processed_at)
         if records:
             self._records(observation, records, processed_at)
-            self._broker_problem = None  # records arrived: the broker answers
+            self._kafka.pop("errors", None)  # records arrived: the broker answers
         kinds: Counter[tuple[str, str]] = Counter(
             (topic, reason_kind(reason)) for topic, reason in dead_letters
         )
@@ -256,36 +257,63 @@ class LoopObserver:
 
     def broker_error(self, reason: str) -> None:
         """A transient consumer error such as "all brokers down": not ready until it heals."""
-        self._broker_problem = reason
+        self._kafka["errors"] = reason
 
     def broker_states(self, states: Iterable[str]) -> None:
         """librdkafka's broker states from its statistics: one ``UP`` clears a broker error."""
         if _BROKER_UP in states:
-            self._broker_problem = None
+            self._kafka.pop("errors", None)
 
-    # -- checkpoints / Redis ---------------------------------------------------------------
+    def broker_idle(self, idle: float | None, limit: float) -> None:
+        """Seconds since any broker connection last received something (statistics): a
+        frozen broker keeps its connections "UP" but stops answering."""
+        if idle is not None and idle > limit:
+            self._kafka["idle"] = f"no answer from any broker for {idle:.0f} s (limit {limit:g} s)"
+        else:
+            self._kafka.pop("idle", None)
+
+    def broker_answered(self) -> None:
+        """The broker acknowledged every output (a flush went through)."""
+        self._kafka.pop("idle", None)
+
+    # -- checkpoints and outages -------------------------------------------------------------
 
     def redis_ok(self) -> None:
-        self._redis_problem = None
+        self._redis.pop("contact", None)
+        self._redis.pop("checkpoint", None)
 
     def checkpoint(self, duration: float) -> None:
         self.metrics.observe_checkpoint(duration)
-        self._redis_problem = None
+        self.redis_ok()
 
-    def checkpoint_failed(self, exc: BaseException) -> None:
+    def checkpoint_failed(self, reason: str) -> None:
         self.metrics.record_checkpoint_failure()
-        self._redis_problem = f"last checkpoint failed: {type(exc).__name__}: {exc}"
+        self._redis["checkpoint"] = f"last checkpoint failed: {reason}"
+
+    def outage(self, dependency: str, reason: str, elapsed: float) -> None:
+        """A checkpoint is blocked by ``dependency``: consumption is paused."""
+        problems = self._redis if dependency == "redis" else self._kafka
+        problems["outage"] = (
+            f"unavailable for {elapsed:.0f} s ({reason}); consumption paused, retrying"
+        )
+        self.metrics.set_dependency(dependency, False)
+
+    def outage_ended(self, dependency: str) -> None:
+        (self._redis if dependency == "redis" else self._kafka).pop("outage", None)
+        self.metrics.set_dependency(dependency, True)
 
     # -- readiness callbacks (cheap: cached state only) --------------------------------------
 
     def kafka_ready(self) -> tuple[bool, str]:
         if not self._consumer_open:
             return False, "consumer not running"
-        if self._broker_problem is not None:
-            return False, self._broker_problem
-        return True, "ok"
+        return _verdict(self._kafka)
 
     def redis_ready(self) -> tuple[bool, str]:
-        if self._redis_problem is not None:
-            return False, self._redis_problem
-        return True, "ok"
+        return _verdict(self._redis)
+
+
+def _verdict(problems: Mapping[str, str]) -> tuple[bool, str]:
+    if problems:
+        return False, "; ".join(problems[k] for k in sorted(problems))
+    return True, "ok"

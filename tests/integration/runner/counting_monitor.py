@@ -35,7 +35,13 @@ class CountingEngine:
         models = self.partitions.setdefault(partition, {})
         return models.setdefault(
             model_id,
-            {"predictions": 0, "ground_truth": 0, "dead_letters": 0, "digest": {"p": "", "g": ""}},
+            {
+                "predictions": 0,
+                "ground_truth": 0,
+                "dead_letters": 0,
+                "partition": partition,
+                "digest": {"p": "", "g": ""},
+            },
         )
 
     def process(self, records: list[InputRecord]) -> EngineOutput:
@@ -66,8 +72,25 @@ class CountingEngine:
     def tick(self, now: float) -> EngineOutput:
         return EngineOutput()
 
-    def record_dead_letter(self, model_id: str | None, partition: int) -> None:
+    def admit(self, model_id: str, partition: int) -> str | None:
+        return None
+
+    def record_dead_letter(self, model_id: str | None, partition: int, reason: str) -> None:
         self._model(partition, model_id or "?")["dead_letters"] += 1
+
+    def monitor_alert(
+        self, signal: str, detector: str, key: str, details: Mapping[str, Any], *, severity: str
+    ) -> Alert:
+        return Alert(
+            alert_id=f"_monitor-{signal}-{detector}-{key}",
+            type="infrastructure",
+            severity=severity,
+            model_id="_monitor",
+            signal=signal,
+            detector=detector,
+            detected_at=rfc3339(0.0),
+            details=dict(details),
+        )
 
     def report_lag(self, lags: Mapping[int, int]) -> EngineOutput:
         return EngineOutput()

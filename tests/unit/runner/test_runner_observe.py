@@ -212,7 +212,7 @@ def test_checkpoint_timing_and_failure(metrics: MonitorMetrics) -> None:
     assert observer.redis_ready() == (True, "ok")
     assert metrics.value("driftradar_checkpoint_duration_seconds_count") == 1.0
     assert metrics.value("driftradar_last_checkpoint_timestamp_seconds") == NOW
-    observer.checkpoint_failed(ConnectionError("Redis went away"))
+    observer.checkpoint_failed("ConnectionError: Redis went away")
     assert metrics.value("driftradar_checkpoint_failures_total") == 1.0
     ok, why = observer.redis_ready()
     assert not ok

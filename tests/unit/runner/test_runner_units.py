@@ -8,7 +8,8 @@ import pytest
 
 from streams.checkpoint import StoredStatus
 from streams.commands.status import status_document
-from streams.runner.connect import group_id, redact
+from streams.redact import redact_url as redact
+from streams.runner.connect import group_id
 from streams.runner.errors import TopicLayoutError
 from streams.runner.lag import lag_from_stats
 from streams.runner.layout import check_layout
