@@ -681,7 +681,7 @@ class RedisConfig:
     monitor consumes nothing and retries, and stops after ``give_up_seconds``.
     """
 
-    socket_timeout_seconds: float = 5.0
+    socket_timeout_seconds: float = 3.0
     retries: int = 2
     give_up_seconds: float = 300.0
 

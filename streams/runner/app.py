@@ -108,8 +108,8 @@ _TRANSIENT: Final = frozenset(
 _BROKER_DOWN: Final = frozenset(
     {KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN}  # noqa: SLF001
 )
-#: Retry schedule of a blocked checkpoint: 0.5, 1, 2, 4, 5, 5… seconds (redis-py's backoff).
-_OUTAGE_BACKOFF: Final = (0.5, 5.0)  # base, cap
+#: Retry schedule of a blocked checkpoint: 0.5, 1, 2, 2… seconds (redis-py's backoff).
+_OUTAGE_BACKOFF: Final = (0.5, 2.0)  # base, cap
 
 
 class Engine(Protocol):
@@ -448,7 +448,11 @@ class _Loop:
         if now - self._last_redis_check >= self.settings.checkpoint_seconds:
             self._last_redis_check = now
             self.progress.last_checkpoint = now
-            self.session.redis.ping()
+            self.observer.redis_call(now)
+            try:
+                self.session.redis.ping()
+            finally:
+                self.observer.redis_call(None)
             self.observer.redis_ok()
 
     def _checkpoint(self, partitions: frozenset[int]) -> None:
@@ -470,7 +474,11 @@ class _Loop:
             for p in sorted(partitions)
         ]
         started = time.perf_counter()
-        self.session.store.save(checkpoints, now=self.runner.clock())
+        self.observer.redis_call(time.monotonic())
+        try:
+            self.session.store.save(checkpoints, now=self.runner.clock())
+        finally:
+            self.observer.redis_call(None)
         self.observer.checkpoint(time.perf_counter() - started)
         self.book.mark_clean(set(partitions))
         progress = self.progress
@@ -711,7 +719,10 @@ class _Loop:
         self.awaiting -= numbers
         owned = numbers & self.book.owned
         self._release(owned)
-        timeout = self.runner.settings.group_timings.get("session.timeout.ms", "?")
+        settings = self.runner.settings
+        timeout = settings.kafka.get(
+            "session.timeout.ms", settings.group_timings.get("session.timeout.ms", "?")
+        )
         log.warning(
             "lost partitions %s: the group coordinator did not hear from this member within "
             "session.timeout.ms (%s ms) — the broker was unreachable or this process was "

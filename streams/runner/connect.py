@@ -54,8 +54,8 @@ class RedisSettings:
     (consuming nothing) before it stops with a message.
     """
 
-    socket_timeout: float = 5.0
-    connect_timeout: float = 5.0
+    socket_timeout: float = 3.0
+    connect_timeout: float = 3.0
     retries: int = 2
     backoff_base: float = 0.1
     backoff_cap: float = 2.0

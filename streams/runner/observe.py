@@ -51,6 +51,8 @@ __all__ = [
 
 #: ``outcome`` of ``driftradar_events_total`` for a message sent to the dead-letter topic.
 OUTCOME_DEAD_LETTER: Final = "dead_letter"
+#: A Redis call in flight for longer than this makes ``/readyz`` report Redis as stalled.
+STALL_SECONDS: Final = 2.0
 #: librdkafka broker states that mean "connected and usable".
 _BROKER_UP: Final = "UP"
 # C-level accessors: the per-batch work runs in map/Counter, not in a Python loop per event.
@@ -159,6 +161,7 @@ class LoopObserver:
         # why Kafka / Redis are not ready, by source (cleared independently)
         self._kafka: dict[str, str] = {}
         self._redis: dict[str, str] = {"contact": "Redis not contacted yet"}
+        self._redis_call: float | None = None
 
     # -- per loop turn / per batch ---------------------------------------------------------
 
@@ -282,6 +285,12 @@ class LoopObserver:
         self._redis.pop("contact", None)
         self._redis.pop("checkpoint", None)
 
+    def redis_call(self, started: float | None) -> None:
+        """A Redis call began (monotonic time) or, with None, ended: while one is in flight
+        for longer than :data:`STALL_SECONDS`, ``/readyz`` says Redis does not answer (the
+        loop itself is blocked in the call and cannot say so)."""
+        self._redis_call = started
+
     def checkpoint(self, duration: float) -> None:
         self.metrics.observe_checkpoint(duration)
         self.redis_ok()
@@ -307,9 +316,18 @@ class LoopObserver:
     def kafka_ready(self) -> tuple[bool, str]:
         if not self._consumer_open:
             return False, "consumer not running"
+        if "outage" in self._kafka:
+            return False, self._kafka["outage"]
         return _verdict(self._kafka)
 
     def redis_ready(self) -> tuple[bool, str]:
+        started = self._redis_call
+        if started is not None:
+            waited = self._monotonic() - started
+            if waited > STALL_SECONDS:
+                return False, f"Redis has not answered for {waited:.0f} s (call in flight)"
+        if "outage" in self._redis:
+            return False, self._redis["outage"]
         return _verdict(self._redis)
 
 

@@ -10,7 +10,9 @@ Usage (ports vary)::
 from __future__ import annotations
 
 import atexit
+import os
 import shutil
+import signal
 import tempfile
 import time
 from pathlib import Path
@@ -100,6 +102,39 @@ class LocalStack:
         self.startup_seconds = time.perf_counter() - began
         atexit.register(self.stop)
         return self
+
+    # -- fault drills: what production does to a broker or a Redis ------------------------
+
+    def pause(self, name: str) -> None:
+        """Freeze service ``name`` (``"kafka"``/``"redis"``) with SIGSTOP: its connections
+        stay open but nothing answers, like a stalled or overloaded server."""
+        os.kill(self._named(name).ref.pid, signal.SIGSTOP)
+
+    def resume(self, name: str) -> None:
+        """Undo :meth:`pause` (SIGCONT)."""
+        os.kill(self._named(name).ref.pid, signal.SIGCONT)
+
+    def kill(self, name: str) -> None:
+        """SIGKILL service ``name``: it dies without shutting down (a crashed server)."""
+        service = self._named(name)
+        os.kill(service.ref.pid, signal.SIGKILL)
+        if service.popen is not None:
+            service.popen.wait(timeout=10)
+
+    def restart(self, name: str) -> RunningService:
+        """Start service ``name`` again on its port and data directory (after :meth:`kill`):
+        a Redis reloads its append-only file; the in-memory broker starts empty."""
+        old = self._named(name)
+        old.stop()
+        service = start_service(old.kind, self.state_dir, port=old.port, timeout=self._timeout)
+        self._services[name] = service
+        return service
+
+    def _named(self, name: str) -> RunningService:
+        try:
+            return self._services[name]
+        except KeyError:
+            raise StackError(f"LocalStack has no running service {name!r}") from None
 
     def stop(self) -> None:
         """Stop every server (SIGTERM, then SIGKILL) and remove a temporary state dir."""

@@ -94,10 +94,14 @@ def _redis_argv(binary: str, port: int, data_dir: Path) -> list[str]:
         HOST,
         "--dir",
         str(data_dir),
+        # Checkpoints survive a Redis restart: append-only file, fsync once a second (what
+        # docker-compose's Redis runs too); no RDB snapshots.
         "--save",
         "",
         "--appendonly",
-        "no",
+        "yes",
+        "--appendfsync",
+        "everysec",
         "--daemonize",
         "no",
         "--logfile",

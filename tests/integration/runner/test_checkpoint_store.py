@@ -11,6 +11,7 @@ from streams.checkpoint import (
     CorruptCheckpointError,
     OffsetRegressionError,
     PartitionCheckpoint,
+    StaleOwnerError,
     partition_key,
 )
 
@@ -101,3 +102,46 @@ def test_corrupt_state_is_reported_with_its_key(
     redis_client.hset(partition_key(topic_prefix + "g", 0), "state", b"\xc1")  # never-used byte
     with pytest.raises(CorruptCheckpointError, match=r"p:0: field 'state'"):
         store.load([0])
+
+
+def _owned(cp: PartitionCheckpoint, owner: str) -> PartitionCheckpoint:
+    return PartitionCheckpoint(cp.partition, cp.offsets, cp.state, cp.status, owner=owner)
+
+
+def test_a_claim_fences_off_the_previous_owner(
+    redis_client: redis.Redis, topic_prefix: str
+) -> None:
+    store = CheckpointStore(redis_client, topic_prefix + "g")
+    assert store.claim([0, 1], "member-a:1") == {}
+    store.save([_owned(_cp(0, 10, 5), "member-a:1"), _owned(_cp(1, 3, 3), "member-a:1")])
+    taken = store.claim([1], "member-b:1")  # a rebalance moved partition 1 to b
+    assert taken[1].offsets == {"predictions": 3, "ground-truth": 3}
+    with pytest.raises(StaleOwnerError) as info:  # a, paused past its session, wakes up
+        store.save([_owned(_cp(0, 20, 9), "member-a:1"), _owned(_cp(1, 30, 30), "member-a:1")])
+    assert info.value.partitions == [1]
+    assert store.load([0])[0].offsets["predictions"] == 10  # all or nothing
+    store.save([_owned(_cp(0, 20, 9), "member-a:1")])  # what a still owns goes through
+    store.save([_owned(_cp(1, 4, 4), "member-b:1")])
+    assert store.load([1])[1].offsets["predictions"] == 4
+
+
+def test_a_redis_that_lost_its_data_takes_the_owner_s_state(
+    redis_client: redis.Redis, topic_prefix: str
+) -> None:
+    store = CheckpointStore(redis_client, topic_prefix + "g")
+    store.claim([0], "member-a:1")
+    store.save([_owned(_cp(0, 10, 5), "member-a:1")])
+    redis_client.delete(partition_key(topic_prefix + "g", 0))  # e.g. restarted without its file
+    store.save([_owned(_cp(0, 12, 6), "member-a:1")])
+    assert store.load([0])[0].offsets["predictions"] == 12
+
+
+def test_the_partition_summary_is_stored_beside_the_status(
+    redis_client: redis.Redis, topic_prefix: str
+) -> None:
+    store = CheckpointStore(redis_client, topic_prefix + "g")
+    summary = {"dead_letters": {"invalid_json": 3}, "refused_events": 0}
+    cp = _cp(2, 1, 1)
+    store.save([PartitionCheckpoint(2, cp.offsets, cp.state, cp.status, summary=summary)])
+    (stored,) = store.statuses()
+    assert stored.summary == summary

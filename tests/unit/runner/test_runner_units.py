@@ -8,9 +8,10 @@ import pytest
 
 from streams.checkpoint import StoredStatus
 from streams.commands.status import status_document
+from streams.redact import redact_properties
 from streams.redact import redact_url as redact
-from streams.runner.connect import group_id
-from streams.runner.errors import TopicLayoutError
+from streams.runner.connect import RedisSettings, group_id, open_redis
+from streams.runner.errors import TopicLayoutError, UnreachableError
 from streams.runner.lag import lag_from_stats
 from streams.runner.layout import check_layout
 from streams.runner.offsets import OffsetBook
@@ -111,3 +112,47 @@ def test_group_id_precedence(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_redact_hides_passwords_only() -> None:
     assert redact("redis://user:pw@host:1/0") == "redis://user:***@host:1/0"
     assert "pw" not in redact("rediss://:pw@host")
+
+
+@pytest.mark.parametrize("password", ["p/ss", "p#ss", "p@ss", "p:ss", "p%ss", "a/b#c@d:e%f"])
+def test_no_password_character_leaks_from_a_redis_url(password: str) -> None:
+    url = f"redis://monitor:{password}@db.example:6379/0"
+    shown = redact(url)
+    assert shown == "redis://monitor:***@db.example:6379/0"
+    for piece in ("p/ss", "p#ss", "p@ss", "ss", "a/b", "c@d", "e%f"):
+        if piece in password:
+            assert piece not in shown
+
+
+@pytest.mark.parametrize("password", ["p/ss", "p#ss", "a/b#c"])
+def test_an_unusable_redis_url_is_refused_without_showing_its_password(password: str) -> None:
+    url = f"redis://:{password}@127.0.0.1:1/0"
+    with pytest.raises(UnreachableError) as info:
+        open_redis(url)
+    message = str(info.value)
+    assert "percent-encode" in message
+    assert password not in message
+    assert "***" in message
+
+
+def test_a_redis_error_never_quotes_a_piece_of_the_password() -> None:
+    url = "redis://:hunter2pass@127.0.0.1:1/0"  # nothing listens on port 1
+    with pytest.raises(UnreachableError) as info:
+        open_redis(url, RedisSettings(retries=0, connect_timeout=0.5))
+    assert "hunter2pass" not in str(info.value)
+    assert "127.0.0.1:1" in str(info.value)
+
+
+def test_kafka_secrets_are_redacted() -> None:
+    shown = redact_properties(
+        {
+            "security.protocol": "SASL_SSL",
+            "sasl.username": "monitor",
+            "sasl.password": "p/ss#w@rd",
+            "ssl.key.password": "k",
+            "sasl.oauthbearer.client.secret": "s",
+            "sasl.jaas.config": "org.apache... password=x",
+        }
+    )
+    assert shown["sasl.username"] == "monitor"
+    assert {shown[k] for k in shown if k not in ("security.protocol", "sasl.username")} == {"***"}
