@@ -369,12 +369,14 @@ class _Loop:
     def _decode(self, messages: list[Message]) -> list[InputRecord]:
         """Decoded records of the new messages; bad ones go to the dead-letter topic."""
         batch = decode_batch(
-            messages, self.settings.predictions_topic, self.book, self.engine.admit
+            messages,
+            self.settings.predictions_topic,
+            self.book,
+            self.engine.admit,
+            self._dead_letter,
         )
         for error in batch.errors:
             self._consumer_error(error)
-        for message, reason in batch.rejected:
-            self._dead_letter(message, reason)
         consumed = len(batch.records) + len(batch.rejected)
         self.progress.events += consumed
         self.progress.since_checkpoint += consumed

@@ -39,14 +39,29 @@ def _admit_all(model_id: str, partition: int) -> str | None:
     return None
 
 
+#: ``reject(message, reason)``: called for each unusable message, in consumption order.
+Reject = Callable[[Message, str], None]
+
+
 @dataclass(slots=True)
 class DecodedBatch:
-    """The records of one poll, the rejected messages with their reasons, and errors."""
+    """The records of one poll, the rejected messages with their reasons, and errors.
+
+    Rejected messages are also handed to ``reject`` as they are met, so that what the
+    caller does with them (count them on a model, if it exists yet) follows the order of
+    the stream, not the batching.
+    """
 
     records: list[InputRecord] = field(default_factory=list)
     rejected: list[tuple[Message, str]] = field(default_factory=list)
     errors: list[KafkaError] = field(default_factory=list)
     skipped: int = 0
+    reject: Reject | None = None
+
+    def refuse(self, message: Message, reason: str) -> None:
+        self.rejected.append((message, reason))
+        if self.reject is not None:
+            self.reject(message, reason)
 
 
 def decode_batch(
@@ -54,9 +69,11 @@ def decode_batch(
     predictions_topic: str,
     book: OffsetBook,
     admit: Admit = _admit_all,
+    reject: Reject | None = None,
 ) -> DecodedBatch:
     """Decode ``messages``; those of ``predictions_topic`` are predictions, others ground truth."""
-    batch = DecodedBatch()
+    batch = DecodedBatch(reject=reject)
+    refuse = batch.refuse
     records = batch.records
     accepts = book.accepts
     advance = book.advance
@@ -74,7 +91,7 @@ def decode_batch(
         advance(topic, partition, offset)
         value = message.value()
         if value is None:
-            batch.rejected.append((message, "$: empty message (no value)"))
+            refuse(message, "$: empty message (no value)")
             continue
         try:
             event = (
@@ -85,18 +102,18 @@ def decode_batch(
             key = message.key()
             if key != event.model_id.encode():
                 # the key decides the partition, and a model's state lives with its partition
-                batch.rejected.append((message, _key_mismatch(event.model_id, key)))
+                refuse(message, _key_mismatch(event.model_id, key))
                 continue
         except EventDecodeError as exc:
-            batch.rejected.append((message, exc.reason))
+            refuse(message, exc.reason)
             continue
         except Exception as exc:  # a last resort: no message may stop the loop
             _log_once(exc, topic, partition, offset)
-            batch.rejected.append((message, f"$: cannot decode ({type(exc).__name__}: {exc})"))
+            refuse(message, f"$: cannot decode ({type(exc).__name__}: {exc})")
             continue
         refused = admit(event.model_id, partition)
         if refused is not None:
-            batch.rejected.append((message, refused))
+            refuse(message, refused)
             continue
         records.append(InputRecord(event, partition, offset, message.timestamp()[1] / 1000.0))
     return batch

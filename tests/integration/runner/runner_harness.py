@@ -7,6 +7,7 @@ that tests can ``kill -9`` them.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import random
 import signal
@@ -46,11 +47,39 @@ BAD_MESSAGES: tuple[bytes, ...] = (
 
 @dataclass
 class Stream:
-    """What was produced: end offsets per (topic, partition) and the bad messages' places."""
+    """What was produced: end offsets per (topic, partition), the bad messages' places, and
+    every message as (offset, key, value) per (topic, partition)."""
 
     end_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
     bad: list[tuple[str, int, int, bytes]] = field(default_factory=list)
     events: int = 0
+    messages: dict[tuple[str, int], list[tuple[int, bytes, bytes]]] = field(default_factory=dict)
+
+    def counting_models(self, predictions_topic: str) -> dict[str, dict[str, Any]]:
+        """What the counting monitor (counting_monitor.py) must report after consuming the
+        whole stream exactly once in offset order: an oracle that needs no second run."""
+        models: dict[str, dict[str, Any]] = {}
+        for (topic, partition), produced in sorted(self.messages.items()):
+            kind = "p" if topic == predictions_topic else "g"
+            for offset, key, value in sorted(produced):
+                model = models.setdefault(
+                    key.decode(),
+                    {
+                        "predictions": 0,
+                        "ground_truth": 0,
+                        "dead_letters": 0,
+                        "partition": partition,
+                        "digest": {"p": "", "g": ""},
+                    },
+                )
+                if value in BAD_MESSAGES:
+                    model["dead_letters"] += 1
+                    continue
+                model["predictions" if kind == "p" else "ground_truth"] += 1
+                event_id = msgspec.json.decode(value)["event_id"]
+                step = f"{model['digest'][kind]}|{offset}:{event_id}"
+                model["digest"][kind] = hashlib.sha1(step.encode()).hexdigest()
+        return models
 
     def expected_offsets(self, partitions: int) -> dict[int, dict[str, int]]:
         """The next offsets a monitor has stored once it consumed everything."""
@@ -87,6 +116,7 @@ def produce_stream(
         key = (msg.topic(), msg.partition())
         stream.end_offsets[key] = max(stream.end_offsets.get(key, 0), msg.offset() + 1)
         value = msg.value()
+        stream.messages.setdefault(key, []).append((msg.offset(), msg.key(), value))
         if value in BAD_MESSAGES:
             stream.bad.append((msg.topic(), msg.partition(), msg.offset(), value))
 
@@ -212,7 +242,11 @@ def start_monitor(
 
 
 def checkpointed_offsets(client: redis.Redis, group: str) -> dict[int, dict[str, int]]:
-    return {s.partition: dict(s.offsets) for s in CheckpointStore(client, group).statuses()}
+    """The stored next offsets per partition (``{}`` while Redis is away: chaos tests)."""
+    try:
+        return {s.partition: dict(s.offsets) for s in CheckpointStore(client, group).statuses()}
+    except (redis.ConnectionError, redis.TimeoutError):
+        return {}
 
 
 def wait_for_offsets(
