@@ -33,6 +33,7 @@ __all__ = [
     "redact_properties",
     "redact_text",
     "redact_url",
+    "secrets_of_properties",
     "secrets_of_url",
 ]
 
@@ -136,3 +137,12 @@ def redact_properties(properties: Mapping[str, Any]) -> dict[str, Any]:
         name: MASK if _SECRET_NAME.search(name) and value not in (None, "") else value
         for name, value in properties.items()
     }
+
+
+def secrets_of_properties(properties: Mapping[str, Any]) -> list[str]:
+    """The secret values among client ``properties`` (for :func:`redact_text` on errors)."""
+    return [
+        str(value)
+        for name, value in properties.items()
+        if _SECRET_NAME.search(name) and value not in (None, "")
+    ]

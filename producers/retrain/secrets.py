@@ -19,6 +19,8 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping
 
+from streams.redact import redact_text
+
 __all__ = [
     "MissingSecretError",
     "Secret",
@@ -83,7 +85,4 @@ def scrub(text: str, secrets: Iterable[Secret | None]) -> str:
     >>> scrub("bad token abc123", [Secret("abc123"), None])
     'bad token ***'
     """
-    for secret in secrets:
-        if secret is not None:
-            text = text.replace(secret.reveal(), "***")
-    return text
+    return redact_text(text, [secret.reveal() for secret in secrets if secret is not None])

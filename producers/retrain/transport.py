@@ -6,10 +6,11 @@ are refused on purpose: following one would re-send a token to another address.
 
 Errors become :class:`~producers.retrain.errors.ActionError` with ``retryable`` set for
 network errors, 408, 425, 429 and 5xx, and unset for other 4xx (a bad token or job name
-does not heal by retrying). Messages name the URL without its query or credentials.
+does not heal by retrying). Messages name the URL with its credentials and secret query
+values hidden (:func:`streams.redact.redact_url`, the one redaction of the project).
 
 >>> redact_url("https://user:pw@ci.example/job/x/buildWithParameters?token=s3cret")
-'https://ci.example/job/x/buildWithParameters'
+'https://user:***@ci.example/job/x/buildWithParameters?token=***'
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Final
 
 from producers.retrain.errors import ActionError
 from producers.retrain.secrets import Secret, scrub
+from streams.redact import redact_url
 
 __all__ = ["USER_AGENT", "HttpResponse", "cookie_opener", "post", "redact_url", "request"]
 
@@ -41,15 +43,6 @@ class HttpResponse:
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, *args: object, **kwargs: object) -> None:
         return None
-
-
-def redact_url(url: str) -> str:
-    """``url`` without userinfo, query and fragment: safe to log."""
-    parts = urllib.parse.urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 def _opener(cookies: bool) -> urllib.request.OpenerDirector:

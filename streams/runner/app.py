@@ -455,7 +455,7 @@ class _Loop:
                 self.session.redis.ping()
             finally:
                 self.observer.redis_call(None)
-            self.observer.redis_ok()
+            self.observer.nothing_unsaved()
 
     def _checkpoint(self, partitions: frozenset[int]) -> None:
         """Flush outputs, save state + offsets of ``partitions`` atomically, then commit."""

@@ -295,6 +295,12 @@ class LoopObserver:
         self.metrics.observe_checkpoint(duration)
         self.redis_ok()
 
+    def nothing_unsaved(self) -> None:
+        """An idle member's Redis answered and it holds no unsaved record: its checkpoint is
+        as fresh as a new one would be (keeps ``CheckpointStale`` quiet on idle replicas)."""
+        self.metrics.last_checkpoint.set(self._clock())
+        self.redis_ok()
+
     def checkpoint_failed(self, reason: str) -> None:
         self.metrics.record_checkpoint_failure()
         self._redis["checkpoint"] = f"last checkpoint failed: {reason}"
