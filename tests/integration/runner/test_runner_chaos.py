@@ -19,6 +19,7 @@ from typing import Any
 import msgspec
 import pytest
 import redis
+import yaml
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from runner_harness import (
     TOPICS,
@@ -256,3 +257,47 @@ def _read_all(bootstrap: str, topic: str) -> list[dict[str, Any]]:
     finally:
         consumer.close()
     return out
+
+
+def test_a_redis_that_never_returns_ends_the_monitor_with_one_line(
+    drill_stack: LocalStack, tmp_path: Path
+) -> None:
+    ensure_topics(drill_stack.bootstrap, TOPICS, PARTITIONS)
+    config = write_config(tmp_path / "c.yaml", {t: t for t in TOPICS}, every_seconds=0.5)
+    document = yaml.safe_load(config.read_text())
+    document["redis"] = {"give_up_seconds": 3}
+    config.write_text(yaml.safe_dump(document))
+    env = monitor_env(drill_stack.bootstrap, drill_stack.redis_url, config)
+    monitor = start_monitor(env, "g")
+    monitor.wait_for_log("assigned partitions", timeout=30)
+    background = BackgroundStream(drill_stack.bootstrap, {t: t for t in TOPICS}, per_model=300)
+    background.join()
+    drill_stack.kill("redis")
+    assert monitor.process.wait(timeout=60) == 1
+    log = monitor.log()
+    assert "Traceback" not in log, log
+    (last,) = [line for line in log.splitlines() if line.startswith("driftradar run:")][-1:]
+    assert "unavailable for" in last, log
+    assert "giving up" in last, log
+    assert "will be replayed" in last
+
+
+def test_a_member_without_partitions_says_so(
+    kafka_bootstrap: str, redis_url: str, make_topics: Any, topic_prefix: str, tmp_path: Path
+) -> None:
+    topics = make_topics(*TOPICS, partitions=1)
+    config = write_config(tmp_path / "c.yaml", topics)
+    document = yaml.safe_load(config.read_text())
+    document["broker"] = {"no_assignment_seconds": 2}
+    config.write_text(yaml.safe_dump(document))
+    env = monitor_env(kafka_bootstrap, redis_url, config)
+    group = topic_prefix + "g"
+    first = start_monitor(env, group, counting=True)
+    first.wait_for_log("assigned partitions", timeout=30)
+    second = start_monitor(env, group, counting=True)  # one partition: nothing left for it
+    try:
+        second.wait_for_log("no partitions assigned to this member", timeout=30)
+        assert "kafka-consumer-groups --describe" in second.log()
+    finally:
+        second.stop()
+        first.stop()
