@@ -1,6 +1,9 @@
-"""``/metrics``, ``/healthz`` and ``/readyz`` on a stdlib ``ThreadingHTTPServer`` thread.
+"""``/metrics``, ``/healthz`` and ``/readyz``, served from a thread through WSGI.
 
-The port comes from ``--metrics-port``, else ``DRIFTRADAR_METRICS_PORT``, else 9108
+``/metrics`` is the Prometheus client's own WSGI app (content negotiation, gzip when the
+scraper asks for it); :func:`health_app` adds the two health paths in front of it, and
+:class:`MetricsServer` runs the result on the client's ``ThreadingWSGIServer`` in a daemon
+thread. The port comes from ``--metrics-port``, else ``DRIFTRADAR_METRICS_PORT``, else 9108
 (:func:`resolve_port`); port 0 picks a free one (tests). Health answers are JSON with a
 reason per check, 200 when fine and 503 when not, so probes and humans read the same thing.
 
@@ -21,13 +24,14 @@ import json
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Final, Self
+from typing import Any, Final, Self
+from wsgiref.simple_server import WSGIRequestHandler, make_server
 
-from prometheus_client.exposition import choose_encoder
+from prometheus_client.exposition import ThreadingWSGIServer, make_wsgi_app
+from prometheus_client.registry import CollectorRegistry
 
 from streams.metrics.health import (
     ReadinessCheck,
@@ -45,8 +49,12 @@ __all__ = [
     "PORT_ENV",
     "MetricsServer",
     "add_arguments",
+    "health_app",
     "resolve_port",
 ]
+
+#: A WSGI application (PEP 3333).
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 DEFAULT_PORT: Final = 9108
 DEFAULT_HOST: Final = "0.0.0.0"
@@ -128,7 +136,7 @@ class MetricsServer:
             **(readiness or {}),
         }
         self._collector = ReadinessCollector(self.checks)
-        self._httpd: ThreadingHTTPServer | None = None
+        self._httpd: ThreadingWSGIServer | None = None
         self._thread: threading.Thread | None = None
 
     @property
@@ -154,8 +162,10 @@ class MetricsServer:
         if self._httpd is not None:
             raise RuntimeError("metrics server already started")
         self.metrics.registry.register(self._collector)
-        self._httpd = ThreadingHTTPServer((self.host, self.port), _handler_for(self))
-        self._httpd.daemon_threads = True
+        app = health_app(self.metrics.registry, self.health, self.ready)
+        self._httpd = make_server(
+            self.host, self.port, app, ThreadingWSGIServer, handler_class=_QuietHandler
+        )
         self.port = int(self._httpd.server_address[1])
         self._started_at = self._clock()
         self._thread = threading.Thread(
@@ -189,33 +199,38 @@ class MetricsServer:
         self.stop()
 
 
-def _handler_for(server: MetricsServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            path = self.path.split("?", 1)[0]
-            if path == "/metrics":
-                encoder, content_type = choose_encoder(self.headers.get("Accept", ""))
-                self._send(HTTPStatus.OK, content_type, encoder(server.metrics.registry))
-            elif path == "/healthz":
-                self._verdict(server.health())
-            elif path == "/readyz":
-                self._verdict(server.ready())
-            else:
-                self._send(HTTPStatus.NOT_FOUND, "text/plain", b"try /metrics, /healthz, /readyz\n")
+def health_app(
+    registry: CollectorRegistry, health: Callable[[], Verdict], ready: Callable[[], Verdict]
+) -> WsgiApp:
+    """A WSGI app: ``/healthz`` and ``/readyz`` as JSON verdicts, ``/metrics`` by the
+    Prometheus client's app; anything else is 404 with the paths to try."""
+    metrics_app = make_wsgi_app(registry)
 
-        def _verdict(self, verdict: Verdict) -> None:
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path == "/metrics":
+            return metrics_app(environ, start_response)  # type: ignore[no-any-return]
+        if path in ("/healthz", "/readyz"):
+            verdict = health() if path == "/healthz" else ready()
             body = json.dumps({"ok": verdict.ok, "reasons": verdict.reasons}).encode()
             status = HTTPStatus.OK if verdict.ok else HTTPStatus.SERVICE_UNAVAILABLE
-            self._send(status, "application/json", body)
+            return _respond(start_response, status, "application/json", body)
+        body = b"try /metrics, /healthz, /readyz\n"
+        return _respond(start_response, HTTPStatus.NOT_FOUND, "text/plain", body)
 
-        def _send(self, status: HTTPStatus, content_type: str, body: bytes) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    return app
 
-        def log_message(self, format: str, *args: object) -> None:
-            """Scrapes every few seconds would flood stderr: stay quiet."""
 
-    return Handler
+def _respond(
+    start_response: Callable[..., Any], status: HTTPStatus, content_type: str, body: bytes
+) -> list[bytes]:
+    start_response(
+        f"{status.value} {status.phrase}",
+        [("Content-Type", content_type), ("Content-Length", str(len(body)))],
+    )
+    return [body]
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        """Scrapes every few seconds would flood stderr: stay quiet."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import socket
 import urllib.error
@@ -174,3 +175,10 @@ def test_port_resolution_order_and_errors() -> None:
     add_arguments(parser)
     args = parser.parse_args(["--metrics-port", "0"])
     assert (args.metrics_port, args.metrics_host) == (0, "0.0.0.0")
+
+
+def test_metrics_are_gzipped_for_a_scraper_that_asks(server: MetricsServer) -> None:
+    request = urllib.request.Request(server.url + "/metrics", headers={"Accept-Encoding": "gzip"})
+    with urllib.request.urlopen(request) as response:
+        assert response.headers["Content-Encoding"] == "gzip"
+        assert b"driftradar_build_info" in gzip.decompress(response.read())
