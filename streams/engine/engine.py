@@ -39,17 +39,24 @@ MONITOR_MODEL_ID: Final = "_monitor"
 
 @dataclass(slots=True)
 class _PartitionBook:
-    """What the engine counts per partition besides its models: dead letters that belong
-    to no known model (by kind of reason: a bounded set, whatever the junk), and the cap on
-    the number of models (events of models beyond it are refused)."""
+    """What the engine keeps per partition besides its models: dead letters that belong to
+    no known model (by kind of reason: a bounded set, whatever the junk), the cap on the
+    number of models (events of models beyond it are refused), and consumer-lag episodes."""
 
     models: int = 0
     dead_letters: Counter[str] = field(default_factory=Counter)
     refused_events: int = 0
     cap_alerted: bool = False
+    lagging: bool = False
+    lag_episodes: int = 0
 
     def snapshot(self) -> dict[str, Any]:
-        return {**self.summary(), "cap_alerted": self.cap_alerted}
+        return {
+            **self.summary(),
+            "cap_alerted": self.cap_alerted,
+            "lagging": self.lagging,
+            "lag_episodes": self.lag_episodes,
+        }
 
     def summary(self) -> dict[str, Any]:
         """What ``driftradar status`` shows of the partition besides its models."""
@@ -66,8 +73,6 @@ class Engine:
         self._references: dict[str, Mapping[str, Profile]] = {}
         self._books: dict[int, _PartitionBook] = {}
         self._pending = EngineOutput()  # alerts raised outside process/tick (the model cap)
-        self._offsets: dict[int, int] = {}  # last offset seen per partition
-        self._lagging: dict[int, bool] = {}
         for model_id, model_config in config.models.items():
             self._load_reference(f"models.{model_id}", model_config)
         self._load_reference("defaults", config.defaults)
@@ -81,11 +86,8 @@ class Engine:
             return out
         now = self._clock()
         by_model: dict[str, list[InputRecord]] = {}
-        offsets = self._offsets
         for record in records:
             by_model.setdefault(record.event.model_id, []).append(record)
-            if record.offset > offsets.get(record.partition, -1):
-                offsets[record.partition] = record.offset
         for model_id, model_records in by_model.items():
             model = self._model(model_id, model_records[0].partition)
             alerts, requests = model.process(model_records, now)
@@ -263,22 +265,28 @@ class Engine:
         )
 
     def report_lag(self, lag_by_partition: Mapping[int, int]) -> EngineOutput:
-        """The runner's consumer lag per partition; alert when one exceeds the limit."""
+        """The runner's consumer lag per partition; alert when one exceeds the limit.
+
+        One alert per lagging episode of a partition; the episode count and whether the
+        partition lags are part of its checkpoint, so a restart in the middle of an episode
+        neither alerts again nor gives the same episode another id.
+        """
         out = EngineOutput()
         limit = self.config.max_consumer_lag
         for partition, lag in sorted(lag_by_partition.items()):
+            book = self._book(partition)
             lagging = lag > limit
-            if lagging and not self._lagging.get(partition, False):
-                offset = self._offsets.get(partition, -1)
+            if lagging and not book.lagging:
+                book.lag_episodes += 1
                 out.alerts.append(
                     self.monitor_alert(
                         "consumer_lag",
                         "max_consumer_lag",
-                        f"{partition}:{offset}",
-                        {"partition": partition, "lag": lag, "limit": limit, "offset": offset},
+                        f"{partition}:{book.lag_episodes}",
+                        {"partition": partition, "lag": lag, "limit": limit},
                     )
                 )
-            self._lagging[partition] = lagging
+            book.lagging = lagging
         return out
 
     # -- reading -------------------------------------------------------------------------
@@ -338,6 +346,8 @@ class Engine:
             )
             book.refused_events = int(saved["refused_events"])
             book.cap_alerted = bool(saved["cap_alerted"])
+            book.lagging = bool(saved.get("lagging", False))
+            book.lag_episodes = int(saved.get("lag_episodes", 0))
         for item in data["models"]:
             model_id = str(item["model_id"])
             model = ModelState.restore(
@@ -352,8 +362,6 @@ class Engine:
         for model_id in [mid for mid, m in self._models.items() if m.partition == partition]:
             del self._models[model_id]
         self._books.pop(partition, None)
-        self._lagging.pop(partition, None)
-        self._offsets.pop(partition, None)
 
     # -- reference profiles --------------------------------------------------------------
 

@@ -10,7 +10,7 @@ beyond a cap counters fold into ``_other`` and gauges drop the sample and count 
 >>> from prometheus_client import CollectorRegistry
 >>> metrics = MonitorMetrics(CollectorRegistry(), process_collectors=False)
 >>> batch = BatchObservation(duration_seconds=0.01, processed_at=1000.0)
->>> batch.add_event("predictions", "churn", event_time=999.0, model_version="v3")
+>>> batch.add_event("predictions", "churn", event_time=999.0, prediction=True, model_version="v3")
 >>> metrics.observe_batch(batch)
 >>> metrics.update_from_engine({"models": {"churn": {"signals": {"feature:tenure": {
 ...     "psi": {"state": "drift", "updates": 500, "statistic": 0.31, "threshold": 0.2}}}}}})

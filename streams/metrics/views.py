@@ -10,7 +10,7 @@ Two shapes, so the metrics module never reaches into the engine:
   whose partition moved to another replica disappears from this replica's ``/metrics``.
 
 >>> batch = BatchObservation(duration_seconds=0.004, processed_at=100.0)
->>> batch.add_event("predictions", "churn", event_time=99.5, model_version="v3")
+>>> batch.add_event("predictions", "churn", event_time=99.5, prediction=True, model_version="v3")
 >>> batch.add_event("ground-truth", "churn", event_time=40.0)
 >>> batch.add_join("churn", "joined")
 >>> batch.events[("predictions", "churn", "processed")], batch.predictions[("churn", "v3")]
@@ -28,7 +28,6 @@ from typing import Final, NotRequired, TypedDict
 
 __all__ = [
     "OUTCOME_PROCESSED",
-    "PREDICTIONS_TOPIC",
     "BatchObservation",
     "DetectorView",
     "EngineView",
@@ -39,7 +38,6 @@ __all__ = [
 #: Outcome of a message that reached the engine (the normal case).
 OUTCOME_PROCESSED: Final = "processed"
 #: Events on this topic are predictions: they count in ``driftradar_predictions_total``.
-PREDICTIONS_TOPIC: Final = "predictions"
 
 
 class DetectorView(TypedDict):
@@ -133,14 +131,17 @@ class BatchObservation:
         *,
         outcome: str = OUTCOME_PROCESSED,
         event_time: float | None = None,
+        prediction: bool = False,
         model_version: str = "unknown",
     ) -> None:
-        """Count one consumed message; a processed prediction also counts as a prediction."""
+        """Count one consumed message (whatever the topic is named); a processed
+        ``prediction`` also counts in ``driftradar_predictions_total``. The runner fills
+        the same fields for a whole batch at once (``streams.runner.observe``)."""
         self.events[(topic, model_id, outcome)] += 1
         if outcome != OUTCOME_PROCESSED or not model_id:
             return
         self.last_seen[model_id] = self.processed_at
-        if topic == PREDICTIONS_TOPIC:
+        if prediction:
             self.predictions[(model_id, model_version)] += 1
         if event_time is not None:
             self.latencies[topic].append(self.processed_at - event_time)

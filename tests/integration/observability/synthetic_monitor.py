@@ -99,7 +99,11 @@ def play_step(metrics: MonitorMetrics, step: int, rng: np.random.Generator) -> N
         version = "v3" if model == "churn" else "v1"
         for delay in rng.exponential(0.05, size=rate):
             batch.add_event(
-                "predictions", model, event_time=now - float(delay), model_version=version
+                "predictions",
+                model,
+                event_time=now - float(delay),
+                prediction=True,
+                model_version=version,
             )
         for delay in rng.exponential(180.0, size=rate // 2):
             batch.add_event("ground-truth", model, event_time=now - float(delay))

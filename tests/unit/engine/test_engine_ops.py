@@ -104,3 +104,17 @@ def test_events_without_timestamp_use_the_kafka_timestamp() -> None:
     view = engine.metrics_view()["models"]["m"]
     assert view["label_lag_seconds"] == 9.0
     assert view["last_event_timestamp_seconds"] == T0 + 9
+
+
+def test_a_lag_episode_survives_a_restart_without_a_second_alert() -> None:
+    clock = FakeClock()
+    engine = Engine(MonitorConfig.from_mapping({"max_consumer_lag": 100}), clock=clock)
+    (first,) = engine.report_lag({0: 500}).alerts
+    revived = Engine(MonitorConfig.from_mapping({"max_consumer_lag": 100}), clock=clock)
+    revived.restore_partition(0, engine.snapshot_partition(0))
+    assert not revived.report_lag({0: 800}).alerts  # the same episode
+    assert not revived.report_lag({0: 10}).alerts  # it ends
+    (second,) = revived.report_lag({0: 900}).alerts  # a new one, with its own id
+    assert second.alert_id != first.alert_id
+    again = Engine(MonitorConfig.from_mapping({"max_consumer_lag": 100}), clock=clock)
+    assert again.report_lag({0: 500}).alerts[0].alert_id == first.alert_id  # deterministic

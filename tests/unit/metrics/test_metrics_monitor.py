@@ -45,7 +45,9 @@ def _families(registry: CollectorRegistry) -> dict[str, object]:
 def _batch(at: float = 1000.0) -> BatchObservation:
     batch = BatchObservation(duration_seconds=0.02, processed_at=at)
     for i in range(5):
-        batch.add_event("predictions", "churn", event_time=at - 0.1 * i, model_version="v3")
+        batch.add_event(
+            "predictions", "churn", event_time=at - 0.1 * i, prediction=True, model_version="v3"
+        )
     batch.add_event("ground-truth", "churn", event_time=at - 120.0)
     batch.add_event("predictions", "", outcome="dead_letter")
     batch.add_join("churn", "joined", 1)
@@ -166,7 +168,7 @@ def test_model_ids_beyond_the_cap_fold_into_other_and_count_the_drop(
 ) -> None:
     batch = BatchObservation(duration_seconds=0.01, processed_at=10.0)
     for i in range(6):
-        batch.add_event("predictions", f"model-{i}")
+        batch.add_event("predictions", f"model-{i}", prediction=True)
     metrics.observe_batch(batch)
     assert (
         metrics.value("driftradar_predictions_total", model_id="_other", model_version="unknown")
