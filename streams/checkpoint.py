@@ -24,6 +24,8 @@ from typing import Any, Final
 import msgspec
 import redis
 
+from streams.core.errors import CheckpointError
+
 __all__ = [
     "CheckpointError",
     "CheckpointStore",
@@ -35,10 +37,6 @@ __all__ = [
 ]
 
 KEY_PREFIX: Final = "driftradar"
-
-
-class CheckpointError(Exception):
-    """Root of the errors raised while saving or loading checkpoints."""
 
 
 class OffsetRegressionError(CheckpointError):

@@ -12,7 +12,7 @@ what is wrong, so the stream can send it to the dead-letter topic with a useful 
 >>> decode_prediction(b'{"event_id": "e1", "model_id": "churn", "prediction": 0.7}')
 Traceback (most recent call last):
 ...
-streams.events.EventDecodeError: $.features: required field is missing
+streams.core.errors.EventDecodeError: $.features: required field is missing
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Final, TypeVar
 
 import msgspec
+
+from streams.core.errors import EventDecodeError
 
 __all__ = [
     "ALERT_TYPES",
@@ -75,19 +77,6 @@ MODEL_ALERT_TYPES: Final = ALERT_TYPES - {"infrastructure"}
 
 AlertType = Annotated[str, msgspec.Meta(pattern="^(" + "|".join(sorted(ALERT_TYPES)) + ")$")]
 Severity = Annotated[str, msgspec.Meta(pattern="^(info|warning|critical)$")]
-
-
-class EventDecodeError(ValueError):
-    """A message that breaks the contract; ``field`` is a JSON path such as ``$.features``."""
-
-    def __init__(self, field: str, problem: str) -> None:
-        super().__init__(f"{field}: {problem}")
-        self.field = field
-        self.problem = problem
-
-    @property
-    def reason(self) -> str:
-        return str(self)
 
 
 def epoch_seconds(value: datetime | float) -> float:

@@ -11,13 +11,15 @@ send it calls :meth:`Secret.reveal` at the last moment.
 >>> secret_from_env("DRIFTRADAR_NOT_SET_ANYWHERE", environ={})  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-producers.retrain.secrets.MissingSecretError: environment variable DRIFTRADAR_NOT_SET_ANYWHERE ...
+producers.retrain.secrets.MissingSecretError: DRIFTRADAR_NOT_SET_ANYWHERE: is not set ...
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
+
+from streams.core.errors import ConfigError
 
 __all__ = [
     "MissingSecretError",
@@ -28,8 +30,8 @@ __all__ = [
 ]
 
 
-class MissingSecretError(RuntimeError):
-    """A required secret's environment variable is unset or empty."""
+class MissingSecretError(ConfigError):
+    """A required secret's environment variable is unset or empty (``key`` names it)."""
 
 
 class Secret:
@@ -66,8 +68,9 @@ def secret_from_env(name: str, environ: Mapping[str, str] | None = None) -> Secr
     secret = optional_secret_from_env(name, environ)
     if secret is None:
         raise MissingSecretError(
-            f"environment variable {name} is not set (it holds a secret: never pass secrets "
-            "on the command line or in the request)"
+            name,
+            "is not set (this environment variable holds a secret: never pass secrets on the "
+            "command line or in the request)",
         )
     return secret
 

@@ -51,12 +51,13 @@ from streams.checkpoint import (
     PartitionCheckpoint,
     partition_key,
 )
+from streams.core.settings import TopicsConfig
 from streams.dead_letter import dead_letter, model_hint
 from streams.engine.config import CheckpointConfig
 from streams.engine.records import EngineOutput, InputRecord
-from streams.kafka_config import FAST_GROUP, TopicNames, consumer_config
+from streams.kafka_config import FAST_GROUP, consumer_config
 from streams.metrics import MonitorMetrics
-from streams.publisher import OutputTopics, Publisher
+from streams.publisher import Publisher
 from streams.runner.connect import open_redis
 from streams.runner.decode import decode_batch
 from streams.runner.errors import ConsumeError, UnreachableError
@@ -66,9 +67,6 @@ from streams.runner.observe import LoopObserver
 from streams.runner.offsets import OffsetBook
 from streams.runner.properties import common_properties, split_properties
 from streams.topics import partition_counts
-
-#: Checkpoint cadence when the caller gives none: the configuration's defaults.
-_CHECKPOINT_DEFAULTS: Final = CheckpointConfig()
 
 __all__ = ["Engine", "Runner", "RunnerSettings"]
 
@@ -108,18 +106,18 @@ class Engine(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class RunnerSettings:
-    """Everything the loop needs besides the engine; see ``driftradar run --help``."""
+    """Everything the loop needs besides the engine; see ``driftradar run --help``.
+
+    ``topics`` and ``checkpoint`` are the configuration's (:class:`MonitorConfig`).
+    """
 
     bootstrap: str
     redis_url: str
     group_id: str
-    predictions_topic: str = TopicNames.PREDICTIONS
-    ground_truth_topic: str = TopicNames.GROUND_TRUTH
-    outputs: OutputTopics = field(default_factory=OutputTopics)
+    topics: TopicsConfig = field(default_factory=TopicsConfig)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     batch_size: int = 10_000
     poll_timeout: float = 0.2
-    checkpoint_events: int = _CHECKPOINT_DEFAULTS.every_events
-    checkpoint_seconds: float = _CHECKPOINT_DEFAULTS.every_seconds
     tick_seconds: float = 1.0
     view_seconds: float = 1.0
     stats_interval_ms: int = 5000
@@ -131,14 +129,10 @@ class RunnerSettings:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
         if self.poll_timeout <= 0:
             raise ValueError(f"poll_timeout must be > 0, got {self.poll_timeout}")
-        if self.checkpoint_events < 1:
-            raise ValueError(f"checkpoint_events must be >= 1, got {self.checkpoint_events}")
-        if self.checkpoint_seconds <= 0:
-            raise ValueError(f"checkpoint_seconds must be > 0, got {self.checkpoint_seconds}")
 
     @property
     def inputs(self) -> tuple[str, str]:
-        return (self.predictions_topic, self.ground_truth_topic)
+        return self.topics.inputs
 
 
 @dataclass(slots=True)
@@ -217,7 +211,7 @@ class Runner:
             self.observer.redis_ok()
             self._check_topics()
             self._publisher = Publisher(
-                self.settings.bootstrap, self.settings.outputs, self._producer_properties
+                self.settings.bootstrap, self.settings.topics, self._producer_properties
             )
             stack.callback(self._publisher.close)
             self._consumer = self._open_consumer()
@@ -256,7 +250,7 @@ class Runner:
 
     def _decode(self, messages: list[Message]) -> list[InputRecord]:
         """Decoded records of the new messages; bad ones go to the dead-letter topic."""
-        batch = decode_batch(messages, self.settings.predictions_topic, self._offsets)
+        batch = decode_batch(messages, self.settings.topics.predictions, self._offsets)
         for error in batch.errors:
             self._consumer_error(error)
         for message, reason in batch.rejected:
@@ -298,8 +292,9 @@ class Runner:
 
     def _checkpoint_due(self) -> bool:
         progress = self._progress
-        return progress.since_checkpoint >= self.settings.checkpoint_events or (
-            time.monotonic() - progress.last_checkpoint >= self.settings.checkpoint_seconds
+        every = self.settings.checkpoint
+        return progress.since_checkpoint >= every.every_events or (
+            time.monotonic() - progress.last_checkpoint >= every.every_seconds
         )
 
     def _checkpoint(self, partitions: frozenset[int]) -> None:
@@ -377,8 +372,8 @@ class Runner:
 
     def _check_topics(self) -> None:
         settings = self.settings
-        outputs = self.settings.outputs
-        names = (*settings.inputs, outputs.alerts, outputs.retrain_requests, outputs.dead_letter)
+        topics = settings.topics
+        names = (*settings.inputs, topics.alerts, topics.retrain_requests, topics.dead_letter)
         try:
             counts = partition_counts(
                 settings.bootstrap, names, config=common_properties(settings.kafka)

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import redis
 
-from streams.runner.errors import UnreachableError
+from streams.core.errors import ConfigError, UnreachableError
 
 __all__ = ["DEFAULT_GROUP_ID", "group_id", "open_redis", "redact", "redis_url"]
 
@@ -33,12 +33,13 @@ def group_id(explicit: str | None = None, configured: str | None = None) -> str:
 
 
 def redis_url(explicit: str | None = None) -> str:
-    """``explicit``, else ``$REDIS_URL``; :class:`UnreachableError` if neither is set."""
+    """``explicit``, else ``$REDIS_URL``; :class:`ConfigError` if neither is set."""
     value = explicit or os.environ.get("REDIS_URL")
     if not value:
-        raise UnreachableError(
-            "no Redis configured: set REDIS_URL "
-            '(or run `eval "$(driftradar stack up)"` to start a local one)'
+        raise ConfigError(
+            "REDIS_URL",
+            'no Redis configured: set it (or run `eval "$(driftradar stack up)"` to start a '
+            "local one)",
         )
     return value
 
