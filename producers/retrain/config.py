@@ -35,6 +35,7 @@ from collections.abc import Mapping
 from typing import Annotated, Any, Final
 
 from producers.retrain.errors import ConfigError
+from streams.core.convert import convert, one_of
 from streams.core.settings import (
     DEPLOYMENTS_TOPIC,
     NonNegative,
@@ -43,8 +44,6 @@ from streams.core.settings import (
     PositiveInt,
     Settings,
     Text,
-    convert,
-    one_of,
 )
 
 __all__ = [

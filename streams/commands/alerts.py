@@ -17,8 +17,9 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, TopicPartition
 
+from streams.core.convert import option
 from streams.core.errors import TopicLayoutError
-from streams.core.settings import Positive, PositiveInt, option
+from streams.core.settings import Positive, PositiveInt
 from streams.engine.config import load_config
 from streams.events import Alert, EventDecodeError, decode_alert
 from streams.kafka_config import bootstrap_servers, consumer_config

@@ -20,8 +20,9 @@ from typing import Any
 
 from msgspec.structs import replace
 
+from streams.core.convert import option
 from streams.core.errors import DriftradarError
-from streams.core.settings import Positive, PositiveInt, option
+from streams.core.settings import Positive, PositiveInt
 from streams.engine.config import MonitorConfig, load_config
 from streams.kafka_config import bootstrap_servers
 from streams.metrics import PORT_ENV, MetricsServer, MonitorMetrics, resolve_port

@@ -11,7 +11,8 @@ import json
 import sys
 from pathlib import Path
 
-from streams.core.settings import Port, PositiveInt, option
+from streams.core.convert import option
+from streams.core.settings import Port, PositiveInt
 from streams.stack.daemon import (
     STATE_DIR_ENV,
     render_exports,

@@ -38,6 +38,7 @@ from msgspec.structs import force_setattr
 
 from detectors import registry
 from detectors.policy import AlarmPolicy
+from streams.core.convert import convert, one_of
 from streams.core.errors import ConfigError
 from streams.core.settings import (
     DEFAULT_METRICS_PORT,
@@ -52,8 +53,6 @@ from streams.core.settings import (
     Settings,
     Text,
     TopicsConfig,
-    convert,
-    one_of,
 )
 from streams.engine.signals import check_detector
 from streams.events import ALERT_TYPES, MODEL_ALERT_TYPES
