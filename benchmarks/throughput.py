@@ -33,11 +33,12 @@ from typing import Any, Final
 import numpy as np
 import psutil
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+from msgspec.structs import astuple
 
-from streams.engine.config import MonitorConfig
+from streams.core.settings import TOPICS, TopicsConfig
+from streams.engine.config import CheckpointConfig, MonitorConfig
 from streams.events import GroundTruth, Prediction, decode_ground_truth, decode_prediction, encode
 from streams.kafka_config import TEST_GROUP, consumer_config, producer_config
-from streams.publisher import OutputTopics
 from streams.topics import ensure_topics
 
 __all__ = ["main"]
@@ -133,13 +134,10 @@ def monitor_run(
         bootstrap=bootstrap,
         redis_url=redis_url,
         group_id=f"bench-{uuid.uuid4().hex}",
-        predictions_topic=topics[0],
-        ground_truth_topic=topics[1],
-        outputs=OutputTopics(*topics[2:]),
+        topics=TopicsConfig(*topics),
+        checkpoint=CheckpointConfig(every_events=checkpoint_events),
         group_timings=dict(TEST_GROUP),
         batch_size=batch_size,
-        checkpoint_events=checkpoint_events,
-        checkpoint_seconds=MonitorConfig().checkpoint.every_seconds,
     )
     runner = Runner(settings, Engine(MonitorConfig()))
     failure: list[BaseException] = []
@@ -190,8 +188,7 @@ def one(models: int, args: argparse.Namespace, env: dict[str, str]) -> dict[str,
     """Produce a stream for ``models`` models, then time the raw consumer and the monitor."""
     bootstrap = env["KAFKA_BOOTSTRAP_SERVERS"]
     prefix = f"bench-{uuid.uuid4().hex[:8]}-"
-    names = ("predictions", "ground-truth", "drift-alerts", "retrain-requests", "dead-letter")
-    topics = [prefix + name for name in names]
+    topics = [prefix + name for name in astuple(TOPICS)]
     ensure_topics(bootstrap, topics, PARTITIONS)
     produce(bootstrap, topics[0], topics[1], args.events, models)
     raw = raw_consume(bootstrap, topics[:2], args.events)

@@ -18,6 +18,7 @@ from typing import Any, Final
 
 from confluent_kafka import KafkaError, Message, Producer
 
+from streams.core.errors import PublishError
 from streams.kafka_config import producer_config
 
 __all__ = ["DeliveryError", "DeliveryFailure", "TrackedProducer"]
@@ -44,7 +45,7 @@ class DeliveryFailure:
         return f"topic {self.topic!r}, key {key!r}: {self.error.str()}"
 
 
-class DeliveryError(RuntimeError):
+class DeliveryError(PublishError, RuntimeError):
     """Messages were not delivered: ``failed`` failed, ``pending`` were still queued.
 
     ``failures`` holds the first of the failed ones (up to 100), with their bytes.

@@ -25,8 +25,10 @@ from typing import Any, Final
 
 from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 
+from streams.core.errors import TopicLayoutError
+from streams.core.settings import DEPLOYMENTS_TOPIC
 from streams.events import Deployment, EventDecodeError, decode_deployment
-from streams.kafka_config import TopicNames, consumer_config
+from streams.kafka_config import consumer_config
 from streams.topics import partition_counts
 
 __all__ = ["FeedError", "KafkaDeploymentFeed"]
@@ -36,7 +38,7 @@ _BATCH: Final = 100
 _EOF: Final = KafkaError._PARTITION_EOF  # noqa: SLF001 (librdkafka's public code, _-named)
 
 
-class FeedError(RuntimeError):
+class FeedError(TopicLayoutError):
     """The deployments topic is missing, or could not be read to its end in time."""
 
 
@@ -46,7 +48,7 @@ class KafkaDeploymentFeed:
     def __init__(
         self,
         bootstrap: str,
-        topic: str = TopicNames.DEPLOYMENTS,
+        topic: str = DEPLOYMENTS_TOPIC,
         *,
         from_beginning: bool = False,
         timeout: float = 10.0,

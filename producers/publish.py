@@ -19,7 +19,7 @@ from typing import Final
 
 from producers.delivery import TrackedProducer
 from producers.simulator import Kind, Outgoing, Simulation
-from streams.kafka_config import TopicNames
+from streams.core.settings import TOPICS
 
 __all__ = ["PROGRESS_EVERY", "PublishReport", "SimulationTopics", "publish"]
 
@@ -33,8 +33,8 @@ _STOP_CHECK_EVERY: Final = 16
 
 @dataclass(frozen=True, slots=True)
 class SimulationTopics:
-    predictions: str = TopicNames.PREDICTIONS
-    ground_truth: str = TopicNames.GROUND_TRUTH
+    predictions: str = TOPICS.predictions
+    ground_truth: str = TOPICS.ground_truth
 
 
 @dataclass(frozen=True, slots=True)

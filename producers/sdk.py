@@ -29,6 +29,8 @@ from typing import Any, Final, Self, TypeVar
 import msgspec
 
 from producers.delivery import DeliveryFailure, TrackedProducer
+from streams.core.errors import DriftradarError
+from streams.core.settings import TOPICS
 from streams.events import (
     EventDecodeError,
     GroundTruth,
@@ -37,12 +39,12 @@ from streams.events import (
     decode_prediction,
     encode,
 )
-from streams.kafka_config import TopicNames, bootstrap_servers
+from streams.kafka_config import bootstrap_servers
 
 __all__ = ["InvalidEventError", "MonitorClient"]
 
 
-class InvalidEventError(ValueError):
+class InvalidEventError(DriftradarError, ValueError):
     """An argument breaks the event contract; ``argument`` names it (``features['x']``)."""
 
     def __init__(self, argument: str, problem: str) -> None:
@@ -65,8 +67,8 @@ class MonitorClient:
         self,
         bootstrap: str | None = None,
         *,
-        predictions_topic: str = TopicNames.PREDICTIONS,
-        ground_truth_topic: str = TopicNames.GROUND_TRUTH,
+        predictions_topic: str = TOPICS.predictions,
+        ground_truth_topic: str = TOPICS.ground_truth,
         config: Mapping[str, Any] | None = None,
         on_delivery_error: Callable[[DeliveryFailure], None] | None = None,
     ) -> None:

@@ -31,6 +31,8 @@ from typing import Any, Final
 import msgspec
 import redis
 
+from streams.core.errors import CheckpointError
+
 __all__ = [
     "CheckpointError",
     "CheckpointStore",
@@ -43,10 +45,6 @@ __all__ = [
 ]
 
 KEY_PREFIX: Final = "driftradar"
-
-
-class CheckpointError(Exception):
-    """Root of the errors raised while saving or loading checkpoints."""
 
 
 class OffsetRegressionError(CheckpointError):

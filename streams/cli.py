@@ -2,17 +2,38 @@
 
 Only the module of the command being run is imported, so ``driftradar stack up`` does not
 pay for importing the detector library.
+
+Expected failures end here, in :func:`main`, as one line on stderr and an exit code
+(docs/running.md "Exit codes"): a :class:`~streams.core.errors.DriftradarError` exits with
+its ``exit_code`` — 2 for a bad configuration or argument, 1 for a broker, Redis, topic,
+checkpoint or publish that cannot be used — and so do the Kafka and Redis clients' own
+errors (1). Anything else is a bug and keeps its traceback.
+
+>>> failure(ConfigError("checkpoint.every_events", "must be an integer >= 1"))
+(2, 'bad configuration: checkpoint.every_events: must be an integer >= 1')
+>>> from streams.core.errors import UnreachableError
+>>> failure(UnreachableError("cannot reach Redis at redis://127.0.0.1:1/0"))
+(1, 'cannot reach Redis at redis://127.0.0.1:1/0')
+>>> failure(KeyError("bug")) is None
+True
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 from types import ModuleType
 
-__all__ = ["COMMANDS", "build_parser", "main"]
+import redis
+from confluent_kafka import KafkaException
+
+from streams.core.errors import ConfigError, DriftradarError
+from streams.redact import environment_secrets, redact_text
+
+__all__ = ["COMMANDS", "build_parser", "failure", "main"]
 
 #: Sub-command name -> (module under ``streams.commands``, one-line help for the listing).
 #: Each module has ``HELP`` (its description), ``add_arguments(parser)`` and
@@ -49,6 +70,19 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def failure(exc: BaseException) -> tuple[int, str] | None:
+    """The exit code and one-line message of an expected failure; None for a bug."""
+    if isinstance(exc, ConfigError):
+        return exc.exit_code, f"bad configuration: {exc}"
+    if isinstance(exc, DriftradarError):
+        return exc.exit_code, str(exc)
+    if isinstance(exc, KafkaException):
+        return 1, f"Kafka error: {exc.args[0] if exc.args else exc}"
+    if isinstance(exc, redis.RedisError):
+        return 1, f"Redis error: {exc}"
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     chosen = next((arg for arg in argv if not arg.startswith("-")), None)
@@ -57,6 +91,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.handler(args))
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        failed = failure(exc)
+        if failed is None:
+            raise
+        code, message = failed
+        message = redact_text(message, environment_secrets(os.environ))
+        print(f"driftradar {args.command}: error: {message}", file=sys.stderr)
+        return code
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ what is wrong, so the stream can send it to the dead-letter topic with a useful 
 >>> decode_prediction(b'{"event_id": "e1", "model_id": "churn", "prediction": 0.7}')
 Traceback (most recent call last):
 ...
-streams.events.EventDecodeError: $.features: required field is missing
+streams.core.errors.EventDecodeError: $.features: required field is missing
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Final, TypeVar
 
 import msgspec
+
+from streams.core.errors import EventDecodeError
 
 __all__ = [
     "ALERT_TYPES",
@@ -83,19 +85,6 @@ MODEL_ALERT_TYPES: Final = ALERT_TYPES - {"infrastructure"}
 
 AlertType = Annotated[str, msgspec.Meta(pattern="^(" + "|".join(sorted(ALERT_TYPES)) + ")$")]
 Severity = Annotated[str, msgspec.Meta(pattern="^(info|warning|critical)$")]
-
-
-class EventDecodeError(ValueError):
-    """A message that breaks the contract; ``field`` is a JSON path such as ``$.features``."""
-
-    def __init__(self, field: str, problem: str) -> None:
-        super().__init__(f"{field}: {problem}")
-        self.field = field
-        self.problem = problem
-
-    @property
-    def reason(self) -> str:
-        return str(self)
 
 
 def epoch_seconds(value: datetime | float) -> float:
@@ -267,11 +256,11 @@ def _decode(decoder: msgspec.json.Decoder[_T], data: bytes | bytearray | memoryv
     ...                   b' "prediction": 0.5}')
     Traceback (most recent call last):
     ...
-    streams.events.EventDecodeError: $.features.x: number out of range
+    streams.core.errors.EventDecodeError: $.features.x: number out of range
     >>> decode_ground_truth(b'{"extra": ' + b'[' * 5000 + b']' * 5000 + b'}')
     Traceback (most recent call last):
     ...
-    streams.events.EventDecodeError: $: JSON nested too deeply
+    streams.core.errors.EventDecodeError: $: JSON nested too deeply
     """
     try:
         return decoder.decode(data)

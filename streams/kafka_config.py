@@ -11,12 +11,16 @@ import os
 from collections.abc import Mapping
 from typing import Any, Final
 
+from msgspec.structs import astuple
+
+from streams.core.errors import ConfigError
+from streams.core.settings import DEPLOYMENTS_TOPIC, TOPICS
+
 __all__ = [
     "DEFAULT_TOPICS",
     "FAST_GROUP",
     "PREFETCH_KBYTES",
     "TEST_GROUP",
-    "TopicNames",
     "admin_config",
     "bootstrap_servers",
     "consumer_config",
@@ -45,34 +49,18 @@ _LOW_LATENCY_FETCH: Final[Mapping[str, Any]] = {
 PREFETCH_KBYTES: Final = 16_384
 
 
-class TopicNames:
-    """The contract's default topic names (DESIGN.md "Topics and events")."""
-
-    PREDICTIONS: Final = "predictions"
-    GROUND_TRUTH: Final = "ground-truth"
-    ALERTS: Final = "drift-alerts"
-    RETRAIN_REQUESTS: Final = "retrain-requests"
-    DEAD_LETTER: Final = "dead-letter"
-    DEPLOYMENTS: Final = "model-deployments"
-
-
-DEFAULT_TOPICS: Final[tuple[str, ...]] = (
-    TopicNames.PREDICTIONS,
-    TopicNames.GROUND_TRUTH,
-    TopicNames.ALERTS,
-    TopicNames.RETRAIN_REQUESTS,
-    TopicNames.DEAD_LETTER,
-    TopicNames.DEPLOYMENTS,
-)
+#: Every topic the local stack creates: the contract's five and the deployments topic.
+DEFAULT_TOPICS: Final[tuple[str, ...]] = (*astuple(TOPICS), DEPLOYMENTS_TOPIC)
 
 
 def bootstrap_servers(explicit: str | None = None) -> str:
     """The broker address: ``explicit``, else ``$KAFKA_BOOTSTRAP_SERVERS``; error if neither."""
     value = explicit or os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
     if not value:
-        raise RuntimeError(
-            "no Kafka broker configured: set KAFKA_BOOTSTRAP_SERVERS "
-            '(or run `eval "$(driftradar stack up)"` to start a local one)'
+        raise ConfigError(
+            "KAFKA_BOOTSTRAP_SERVERS",
+            'no Kafka broker configured: set it (or run `eval "$(driftradar stack up)"` '
+            "to start a local one)",
         )
     return value
 

@@ -11,22 +11,19 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any, Final
 
 from confluent_kafka import KafkaError, Message, Producer
 
+from streams.core.errors import PublishError
+from streams.core.settings import TopicsConfig
 from streams.events import Alert, DeadLetter, RetrainRequest, encode
-from streams.kafka_config import TopicNames, producer_config
+from streams.kafka_config import producer_config
 
-__all__ = ["DeliveryPendingError", "OutputTopics", "PublishError", "Publisher"]
+__all__ = ["DeliveryPendingError", "PublishError", "Publisher"]
 
 #: How long a flush waits for the broker before it is treated as a failure, in seconds.
 FLUSH_TIMEOUT_S: Final = 30.0
-
-
-class PublishError(Exception):
-    """A message could not be delivered; progress must not be checkpointed past it."""
 
 
 class DeliveryPendingError(PublishError):
@@ -41,22 +38,14 @@ class DeliveryPendingError(PublishError):
         self.remaining = remaining
 
 
-@dataclass(frozen=True, slots=True)
-class OutputTopics:
-    """Where the monitor publishes (DESIGN.md "Topics and events")."""
-
-    alerts: str = TopicNames.ALERTS
-    retrain_requests: str = TopicNames.RETRAIN_REQUESTS
-    dead_letter: str = TopicNames.DEAD_LETTER
-
-
 class Publisher:
-    """Produces the monitor's output; ``flush()`` is the durability point."""
+    """Produces the monitor's output to ``topics.alerts``, ``.retrain_requests`` and
+    ``.dead_letter``; ``flush()`` is the durability point."""
 
     def __init__(
         self,
         bootstrap: str,
-        topics: OutputTopics,
+        topics: TopicsConfig,
         extra: Mapping[str, Any] | None = None,
     ) -> None:
         config = producer_config(bootstrap, extra)
@@ -70,7 +59,7 @@ class Publisher:
         self.published = 0
 
     @property
-    def topics(self) -> OutputTopics:
+    def topics(self) -> TopicsConfig:
         return self._topics
 
     def alerts(self, alerts: Iterable[Alert]) -> None:

@@ -33,6 +33,7 @@ __all__ = [
     "redact_properties",
     "redact_text",
     "redact_url",
+    "environment_secrets",
     "secrets_of_properties",
     "secrets_of_url",
 ]
@@ -146,3 +147,20 @@ def secrets_of_properties(properties: Mapping[str, Any]) -> list[str]:
         for name, value in properties.items()
         if _SECRET_NAME.search(name) and value not in (None, "")
     ]
+
+
+def environment_secrets(environ: Mapping[str, str]) -> list[str]:
+    """Secrets the process was given through its environment (``REDIS_URL``'s password,
+    ``*_TOKEN`` / ``*_SECRET`` / ``*_PASSWORD`` variables), to scrub from any message.
+
+    >>> environment_secrets({"REDIS_URL": "redis://:pw@h", "DRIFTRADAR_GITLAB_TOKEN": "t0k",
+    ...                      "HOME": "/root"})
+    ['pw', 't0k']
+    """
+    found = secrets_of_url(environ.get("REDIS_URL", ""))
+    found += [
+        value
+        for name, value in sorted(environ.items())
+        if value and name != "REDIS_URL" and _SECRET_NAME.search(name)
+    ]
+    return found

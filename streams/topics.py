@@ -15,6 +15,7 @@ from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
+from streams.core.errors import TopicLayoutError
 from streams.kafka_config import admin_config
 
 __all__ = [
@@ -31,7 +32,7 @@ DEFAULT_PARTITIONS: Final = 4
 _LEGAL_NAME = re.compile(r"[a-zA-Z0-9._-]{1,249}")
 
 
-class TopicError(RuntimeError):
+class TopicError(TopicLayoutError):
     """A topic could not be created, or exists with another partition count."""
 
 

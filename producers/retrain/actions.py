@@ -95,9 +95,9 @@ def ci_variables(request: RetrainRequest) -> dict[str, str]:
 def _require_http_url(option: str, url: str) -> str:
     parts = urllib.parse.urlsplit(url)
     if parts.scheme not in {"http", "https"} or not parts.netloc:
-        raise ConfigError(f"{option} must be an http(s) URL, got {http.redact_url(url)!r}")
+        raise ConfigError(option, f"must be an http(s) URL, got {http.redact_url(url)!r}")
     if parts.username or parts.password:
-        raise ConfigError(f"{option} must not carry credentials: use the environment variables")
+        raise ConfigError(option, "must not carry credentials: use the environment variables")
     return url.rstrip("/")
 
 
@@ -163,9 +163,9 @@ class GitLabAction:
     def __post_init__(self) -> None:
         object.__setattr__(self, "gitlab_url", _require_http_url("--gitlab-url", self.gitlab_url))
         if not self.project_id:
-            raise ConfigError("--project-id is required for the gitlab action")
+            raise ConfigError("--project-id", "is required for the gitlab action")
         if not self.ref:
-            raise ConfigError("--ref is required for the gitlab action")
+            raise ConfigError("--ref", "is required for the gitlab action")
 
     @property
     def url(self) -> str:
@@ -220,11 +220,11 @@ class JenkinsAction:
             self, "jenkins_url", _require_http_url("--jenkins-url", self.jenkins_url)
         )
         if not self.job.strip("/"):
-            raise ConfigError("--job is required for the jenkins action")
+            raise ConfigError("--job", "is required for the jenkins action")
         if (self.user is None) != (self.api_token is None):
             raise ConfigError(
-                "DRIFTRADAR_JENKINS_USER and DRIFTRADAR_JENKINS_API_TOKEN go together: set both "
-                "or neither"
+                "DRIFTRADAR_JENKINS_API_TOKEN",
+                "goes together with DRIFTRADAR_JENKINS_USER: set both or neither",
             )
 
     @property

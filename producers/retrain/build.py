@@ -22,6 +22,7 @@ from producers.retrain.config import WorkerOptions
 from producers.retrain.errors import ConfigError
 from producers.retrain.local import LocalTrainerAction
 from producers.retrain.secrets import optional_secret_from_env, secret_from_env
+from streams.core.settings import TOPICS, TopicsConfig
 
 __all__ = ["build_action"]
 
@@ -33,7 +34,7 @@ def build_action(
     bootstrap: str | None = None,
     redis_client: redis.Redis | None = None,
     kafka_extra: Mapping[str, Any] | None = None,
-    topics: Mapping[str, str] | None = None,
+    topics: TopicsConfig = TOPICS,
     prefix: str = "driftradar:retrain",
 ) -> Action:
     """The action named by ``options.action``; a missing secret fails here, at start."""
@@ -64,13 +65,12 @@ def build_action(
         )
     if options.action == "local":
         if bootstrap is None or redis_client is None:
-            raise ConfigError("the local action needs a Kafka broker and Redis")
-        names = dict(topics or {})
+            raise ConfigError("--action", "local needs a Kafka broker and Redis")
         return LocalTrainerAction(
             bootstrap=bootstrap,
             redis_client=redis_client,
-            predictions_topic=names.get("predictions", "predictions"),
-            ground_truth_topic=names.get("ground_truth", "ground-truth"),
+            predictions_topic=topics.predictions,
+            ground_truth_topic=topics.ground_truth,
             deployments_topic=options.deployments_topic,
             prefix=prefix,
             holdout=options.holdout,
@@ -79,4 +79,4 @@ def build_action(
             max_rows=options.max_rows,
             kafka_extra=dict(kafka_extra or {}),
         )
-    raise ConfigError(f"--action: unknown action {options.action!r}")
+    raise ConfigError("--action", f"unknown action {options.action!r}")

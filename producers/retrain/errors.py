@@ -1,16 +1,18 @@
-"""The retrain worker's errors, rooted in one exception."""
+"""The retrain worker's errors, in driftradar's one error tree (:mod:`streams.core.errors`).
+
+A bad setting is the project's :class:`ConfigError` (re-exported here); what goes wrong
+while acting on a request is an :class:`ActionError`.
+"""
 
 from __future__ import annotations
+
+from streams.core.errors import ConfigError, DriftradarError
 
 __all__ = ["ActionError", "ConfigError", "RetrainError"]
 
 
-class RetrainError(Exception):
-    """Root of the retrain worker's errors."""
-
-
-class ConfigError(RetrainError, ValueError):
-    """A bad setting; the message names the option, environment variable or config key."""
+class RetrainError(DriftradarError):
+    """Root of the retrain worker's own errors."""
 
 
 class ActionError(RetrainError):

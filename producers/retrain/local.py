@@ -32,8 +32,9 @@ from confluent_kafka import KafkaError, Message, Producer
 from producers.retrain.dataset import LabelledEvent, parse_time, read_window
 from producers.retrain.errors import ActionError, ConfigError
 from producers.retrain.trainer import fit_logistic, predict_many, score
+from streams.core.settings import DEPLOYMENTS_TOPIC, TOPICS
 from streams.events import Deployment, Label, RetrainRequest, decode_deployment, encode, rfc3339
-from streams.kafka_config import TopicNames, producer_config
+from streams.kafka_config import producer_config
 
 __all__ = ["LocalTrainerAction", "binary_label", "next_version"]
 
@@ -80,9 +81,9 @@ class LocalTrainerAction:
 
     bootstrap: str
     redis_client: redis.Redis
-    predictions_topic: str = TopicNames.PREDICTIONS
-    ground_truth_topic: str = TopicNames.GROUND_TRUTH
-    deployments_topic: str = TopicNames.DEPLOYMENTS
+    predictions_topic: str = TOPICS.predictions
+    ground_truth_topic: str = TOPICS.ground_truth
+    deployments_topic: str = DEPLOYMENTS_TOPIC
     prefix: str = "driftradar:retrain"
     holdout: float = 0.25
     min_rows: int = 100
@@ -96,11 +97,11 @@ class LocalTrainerAction:
 
     def __post_init__(self) -> None:
         if not 0.0 < self.holdout < 1.0:
-            raise ConfigError(f"--holdout must be between 0 and 1, got {self.holdout}")
+            raise ConfigError("--holdout", f"must be between 0 and 1, got {self.holdout}")
         if self.min_rows < 4:
-            raise ConfigError(f"--min-rows must be >= 4, got {self.min_rows}")
+            raise ConfigError("--min-rows", f"must be >= 4, got {self.min_rows}")
         if self.min_improvement < 0:
-            raise ConfigError(f"--min-improvement must be >= 0, got {self.min_improvement}")
+            raise ConfigError("--min-improvement", f"must be >= 0, got {self.min_improvement}")
         self._producer: Producer | None = None
 
     def model_key(self, model_id: str) -> str:

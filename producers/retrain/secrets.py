@@ -11,7 +11,7 @@ send it calls :meth:`Secret.reveal` at the last moment.
 >>> secret_from_env("DRIFTRADAR_NOT_SET_ANYWHERE", environ={})  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-producers.retrain.secrets.MissingSecretError: environment variable DRIFTRADAR_NOT_SET_ANYWHERE ...
+producers.retrain.secrets.MissingSecretError: DRIFTRADAR_NOT_SET_ANYWHERE: is not set ...
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping
 
+from streams.core.errors import ConfigError
 from streams.redact import redact_text
 
 __all__ = [
@@ -30,8 +31,8 @@ __all__ = [
 ]
 
 
-class MissingSecretError(RuntimeError):
-    """A required secret's environment variable is unset or empty."""
+class MissingSecretError(ConfigError):
+    """A required secret's environment variable is unset or empty (``key`` names it)."""
 
 
 class Secret:
@@ -68,8 +69,9 @@ def secret_from_env(name: str, environ: Mapping[str, str] | None = None) -> Secr
     secret = optional_secret_from_env(name, environ)
     if secret is None:
         raise MissingSecretError(
-            f"environment variable {name} is not set (it holds a secret: never pass secrets "
-            "on the command line or in the request)"
+            name,
+            "is not set (this environment variable holds a secret: never pass secrets on the "
+            "command line or in the request)",
         )
     return secret
 

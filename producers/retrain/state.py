@@ -24,6 +24,8 @@ from typing import Any, Final
 
 import redis
 
+from producers.retrain.errors import RetrainError
+
 __all__ = [
     "DEFAULT_TTL_SECONDS",
     "Claim",
@@ -55,7 +57,7 @@ class ClaimKind(enum.StrEnum):
     DONE = "done"  # succeeded or failed already: skip
 
 
-class LeaseLostError(RuntimeError):
+class LeaseLostError(RetrainError):
     """This worker no longer owns the request's lease (it expired and another took it)."""
 
 

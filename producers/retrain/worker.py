@@ -35,13 +35,16 @@ from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 
 from producers.retrain.actions import Action
 from producers.retrain.backoff import BackoffPolicy
+from producers.retrain.config import DEFAULT_GROUP_ID, DEFAULT_LEASE_SECONDS, WorkerOptions
 from producers.retrain.errors import ActionError, ConfigError
 from producers.retrain.metrics import RetrainMetrics
 from producers.retrain.state import ClaimKind, RequestStore, Status
+from streams.core.errors import ConsumeError
+from streams.core.settings import TopicsConfig
 from streams.dead_letter import dead_letter, model_hint
 from streams.events import Alert, EventDecodeError, RetrainRequest, decode_retrain_request, rfc3339
-from streams.kafka_config import FAST_GROUP, TopicNames, consumer_config
-from streams.publisher import OutputTopics, Publisher
+from streams.kafka_config import FAST_GROUP, consumer_config
+from streams.publisher import Publisher
 
 __all__ = [
     "DEFAULT_GROUP_ID",
@@ -53,7 +56,6 @@ __all__ = [
 
 log = logging.getLogger("driftradar.retrain")
 
-DEFAULT_GROUP_ID: Final = "driftradar-retrain-worker"
 #: The alert signal of a retrain request that failed for good. Its type is
 #: ``infrastructure``: a platform problem, which the retrain policy never acts on.
 FAILURE_SIGNAL: Final = "retrain"
@@ -66,24 +68,36 @@ def _default_owner() -> str:
 
 @dataclass(frozen=True)
 class WorkerSettings:
-    """Where the worker reads and writes, and how long it may hold a request."""
+    """Where the worker reads (``topics.retrain_requests``) and writes (``topics.alerts``,
+    ``topics.dead_letter``), and how long it may hold a request; :meth:`derive` builds them
+    from the configuration file's sections and the worker's options."""
 
     bootstrap: str
     group_id: str = DEFAULT_GROUP_ID
-    requests_topic: str = TopicNames.RETRAIN_REQUESTS
-    alerts_topic: str = TopicNames.ALERTS
-    dead_letter_topic: str = TopicNames.DEAD_LETTER
-    lease_seconds: float = 600.0
+    topics: TopicsConfig = field(default_factory=TopicsConfig)
+    lease_seconds: float = DEFAULT_LEASE_SECONDS
     poll_timeout: float = 0.5
     kafka_extra: Mapping[str, Any] = field(default_factory=dict)
     group_timings: Mapping[str, Any] = field(default_factory=lambda: dict(FAST_GROUP))
     owner: str = field(default_factory=_default_owner)
 
-    def __post_init__(self) -> None:
-        if self.lease_seconds <= 0:
-            raise ConfigError(f"--lease-seconds must be > 0, got {self.lease_seconds}")
-        if not self.group_id:
-            raise ConfigError("--group-id must not be empty")
+    @classmethod
+    def derive(
+        cls,
+        bootstrap: str,
+        options: WorkerOptions,
+        topics: TopicsConfig,
+        kafka: Mapping[str, Any],
+    ) -> WorkerSettings:
+        """The settings of ``driftradar retrain-worker``: the config's topics and librdkafka
+        properties, the options' group and lease."""
+        return cls(
+            bootstrap=bootstrap,
+            group_id=options.group_id,
+            topics=topics,
+            lease_seconds=options.lease_seconds,
+            kafka_extra=dict(kafka),
+        )
 
 
 def failure_alert(
@@ -142,13 +156,14 @@ class RetrainWorker:
         self.backoff = backoff or BackoffPolicy()
         if self.backoff.max_delay >= settings.lease_seconds:
             raise ConfigError(
-                f"--lease-seconds ({settings.lease_seconds:g}) must exceed the largest backoff "
-                f"delay ({self.backoff.max_delay:g} s), or a waiting request looks abandoned"
+                "--lease-seconds",
+                f"({settings.lease_seconds:g}) must exceed the largest backoff delay "
+                f"({self.backoff.max_delay:g} s), or a waiting request looks abandoned",
             )
         self.metrics = metrics or RetrainMetrics()
         self._publisher = publisher or Publisher(
             settings.bootstrap,
-            OutputTopics(alerts=settings.alerts_topic, dead_letter=settings.dead_letter_topic),
+            settings.topics,
             settings.kafka_extra,
         )
         self._clock = clock
@@ -191,11 +206,11 @@ class RetrainWorker:
             "retrain worker %s: action %s, topic %r, group %r",
             settings.owner,
             self.action.name,
-            settings.requests_topic,
+            settings.topics.retrain_requests,
             settings.group_id,
         )
         try:
-            consumer.subscribe([settings.requests_topic])
+            consumer.subscribe([settings.topics.retrain_requests])
             while not self._stop.is_set():
                 if max_messages is not None and handled >= max_messages:
                     break
@@ -222,9 +237,11 @@ class RetrainWorker:
         if error is None:
             return True
         if error.code() != _EOF:
-            log.warning("consumer error on %r: %s", self.settings.requests_topic, error.str())
+            log.warning(
+                "consumer error on %r: %s", self.settings.topics.retrain_requests, error.str()
+            )
             if error.fatal():
-                raise RuntimeError(f"fatal consumer error: {error.str()}")
+                raise ConsumeError(f"fatal consumer error: {error.str()}")
         return False
 
     def _commit(self, message: Message) -> None:
@@ -255,7 +272,7 @@ class RetrainWorker:
 
     def _invalid(self, message: Message, raw: bytes, exc: EventDecodeError) -> str:
         letter = dead_letter(
-            message.topic() or self.settings.requests_topic,
+            message.topic() or self.settings.topics.retrain_requests,
             message.partition() or 0,
             message.offset() or 0,
             message.key(),
@@ -344,7 +361,7 @@ class RetrainWorker:
         now = self._clock()
         alert = failure_alert(request, self.action.name, attempts, error, now)
         letter = dead_letter(
-            message.topic() or self.settings.requests_topic,
+            message.topic() or self.settings.topics.retrain_requests,
             message.partition() or 0,
             message.offset() or 0,
             message.key(),

@@ -17,7 +17,10 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, TopicPartition
 
-from streams.engine.config import ConfigError, load_config
+from streams.core.convert import option
+from streams.core.errors import TopicLayoutError
+from streams.core.settings import Positive, PositiveInt
+from streams.engine.config import load_config
 from streams.events import Alert, EventDecodeError, decode_alert
 from streams.kafka_config import bootstrap_servers, consumer_config
 
@@ -29,39 +32,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--from-beginning", action="store_true", help="show past alerts too, then follow"
     )
-    parser.add_argument("--max", type=int, metavar="N", help="stop after N alerts")
+    parser.add_argument("--max", type=option(PositiveInt), metavar="N", help="stop after N alerts")
     parser.add_argument(
-        "--timeout", type=float, metavar="S", help="stop after S seconds without a new alert"
+        "--timeout",
+        type=option(Positive),
+        metavar="S",
+        help="stop after S seconds without a new alert",
     )
     parser.add_argument("--topic", help="alert topic (default: the config's topics.alerts)")
     parser.add_argument("--config", help="YAML config (default: $DRIFTRADAR_CONFIG)")
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.max is not None and args.max < 1:
-        print("driftradar alerts: --max must be >= 1", file=sys.stderr)
-        return 2
-    if args.timeout is not None and args.timeout <= 0:
-        print("driftradar alerts: --timeout must be > 0", file=sys.stderr)
-        return 2
-    try:
-        config = load_config(args.config)
-        bootstrap = bootstrap_servers()
-    except ConfigError as exc:
-        print(f"driftradar alerts: bad configuration: {exc}", file=sys.stderr)
-        return 2
-    except RuntimeError as exc:
-        print(f"driftradar alerts: {exc}", file=sys.stderr)
-        return 2
+    config = load_config(args.config)
+    bootstrap = bootstrap_servers()
     topic = args.topic or config.topics.alerts
     consumer = Consumer(
         consumer_config(bootstrap, f"driftradar-alerts-{uuid.uuid4().hex}", dict(config.kafka))
     )
     try:
         return _tail(consumer, topic, args)
-    except KafkaException as exc:
-        print(f"driftradar alerts: Kafka error: {exc}", file=sys.stderr)
-        return 1
     finally:
         consumer.close()
 
@@ -70,8 +60,7 @@ def _tail(consumer: Consumer, topic: str, args: argparse.Namespace) -> int:
     started_ms = int(time.time() * 1000)
     metadata = consumer.list_topics(timeout=10).topics.get(topic)
     if metadata is None or metadata.error is not None:
-        print(f"driftradar alerts: topic {topic!r} does not exist", file=sys.stderr)
-        return 1
+        raise TopicLayoutError(f"topic {topic!r} does not exist")
     consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in metadata.partitions])
     shown = 0
     last_seen = time.monotonic()

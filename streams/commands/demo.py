@@ -4,7 +4,6 @@ model version verified — on the local stack (or the configured servers), shown
 from __future__ import annotations
 
 import argparse
-import sys
 
 HELP = "the end-to-end demonstration: drift, alerts, automatic retraining, recovery"
 
@@ -39,14 +38,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from streams.demo import DemoOptions, PlanError, run_demo
+    from streams.demo import DemoOptions, run_demo
     from streams.demo.plan import DemoPlan
 
-    try:
-        DemoPlan(duration=args.duration, rate=args.rate, seed=args.seed)
-    except PlanError as exc:
-        print(f"driftradar demo: {exc}", file=sys.stderr)
-        return 2
+    DemoPlan(duration=args.duration, rate=args.rate, seed=args.seed)  # PlanError: exit 2
     options = DemoOptions(
         duration=args.duration,
         rate=args.rate,

@@ -1,9 +1,10 @@
 """`driftradar retrain-worker`: consume retrain requests and act on each one once.
 
-Reads ``KAFKA_BOOTSTRAP_SERVERS``, ``REDIS_URL``, ``DRIFTRADAR_CONFIG`` (its ``kafka:``,
-``topics:`` and ``retrain_worker:`` sections) and the action's secrets from the environment
-only. Exit codes: 0 after a clean stop (SIGTERM/SIGINT), 1 when the broker, Redis or a
-publish fails, 2 for a bad configuration or argument.
+Reads ``KAFKA_BOOTSTRAP_SERVERS``, ``REDIS_URL``, ``DRIFTRADAR_CONFIG`` (validated whole, like
+the monitor does; the worker uses its ``kafka:``, ``topics:`` and ``retrain_worker:``
+sections) and the action's secrets from the environment only. Exit codes: 0 after a clean
+stop (SIGTERM/SIGINT), 1 when the broker, Redis or a publish fails, 2 for a bad configuration
+or argument (errors are reported by :mod:`streams.cli`).
 """
 
 from __future__ import annotations
@@ -12,13 +13,10 @@ import argparse
 import logging
 import os
 import signal
-import sys
 from types import FrameType
 from typing import Any
 
-from confluent_kafka import KafkaException
-
-from producers.retrain.config import ACTIONS, SECTION, load_file_config, resolve_options
+from producers.retrain.config import ACTIONS, SECTION, resolve_options
 
 HELP = "consume retrain requests and act: webhook, GitLab, Jenkins, or the local trainer"
 
@@ -79,62 +77,41 @@ def run(args: argparse.Namespace) -> int:
         level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     # Late imports: the worker pulls in confluent-kafka, redis and numpy.
-    import redis
     from prometheus_client import REGISTRY, start_http_server
 
     from producers.retrain.backoff import BackoffPolicy
     from producers.retrain.build import build_action
-    from producers.retrain.errors import ConfigError
     from producers.retrain.metrics import RetrainMetrics
-    from producers.retrain.secrets import MissingSecretError
     from producers.retrain.state import RequestStore
     from producers.retrain.worker import RetrainWorker, WorkerSettings
+    from streams.engine.config import load_config
     from streams.kafka_config import bootstrap_servers
-    from streams.publisher import PublishError
     from streams.runner.connect import open_redis, redis_url
-    from streams.runner.errors import RunnerError
 
     cli = {name: value for name, value in vars(args).items() if not name.startswith("_")}
-    try:
-        file_config = load_file_config(args.config)
-        options = resolve_options(cli, file_config.section)
-        backoff = BackoffPolicy(
-            base=options.backoff_base,
-            factor=options.backoff_factor,
-            max_delay=options.backoff_max_delay,
-            max_attempts=options.max_attempts,
-        )
-        # HTTP actions first: a missing secret fails before any connection is made.
-        action = None if options.action == "local" else build_action(options, os.environ)
-        bootstrap = bootstrap_servers()
-        settings = WorkerSettings(
-            bootstrap=bootstrap,
-            group_id=options.group_id,
-            requests_topic=file_config.topics["retrain_requests"],
-            alerts_topic=file_config.topics["alerts"],
-            dead_letter_topic=file_config.topics["dead_letter"],
-            lease_seconds=options.lease_seconds,
-            kafka_extra=file_config.kafka,
-        )
-        client = open_redis(redis_url())
-        action = action or build_action(
-            options,
-            os.environ,
-            bootstrap=bootstrap,
-            redis_client=client,
-            kafka_extra=file_config.kafka,
-            topics=file_config.topics,
-        )
-        metrics = RetrainMetrics(REGISTRY)
-        worker = RetrainWorker(
-            settings, action, RequestStore(client), backoff=backoff, metrics=metrics
-        )
-    except (ConfigError, MissingSecretError, ValueError) as exc:
-        print(f"driftradar retrain-worker: {exc}", file=sys.stderr)
-        return 2
-    except (RuntimeError, RunnerError) as exc:  # no broker / Redis configured or reachable
-        print(f"driftradar retrain-worker: {exc}", file=sys.stderr)
-        return 1
+    config = load_config(args.config)
+    options = resolve_options(cli, config.retrain_worker)
+    backoff = BackoffPolicy(
+        base=options.backoff_base,
+        factor=options.backoff_factor,
+        max_delay=options.backoff_max_delay,
+        max_attempts=options.max_attempts,
+    )
+    # HTTP actions first: a missing secret fails before any connection is made.
+    action = None if options.action == "local" else build_action(options, os.environ)
+    bootstrap = bootstrap_servers()
+    settings = WorkerSettings.derive(bootstrap, options, config.topics, config.kafka)
+    client = open_redis(redis_url())
+    action = action or build_action(
+        options,
+        os.environ,
+        bootstrap=bootstrap,
+        redis_client=client,
+        kafka_extra=config.kafka,
+        topics=config.topics,
+    )
+    metrics = RetrainMetrics(REGISTRY)
+    worker = RetrainWorker(settings, action, RequestStore(client), backoff=backoff, metrics=metrics)
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         log.info("signal %d: stopping", signum)
@@ -148,12 +125,6 @@ def run(args: argparse.Namespace) -> int:
         log.info("metrics on :%d/metrics", server.server_address[1])
     try:
         handled = worker.run()
-    except (PublishError, redis.RedisError, RuntimeError) as exc:
-        print(f"driftradar retrain-worker: {exc}", file=sys.stderr)
-        return 1
-    except KafkaException as exc:
-        print(f"driftradar retrain-worker: Kafka error: {exc.args[0]}", file=sys.stderr)
-        return 1
     finally:
         if server is not None:
             server.shutdown()

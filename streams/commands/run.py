@@ -2,7 +2,7 @@
 
 Reads ``KAFKA_BOOTSTRAP_SERVERS``, ``REDIS_URL`` and ``DRIFTRADAR_CONFIG``. Exit codes: 0 after
 a clean stop (SIGTERM/SIGINT), 1 when the broker, Redis, the topics or the metrics port are not
-usable, 2 for a bad configuration or argument.
+usable, 2 for a bad configuration or argument (errors are reported by :mod:`streams.cli`).
 
 Serves ``/metrics``, ``/healthz`` and ``/readyz`` on the port chosen by :func:`metrics_port`
 (``--metrics-port`` > ``DRIFTRADAR_METRICS_PORT`` > the config's ``metrics_port`` > 9108);
@@ -18,17 +18,17 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-from confluent_kafka import KafkaException
+from msgspec.structs import replace
 
-from streams.checkpoint import CheckpointError
-from streams.engine.config import ConfigError, MonitorConfig, load_config
+from streams.core.convert import option
+from streams.core.errors import DriftradarError
+from streams.core.settings import Positive, PositiveInt
+from streams.engine.config import MonitorConfig, load_config
 from streams.kafka_config import bootstrap_servers
 from streams.metrics import PORT_ENV, MetricsServer, MonitorMetrics, resolve_port
 from streams.metrics import add_arguments as add_metrics_arguments
-from streams.publisher import OutputTopics, PublishError
 from streams.runner.app import Runner, RunnerSettings
-from streams.runner.connect import RedisSettings, group_id, redis_url
-from streams.runner.errors import RunnerError
+from streams.runner.connect import group_id, redis_url
 
 HELP = "run the monitor (one consumer-group member; start several to scale out)"
 
@@ -47,20 +47,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--batch-size",
-        type=int,
+        type=option(PositiveInt),
         default=10_000,
         metavar="N",
         help="most messages per poll (10000); a poll waits at most 0.2 s",
     )
     parser.add_argument(
         "--checkpoint-events",
-        type=int,
+        type=option(PositiveInt),
         metavar="N",
         help="checkpoint after N events (default: the config's checkpoint.every_events)",
     )
     parser.add_argument(
         "--checkpoint-seconds",
-        type=float,
+        type=option(Positive),
         metavar="S",
         help="checkpoint at least every S seconds (default: checkpoint.every_seconds)",
     )
@@ -92,19 +92,9 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    try:
-        config = load_config(args.config)
-        settings = settings_from(config, args)
-        port = metrics_port(args.metrics_port, config.metrics_port)
-    except ConfigError as exc:
-        print(f"driftradar run: bad configuration: {exc}", file=sys.stderr)
-        return 2
-    except ValueError as exc:
-        print(f"driftradar run: {exc}", file=sys.stderr)
-        return 2
-    except (RuntimeError, RunnerError) as exc:  # no broker / Redis configured
-        print(f"driftradar run: {exc}", file=sys.stderr)
-        return 2
+    config = load_config(args.config)
+    settings = settings_from(config, args)
+    port = metrics_port(args.metrics_port, config.metrics_port)
     from streams.engine.engine import Engine  # late: it pulls in the detector library
 
     # the feature-signal label cap follows the largest per-model feature cap of the config
@@ -120,11 +110,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         server.start()
     except OSError as exc:
-        print(
-            f"driftradar run: cannot serve metrics on {args.metrics_host}:{port}: {exc}",
-            file=sys.stderr,
-        )
-        return 1
+        raise DriftradarError(
+            f"cannot serve metrics on {args.metrics_host}:{port}: {exc}"
+        ) from None
     print(
         f"driftradar run: serving /metrics, /healthz, /readyz on "
         f"{args.metrics_host}:{server.port} ({server.url}/metrics)",
@@ -138,12 +126,6 @@ def run(args: argparse.Namespace) -> int:
     )
     try:
         runner.run()
-    except (RunnerError, CheckpointError, PublishError) as exc:
-        print(f"driftradar run: {exc}", file=sys.stderr)
-        return 1
-    except KafkaException as exc:
-        print(f"driftradar run: Kafka error: {exc.args[0]}", file=sys.stderr)
-        return 1
     finally:
         server.stop()
     log.info("monitor stopped: %d events, %d checkpoints", runner.events, runner.checkpoints)
@@ -151,33 +133,20 @@ def run(args: argparse.Namespace) -> int:
 
 
 def settings_from(config: MonitorConfig, args: argparse.Namespace) -> RunnerSettings:
-    """The runner settings: the config file, overridden by the command line and environment."""
+    """The runner settings: the config file, overridden by the command line and environment
+    (``--checkpoint-events``/``--checkpoint-seconds``, when given, replace the config's)."""
     kafka: dict[str, Any] = dict(config.kafka)
     configured_group = kafka.pop("group.id", None)
     group = group_id(args.group_id, str(configured_group) if configured_group else None)
-    topics = config.topics
-    every_events = args.checkpoint_events or config.checkpoint.every_events
-    every_seconds = args.checkpoint_seconds or config.checkpoint.every_seconds
+    given = {"every_events": args.checkpoint_events, "every_seconds": args.checkpoint_seconds}
     return RunnerSettings(
         bootstrap=bootstrap_servers(),
         redis_url=redis_url(),
-        redis=RedisSettings(
-            socket_timeout=config.redis.socket_timeout_seconds,
-            retries=config.redis.retries,
-            give_up_seconds=config.redis.give_up_seconds,
-        ),
-        broker_idle_seconds=config.broker.idle_seconds,
-        no_assignment_seconds=config.broker.no_assignment_seconds,
+        redis=config.redis,
+        broker=config.broker,
         group_id=group,
-        predictions_topic=topics.predictions,
-        ground_truth_topic=topics.ground_truth,
-        outputs=OutputTopics(
-            alerts=topics.alerts,
-            retrain_requests=topics.retrain_requests,
-            dead_letter=topics.dead_letter,
-        ),
+        topics=config.topics,
+        checkpoint=replace(config.checkpoint, **{k: v for k, v in given.items() if v is not None}),
         batch_size=args.batch_size,
-        checkpoint_events=every_events,
-        checkpoint_seconds=every_seconds,
         kafka=kafka,
     )

@@ -28,7 +28,9 @@ from producers.publish import PublishReport, SimulationTopics, publish
 from producers.scenarios import SCENARIOS
 from producers.serving import Switch
 from producers.simulator import Simulation, SimulationConfig
-from streams.kafka_config import TopicNames, bootstrap_servers
+from streams.core.errors import UsageError
+from streams.core.settings import DEPLOYMENTS_TOPIC, TOPICS
+from streams.kafka_config import bootstrap_servers
 from streams.topics import (
     DEFAULT_PARTITIONS,
     TopicError,
@@ -108,8 +110,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(default: now with a rate, 2026-01-01T00:00:00Z with --rate 0)",
     )
     parser.add_argument("--bootstrap", help="Kafka brokers (default $KAFKA_BOOTSTRAP_SERVERS)")
-    parser.add_argument("--predictions-topic", default=TopicNames.PREDICTIONS)
-    parser.add_argument("--ground-truth-topic", default=TopicNames.GROUND_TRUTH)
+    parser.add_argument("--predictions-topic", default=TOPICS.predictions)
+    parser.add_argument("--ground-truth-topic", default=TOPICS.ground_truth)
     parser.add_argument(
         "--partitions",
         type=int,
@@ -131,8 +133,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--deployments-topic",
-        default=TopicNames.DEPLOYMENTS,
-        help=f"with --follow-deployments: the topic to read (default {TopicNames.DEPLOYMENTS})",
+        default=DEPLOYMENTS_TOPIC,
+        help=f"with --follow-deployments: the topic to read (default {DEPLOYMENTS_TOPIC})",
     )
     parser.add_argument(
         "--deployments-from",
@@ -147,11 +149,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         config = _config(args)
     except ValueError as exc:
-        _say(f"error: {_as_flag(str(exc))}")
-        return 2
+        raise UsageError(_as_flag(str(exc))) from None
     topics = SimulationTopics(args.predictions_topic, args.ground_truth_topic)
+    bootstrap = bootstrap_servers(args.bootstrap)
     try:
-        bootstrap = bootstrap_servers(args.bootstrap)
         names = [topics.predictions, topics.ground_truth]
         ensure_topics(bootstrap, names, args.partitions, timeout=_BROKER_TIMEOUT_S)
         if args.follow_deployments:
@@ -159,9 +160,6 @@ def run(args: argparse.Namespace) -> int:
     except (TopicError, KafkaException) as exc:
         _say(f"error: cannot prepare the topics on the broker at {bootstrap}: {exc}")
         return 1
-    except (RuntimeError, ValueError) as exc:  # no broker configured; a bad topic name
-        _say(f"error: {exc}")
-        return 2
     with ExitStack() as resources:
         simulation = Simulation(config, on_switch=_announce)
         feed = _open_feed(args, bootstrap) if args.follow_deployments else None
@@ -298,6 +296,8 @@ def _config(args: argparse.Namespace) -> SimulationConfig:
         raise ValueError(f"partitions must be a positive integer, got {args.partitions}")
     if args.duration is not None and not 0 < args.duration < float("inf"):
         raise ValueError(f"duration must be a number of seconds > 0, got {args.duration}")
+    for name in (args.predictions_topic, args.ground_truth_topic):
+        validate_topic_name(name)
     if args.follow_deployments:
         validate_topic_name(args.deployments_topic)
     return SimulationConfig(

@@ -11,6 +11,8 @@ import json
 import sys
 from pathlib import Path
 
+from streams.core.convert import option
+from streams.core.settings import Port, PositiveInt
 from streams.stack.daemon import (
     STATE_DIR_ENV,
     render_exports,
@@ -19,28 +21,13 @@ from streams.stack.daemon import (
     stack_status,
     stack_up,
 )
-from streams.stack.errors import StackError
-from streams.topics import DEFAULT_PARTITIONS, TopicError
+from streams.topics import DEFAULT_PARTITIONS
 
 HELP = "start/stop the local Kafka-compatible broker and Redis in the background"
 
 
 def _say(message: str) -> None:
     print(f"driftradar stack: {message}", file=sys.stderr, flush=True)
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
-
-
-def _port(text: str) -> int:
-    value = int(text)
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"must be a TCP port (0 = any free one), got {text}")
-    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -57,12 +44,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         )
     up.add_argument(
         "--partitions",
-        type=_positive,
+        type=option(PositiveInt),
         default=DEFAULT_PARTITIONS,
         help=f"partitions of every default topic (default: {DEFAULT_PARTITIONS})",
     )
-    up.add_argument("--kafka-port", type=_port, default=0, help="broker port (default: free)")
-    up.add_argument("--redis-port", type=_port, default=0, help="Redis port (default: free)")
+    up.add_argument(
+        "--kafka-port", type=option(Port), default=0, help="broker port (default: 0, any free one)"
+    )
+    up.add_argument(
+        "--redis-port", type=option(Port), default=0, help="Redis port (default: 0, any free one)"
+    )
     up.add_argument(
         "--timeout", type=float, default=30.0, help="seconds each server may take to answer"
     )
@@ -71,15 +62,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     state_dir = resolve_state_dir(args.state_dir)
-    try:
-        if args.action == "up":
-            return _up(args, state_dir)
-        if args.action == "down":
-            return _down(state_dir)
-        return _status(state_dir, as_json=args.json)
-    except (StackError, TopicError) as exc:
-        _say(f"error: {exc}")
-        return 1
+    if args.action == "up":
+        return _up(args, state_dir)
+    if args.action == "down":
+        return _down(state_dir)
+    return _status(state_dir, as_json=args.json)
 
 
 def _up(args: argparse.Namespace, state_dir: Path) -> int:

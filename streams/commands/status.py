@@ -15,9 +15,8 @@ import msgspec
 from rich.console import Console
 from rich.table import Table
 
-from streams.checkpoint import CheckpointError, CheckpointStore, StoredStatus
-from streams.runner.connect import RETRYABLE, group_id, open_redis, redis_url
-from streams.runner.errors import RunnerError
+from streams.checkpoint import CheckpointStore, StoredStatus
+from streams.runner.connect import group_id, open_redis, redis_url
 from streams.runner.status import merge_models
 
 HELP = "show models, signals and detector state (read from Redis)"
@@ -33,15 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        client = open_redis(redis_url(args.redis_url))
-        stored = CheckpointStore(client, group_id(args.group_id)).statuses()
-    except RETRYABLE as exc:  # the client retried with backoff already
-        print(f"driftradar status: Redis stopped answering: {type(exc).__name__}", file=sys.stderr)
-        return 1
-    except (RunnerError, CheckpointError) as exc:
-        print(f"driftradar status: {exc}", file=sys.stderr)
-        return 1
+    client = open_redis(redis_url(args.redis_url))
+    stored = CheckpointStore(client, group_id(args.group_id)).statuses()
     document = status_document(stored)
     if args.json:
         sys.stdout.write(msgspec.json.encode(document).decode() + "\n")

@@ -33,6 +33,8 @@ import yaml
 from rich.console import Console, RenderableType
 from rich.live import Live
 
+from streams.core.errors import DriftradarError
+from streams.core.settings import DEFAULT_METRICS_PORT
 from streams.demo.plan import FIRST_VERSION, PARTITIONS, DemoPlan
 from streams.demo.processes import Children, driftradar_command
 from streams.demo.state import DemoState
@@ -52,7 +54,7 @@ CLOSING_SECONDS: Final = 8.0
 CATCH_UP_SECONDS: Final = 3.0
 
 
-class DemoError(RuntimeError):
+class DemoError(DriftradarError):
     """Something the demo needs broke (a child died, the stack did not start)."""
 
 
@@ -66,7 +68,7 @@ class DemoOptions:
     rate: float = 400.0
     seed: int = 1
     headless: bool = False
-    metrics_port: int | None = None  # None: 9108 if free, else any free port
+    metrics_port: int | None = None  # None: the default port if free, else any free port
     keep_logs: bool = False
 
 
@@ -240,7 +242,7 @@ def _sigterm_unwinds() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _metrics_port(preferred: int = 9108) -> int:
+def _metrics_port(preferred: int = DEFAULT_METRICS_PORT) -> int:
     """``preferred`` if nothing listens there, else a free port."""
     for port in (preferred, 0):
         with socket.socket() as sock:

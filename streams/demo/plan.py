@@ -29,7 +29,8 @@ import uuid
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
-from streams.kafka_config import TopicNames
+from streams.core.errors import UsageError
+from streams.core.settings import DEFAULT_METRICS_PORT, DEPLOYMENTS_TOPIC, TOPICS
 
 __all__ = [
     "FIRST_VERSION",
@@ -70,7 +71,7 @@ LABEL_DELAY: Final = 50.0
 PARTITIONS: Final = 1
 
 
-class PlanError(ValueError):
+class PlanError(UsageError):
     """An option the demo cannot tell its story with (names the option)."""
 
 
@@ -85,27 +86,27 @@ class DemoTopics:
 
     @property
     def predictions(self) -> str:
-        return self.name(TopicNames.PREDICTIONS)
+        return self.name(TOPICS.predictions)
 
     @property
     def ground_truth(self) -> str:
-        return self.name(TopicNames.GROUND_TRUTH)
+        return self.name(TOPICS.ground_truth)
 
     @property
     def alerts(self) -> str:
-        return self.name(TopicNames.ALERTS)
+        return self.name(TOPICS.alerts)
 
     @property
     def retrain_requests(self) -> str:
-        return self.name(TopicNames.RETRAIN_REQUESTS)
+        return self.name(TOPICS.retrain_requests)
 
     @property
     def dead_letter(self) -> str:
-        return self.name(TopicNames.DEAD_LETTER)
+        return self.name(TOPICS.dead_letter)
 
     @property
     def deployments(self) -> str:
-        return self.name(TopicNames.DEPLOYMENTS)
+        return self.name(DEPLOYMENTS_TOPIC)
 
     def all(self) -> list[str]:
         return [
@@ -132,7 +133,7 @@ class DemoPlan:
     start_time: float = 0.0
     topics: DemoTopics = field(default_factory=DemoTopics)
     group_id: str = "driftradar-demo"
-    metrics_port: int = 9108
+    metrics_port: int = DEFAULT_METRICS_PORT
 
     def __post_init__(self) -> None:
         if not math.isfinite(self.duration) or self.duration < MIN_DURATION:

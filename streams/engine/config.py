@@ -1,8 +1,15 @@
 """The monitor's configuration: one frozen, validated object read from YAML.
 
-Every problem raises :class:`ConfigError` naming the key path, e.g.
-``models.churn.retrain.cooldown_seconds: must be a number >= 0``. An empty file (or no
-file at all) is a valid configuration: every model is then monitored with the defaults.
+Every section is a frozen struct whose fields declare their defaults and constraints
+(:mod:`streams.core.settings`); a problem raises :class:`ConfigError` naming the key path,
+e.g. ``models.churn.retrain.cooldown_seconds: must be a number >= 0``. An empty file (or
+no file at all) is a valid configuration: every model is then monitored with the defaults.
+Adding a key is one line in its struct (checks that involve several keys go in the struct's
+``__post_init__``).
+
+``models.<id>`` is merged over ``defaults`` key by key, except that a detector group given
+for a model replaces the defaults' group whole (``{}`` disables it); built-in detector
+groups, quality parameters and severities fill in what neither gives (docs/engine.md).
 
 >>> config = MonitorConfig.from_mapping({"models": {"churn": {"task": "binary"}}})
 >>> config.model("churn").task, config.model("other").task
@@ -10,27 +17,53 @@ file at all) is a valid configuration: every model is then monitored with the de
 >>> MonitorConfig.from_mapping({"models": {"churn": {"retrain": {"cooldown_seconds": -1}}}})
 Traceback (most recent call last):
 ...
-streams.engine.config.ConfigError: models.churn.retrain.cooldown_seconds: must be a number >= 0
+streams.core.errors.ConfigError: models.churn.retrain.cooldown_seconds: must be a number >= 0
+>>> config = MonitorConfig.from_mapping({
+...     "defaults": {"detectors": {"numeric": {"adwin": {}, "ks": {}}}},
+...     "models": {"churn": {"detectors": {"numeric": {"psi": {}}}}}})
+>>> list(config.model("churn").detectors["numeric"]), list(config.defaults.detectors["numeric"])
+(['psi'], ['adwin', 'ks'])
 """
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Annotated, Any, Final, Literal
 
+import msgspec
 import yaml
+from msgspec.structs import force_setattr
 
-from detectors.base import DetectorError
+from detectors import registry
 from detectors.policy import AlarmPolicy
+from streams.core.convert import convert, one_of
+from streams.core.errors import ConfigError
+from streams.core.settings import (
+    DEFAULT_METRICS_PORT,
+    BrokerConfig,
+    Count,
+    Fraction,
+    KafkaProperties,
+    NonNegative,
+    Number,
+    Port,
+    Positive,
+    PositiveInt,
+    RedisConfig,
+    Settings,
+    Text,
+    TopicsConfig,
+)
+from streams.engine.signals import check_detector
 from streams.events import ALERT_TYPES, MODEL_ALERT_TYPES
 
 __all__ = [
     "DEFAULT_DETECTORS",
+    "DEFAULT_QUALITY",
     "DETECTOR_GROUPS",
+    "METRICS",
     "BrokerConfig",
     "CheckpointConfig",
     "ConfigError",
@@ -41,6 +74,7 @@ __all__ = [
     "MonitorConfig",
     "PerformanceConfig",
     "PredictionConfig",
+    "QualityConfig",
     "RedisConfig",
     "RetrainConfig",
     "ThroughputConfig",
@@ -93,7 +127,6 @@ METRICS: Final[Mapping[str, Mapping[str, bool]]] = {
     "multiclass": {"accuracy": True},
     "regression": {"mae": False, "rmse": False},
 }
-_ALL_METRICS: Final = frozenset(m for per_task in METRICS.values() for m in per_task)
 
 DEFAULT_SEVERITIES: Final[Mapping[str, Severity]] = {
     "data_drift": "warning",
@@ -104,180 +137,78 @@ DEFAULT_SEVERITIES: Final[Mapping[str, Severity]] = {
     "infrastructure": "critical",
 }
 
-
-class ConfigError(ValueError):
-    """A configuration problem; ``key`` is the dotted path of the offending key."""
-
-    def __init__(self, key: str, problem: str) -> None:
-        super().__init__(f"{key}: {problem}")
-        self.key = key
-        self.problem = problem
-
-
-# -- small validators: each takes the value and its key path ------------------------------
-
-
-def _mapping(value: Any, key: str) -> Mapping[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise ConfigError(key, "must be a mapping")
-    for name in value:
-        if not isinstance(name, str):
-            raise ConfigError(f"{key}.{name}", "keys must be strings")
-    return value
+Range = tuple[Number, Number]
+Categories = Annotated[tuple[Text, ...], msgspec.Meta(min_length=1)]
+Params = dict[str, Any]
+GroupName = Annotated[str, one_of(DEFAULT_DETECTORS)]
+QualityKind = Annotated[str, one_of(DEFAULT_QUALITY)]
+MetricName = Annotated[str, one_of(dict.fromkeys(m for per in METRICS.values() for m in per))]
+AlertTypeName = Annotated[str, one_of(sorted(ALERT_TYPES))]
+Trigger = Annotated[
+    str,
+    one_of(
+        sorted(MODEL_ALERT_TYPES),
+        problem=f"must be one of {', '.join(sorted(MODEL_ALERT_TYPES))} "
+        "(infrastructure alerts never request retraining)",
+    ),
+]
 
 
-def _only(value: Mapping[str, Any], key: str, allowed: set[str] | frozenset[str]) -> None:
-    for name in value:
-        if name not in allowed:
-            raise ConfigError(
-                _join(key, name), f"unknown key (known: {', '.join(sorted(allowed))})"
-            )
+def _check_range(value: Range | None) -> None:
+    if value is not None and value[0] > value[1]:
+        raise ConfigError("range", "low must be <= high")
 
 
-def _join(key: str, name: str) -> str:
-    return f"{key}.{name}" if key else name
+def _check_detector(kind: str, params: Mapping[str, Any], key: str) -> None:
+    """Check a detector kind and its parameters against the detector library."""
+    problem = check_detector(kind, params)
+    if problem is not None:
+        name, message = problem
+        raise ConfigError(f"{key}.{name}" if name else key, message)
 
 
-def _number(value: Any, key: str, *, minimum: float = 0.0, above: bool = False) -> float:
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok or (value <= minimum if above else value < minimum):
-        raise ConfigError(key, f"must be a number {'>' if above else '>='} {minimum:g}")
-    return float(value)
-
-
-def _integer(value: Any, key: str, *, minimum: int = 0) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise ConfigError(key, f"must be an integer >= {minimum}")
-    return value
-
-
-def _fraction(value: Any, key: str) -> float:
-    number = _number(value, key)
-    if number > 1.0:
-        raise ConfigError(key, "must be a number between 0 and 1")
-    return number
-
-
-def _boolean(value: Any, key: str) -> bool:
-    if not isinstance(value, bool):
-        raise ConfigError(key, "must be true or false")
-    return value
-
-
-def _text(value: Any, key: str) -> str:
-    if not isinstance(value, str) or not value:
-        raise ConfigError(key, "must be a non-empty string")
-    return value
-
-
-def _choice(value: Any, key: str, choices: tuple[str, ...]) -> str:
-    if value not in choices:
-        raise ConfigError(key, f"must be one of {', '.join(choices)}")
-    return str(value)
-
-
-def _range(value: Any, key: str) -> tuple[float, float]:
-    if not isinstance(value, list | tuple) or len(value) != 2:
-        raise ConfigError(key, "must be a list [low, high]")
-    low = _number(value[0], f"{key}[0]", minimum=-math.inf)
-    high = _number(value[1], f"{key}[1]", minimum=-math.inf)
-    if low > high:
-        raise ConfigError(key, "low must be <= high")
-    return (low, high)
-
-
-def _categories(value: Any, key: str) -> tuple[str, ...]:
-    if not isinstance(value, list | tuple) or not value:
-        raise ConfigError(key, "must be a non-empty list of strings")
-    return tuple(_text(item, f"{key}[{i}]") for i, item in enumerate(value))
-
-
-def _merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
-    """Deep merge of plain mappings; ``detectors.<group>`` and ``features`` entries replace."""
-    out = dict(base)
-    for name, value in override.items():
-        if isinstance(value, Mapping) and isinstance(out.get(name), Mapping):
-            out[name] = _merge(out[name], value)
-        else:
-            out[name] = value
-    return out
-
-
-# -- the configuration objects ----------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class FeatureConfig:
+class FeatureConfig(Settings, frozen=True):
     """What a feature is expected to look like; ``None`` fields are inferred or unchecked."""
 
     type: FeatureType | None = None
-    range: tuple[float, float] | None = None
-    categories: tuple[str, ...] | None = None
-    max_missing_rate: float | None = None
+    range: Range | None = None
+    categories: Categories | None = None
+    max_missing_rate: Fraction | None = None
 
-    @classmethod
-    def parse(cls, value: Any, key: str) -> FeatureConfig:
-        data = _mapping(value, key)
-        _only(data, key, {"type", "range", "categories", "max_missing_rate"})
-        kind = data.get("type")
-        if kind is not None:
-            kind = _choice(kind, f"{key}.type", ("numeric", "categorical"))
-        rng = _range(data["range"], f"{key}.range") if data.get("range") is not None else None
-        cats = data.get("categories")
-        categories = _categories(cats, f"{key}.categories") if cats is not None else None
-        if kind is None:
-            kind = "numeric" if rng is not None else "categorical" if categories else None
-        if kind == "numeric" and categories is not None:
-            raise ConfigError(f"{key}.categories", "is only allowed for categorical features")
-        if kind == "categorical" and rng is not None:
-            raise ConfigError(f"{key}.range", "is only allowed for numeric features")
-        missing = data.get("max_missing_rate")
-        max_missing = _fraction(missing, f"{key}.max_missing_rate") if missing is not None else None
-        return cls(kind, rng, categories, max_missing)  # type: ignore[arg-type]
+    def __post_init__(self) -> None:
+        _check_range(self.range)
+        if self.type is None:  # declared by its range or categories
+            kind = (
+                "numeric" if self.range is not None else "categorical" if self.categories else None
+            )
+            force_setattr(self, "type", kind)
+        if self.type == "numeric" and self.categories is not None:
+            raise ConfigError("categories", "is only allowed for categorical features")
+        if self.type == "categorical" and self.range is not None:
+            raise ConfigError("range", "is only allowed for numeric features")
 
 
-@dataclass(frozen=True, slots=True)
-class PredictionConfig:
+class PredictionConfig(Settings, frozen=True):
     """Expected range of numeric predictions or the allowed class labels."""
 
-    range: tuple[float, float] | None = None
-    categories: tuple[str, ...] | None = None
+    range: Range | None = None
+    categories: Categories | None = None
 
-    @classmethod
-    def parse(cls, value: Any, key: str) -> PredictionConfig:
-        data = _mapping(value, key)
-        _only(data, key, {"range", "categories"})
-        rng = _range(data["range"], f"{key}.range") if data.get("range") is not None else None
-        cats = data.get("categories")
-        return cls(rng, _categories(cats, f"{key}.categories") if cats is not None else None)
+    def __post_init__(self) -> None:
+        _check_range(self.range)
 
 
-@dataclass(frozen=True, slots=True)
-class JoinConfig:
+class JoinConfig(Settings, frozen=True):
     """Prediction/label join buffer: entries expire ``ttl_seconds`` (event time) after their
     own event time; at most ``max_pending`` entries per model (oldest evicted first). The
     ids of the last ``remember_joined`` joined pairs are kept to recognise duplicates."""
 
-    ttl_seconds: float = 7 * 86400.0
-    max_pending: int = 100_000
-    remember_joined: int = 10_000
-
-    @classmethod
-    def parse(cls, value: Any, key: str) -> JoinConfig:
-        data = _mapping(value, key)
-        _only(data, key, {"ttl_seconds", "max_pending", "remember_joined"})
-        d = cls()
-        return cls(
-            _number(data.get("ttl_seconds", d.ttl_seconds), f"{key}.ttl_seconds", above=True),
-            _integer(data.get("max_pending", d.max_pending), f"{key}.max_pending", minimum=1),
-            _integer(data.get("remember_joined", d.remember_joined), f"{key}.remember_joined"),
-        )
+    ttl_seconds: Positive = 7 * 86400.0
+    max_pending: PositiveInt = 100_000
+    remember_joined: Count = 10_000
 
 
-@dataclass(frozen=True, slots=True)
-class PerformanceConfig:
+class PerformanceConfig(Settings, frozen=True):
     """Rolling performance over the last ``window`` joined pairs, evaluated every ``every``.
 
     ``thresholds`` are the acceptable limits (a minimum for accuracy/roc_auc, a maximum for
@@ -285,102 +216,37 @@ class PerformanceConfig:
     the version's first full window (``None`` disables).
     """
 
-    window: int = 1000
-    every: int = 100
-    thresholds: Mapping[str, float] = field(default_factory=dict)
-    relative_drop: float | None = 0.2
-
-    @classmethod
-    def parse(cls, value: Any, key: str) -> PerformanceConfig:
-        data = _mapping(value, key)
-        _only(data, key, {"window", "every", "thresholds", "relative_drop"})
-        d = cls()
-        thresholds = _mapping(data.get("thresholds"), f"{key}.thresholds")
-        _only(thresholds, f"{key}.thresholds", _ALL_METRICS)
-        drop = data.get("relative_drop", d.relative_drop)
-        return cls(
-            _integer(data.get("window", d.window), f"{key}.window", minimum=10),
-            _integer(data.get("every", d.every), f"{key}.every", minimum=1),
-            {
-                name: _number(limit, f"{key}.thresholds.{name}", minimum=-math.inf)
-                for name, limit in thresholds.items()
-            },
-            _fraction(drop, f"{key}.relative_drop") if drop is not None else None,
-        )
+    window: Annotated[int, msgspec.Meta(ge=10)] = 1000
+    every: PositiveInt = 100
+    thresholds: dict[MetricName, Number] = {}
+    relative_drop: Fraction | None = 0.2
 
 
-@dataclass(frozen=True, slots=True)
-class VersionsConfig:
+class VersionsConfig(Settings, frozen=True):
     """When an old ``model_version`` is retired: after this many predictions of other
     versions, or this many seconds (event time) without one of its own."""
 
-    retire_after_events: int = 100_000
-    retire_after_seconds: float = 86400.0
-
-    @classmethod
-    def parse(cls, value: Any, key: str) -> VersionsConfig:
-        data = _mapping(value, key)
-        _only(data, key, {"retire_after_events", "retire_after_seconds"})
-        d = cls()
-        return cls(
-            _integer(
-                data.get("retire_after_events", d.retire_after_events),
-                f"{key}.retire_after_events",
-                minimum=1,
-            ),
-            _number(
-                data.get("retire_after_seconds", d.retire_after_seconds),
-                f"{key}.retire_after_seconds",
-                above=True,
-            ),
-        )
+    retire_after_events: PositiveInt = 100_000
+    retire_after_seconds: Positive = 86400.0
 
 
-@dataclass(frozen=True, slots=True)
-class ThroughputConfig:
+class ThroughputConfig(Settings, frozen=True):
     """Throughput collapse: the event rate over ``window_seconds`` (processing time) falls
     below ``min_ratio`` of its moving average, once that average is >= ``min_rate``/s."""
 
-    window_seconds: float = 60.0
-    min_ratio: float = 0.2
-    min_rate: float = 1.0
-
-    @classmethod
-    def parse(cls, value: Any, key: str) -> ThroughputConfig:
-        data = _mapping(value, key)
-        _only(data, key, {"window_seconds", "min_ratio", "min_rate"})
-        d = cls()
-        return cls(
-            _number(
-                data.get("window_seconds", d.window_seconds), f"{key}.window_seconds", above=True
-            ),
-            _fraction(data.get("min_ratio", d.min_ratio), f"{key}.min_ratio"),
-            _number(data.get("min_rate", d.min_rate), f"{key}.min_rate"),
-        )
+    window_seconds: Positive = 60.0
+    min_ratio: Fraction = 0.2
+    min_rate: NonNegative = 1.0
 
 
-@dataclass(frozen=True, slots=True)
-class ConfirmConfig:
+class ConfirmConfig(Settings, frozen=True):
     """Retraining needs alerts from ``signals`` distinct signals within ``within_seconds``."""
 
-    signals: int = 1
-    within_seconds: float = 3600.0
-
-    @classmethod
-    def parse(cls, value: Any, key: str) -> ConfirmConfig:
-        data = _mapping(value, key)
-        _only(data, key, {"signals", "within_seconds"})
-        d = cls()
-        return cls(
-            _integer(data.get("signals", d.signals), f"{key}.signals", minimum=1),
-            _number(
-                data.get("within_seconds", d.within_seconds), f"{key}.within_seconds", above=True
-            ),
-        )
+    signals: PositiveInt = 1
+    within_seconds: Positive = 3600.0
 
 
-@dataclass(frozen=True, slots=True)
-class RetrainConfig:
+class RetrainConfig(Settings, frozen=True):
     """Which model alerts request retraining, and how often at most (event time).
 
     A request's data window ends at the triggering alert's event time and starts
@@ -390,267 +256,88 @@ class RetrainConfig:
     """
 
     enabled: bool = True
-    triggers: frozenset[str] = frozenset({"concept_drift", "performance_degradation"})
-    cooldown_seconds: float = 3600.0
-    max_per_day: int = 4
-    confirm: ConfirmConfig = ConfirmConfig()
+    triggers: frozenset[Trigger] = frozenset({"concept_drift", "performance_degradation"})
+    cooldown_seconds: NonNegative = 3600.0
+    max_per_day: PositiveInt = 4
+    confirm: ConfirmConfig = msgspec.field(default_factory=ConfirmConfig)
     require_degraded_performance: bool = False
-    window_seconds: float = 7 * 86400.0
-    verify_labelled_events: int = 500
-
-    @classmethod
-    def parse(cls, value: Any, key: str) -> RetrainConfig:
-        data = _mapping(value, key)
-        allowed = {
-            "enabled",
-            "triggers",
-            "cooldown_seconds",
-            "max_per_day",
-            "confirm",
-            "require_degraded_performance",
-            "window_seconds",
-            "verify_labelled_events",
-        }
-        _only(data, key, allowed)
-        d = cls()
-        triggers = data.get("triggers", sorted(d.triggers))
-        if not isinstance(triggers, list | tuple):
-            raise ConfigError(f"{key}.triggers", "must be a list of alert types")
-        for i, name in enumerate(triggers):
-            if name == "infrastructure":
-                raise ConfigError(
-                    f"{key}.triggers[{i}]", "infrastructure alerts never request retraining"
-                )
-            _choice(name, f"{key}.triggers[{i}]", tuple(sorted(MODEL_ALERT_TYPES)))
-        window = data.get("window_seconds", d.window_seconds)
-        return cls(
-            _boolean(data.get("enabled", d.enabled), f"{key}.enabled"),
-            frozenset(triggers),
-            _number(data.get("cooldown_seconds", d.cooldown_seconds), f"{key}.cooldown_seconds"),
-            _integer(data.get("max_per_day", d.max_per_day), f"{key}.max_per_day", minimum=1),
-            ConfirmConfig.parse(data.get("confirm"), f"{key}.confirm"),
-            _boolean(
-                data.get("require_degraded_performance", d.require_degraded_performance),
-                f"{key}.require_degraded_performance",
-            ),
-            _number(window, f"{key}.window_seconds", above=True),
-            _integer(
-                data.get("verify_labelled_events", d.verify_labelled_events),
-                f"{key}.verify_labelled_events",
-            ),
-        )
+    window_seconds: Positive = 7 * 86400.0
+    verify_labelled_events: Count = 500
 
 
-_MODEL_KEYS: Final = frozenset(
-    {
-        "task",
-        "threshold",
-        "warmup",
-        "alarms",
-        "reference",
-        "max_features",
-        "infer_features",
-        "features",
-        "prediction",
-        "detectors",
-        "quality",
-        "performance",
-        "severities",
-        "join",
-        "versions",
-        "silence_seconds",
-        "throughput",
-        "retrain",
-    }
-)
+class QualityConfig(Settings, frozen=True):
+    """``exclude``: what a failing value keeps out of the drift statistics (the whole
+    ``event``, or only the ``value``); ``detectors``: each expectation's parameters over its
+    defaults, ``false`` switching one off."""
+
+    exclude: Literal["event", "value"] = "event"
+    detectors: dict[QualityKind, Params | Literal[False]] = {}
+
+    def __post_init__(self) -> None:
+        given = self.detectors
+        merged: dict[str, Params | Literal[False]] = {}
+        for kind, defaults in DEFAULT_QUALITY.items():
+            params = given.get(kind, {})
+            merged[kind] = False if params is False else {**defaults, **params}
+            if params:
+                _check_detector(kind, merged[kind] or {}, f"detectors.{kind}")
+        force_setattr(self, "detectors", merged)
 
 
-@dataclass(frozen=True, slots=True)
-class ModelConfig:
+class ModelConfig(Settings, frozen=True):
     """Everything the engine needs to monitor one model (``models.<id>`` over ``defaults``)."""
 
     task: Task | None = None
-    threshold: float = 0.5
-    warmup: int = 1000
-    alarms: AlarmPolicy = field(default_factory=AlarmPolicy)
-    reference: str | None = None
-    max_features: int = 100
+    threshold: Fraction = 0.5
+    warmup: Annotated[int, msgspec.Meta(ge=10)] = 1000
+    alarms: AlarmPolicy = msgspec.field(default_factory=AlarmPolicy)
+    reference: Text | None = None
+    max_features: PositiveInt = 100
     infer_features: bool = True
-    features: Mapping[str, FeatureConfig] = field(default_factory=dict)
-    prediction: PredictionConfig = PredictionConfig()
-    detectors: Mapping[str, Mapping[str, Mapping[str, Any]]] = field(
-        default_factory=lambda: dict(DEFAULT_DETECTORS)
-    )
-    quality: Mapping[str, Mapping[str, Any] | None] = field(
-        default_factory=lambda: dict(DEFAULT_QUALITY)
-    )
-    quality_exclude: Literal["event", "value"] = "event"
-    performance: PerformanceConfig = PerformanceConfig()
-    severities: Mapping[str, Severity] = field(default_factory=lambda: dict(DEFAULT_SEVERITIES))
-    join: JoinConfig = JoinConfig()
-    versions: VersionsConfig = VersionsConfig()
-    silence_seconds: float | None = 300.0
-    throughput: ThroughputConfig = ThroughputConfig()
-    retrain: RetrainConfig = RetrainConfig()
+    features: dict[str, FeatureConfig] = {}
+    prediction: PredictionConfig = msgspec.field(default_factory=PredictionConfig)
+    #: ``{group: {kind: params}}``; a group given replaces the built-in one
+    detectors: dict[GroupName, dict[str, Params]] = {}
+    #: the ``quality:`` section; the engine reads :attr:`quality` and :attr:`quality_exclude`
+    quality_section: QualityConfig = msgspec.field(default_factory=QualityConfig, name="quality")
+    performance: PerformanceConfig = msgspec.field(default_factory=PerformanceConfig)
+    severities: dict[AlertTypeName, Severity] = {}
+    join: JoinConfig = msgspec.field(default_factory=JoinConfig)
+    versions: VersionsConfig = msgspec.field(default_factory=VersionsConfig)
+    silence_seconds: Positive | None = 300.0
+    throughput: ThroughputConfig = msgspec.field(default_factory=ThroughputConfig)
+    retrain: RetrainConfig = msgspec.field(default_factory=RetrainConfig)
 
-    @classmethod
-    def parse(cls, value: Any, key: str) -> ModelConfig:
-        data = _mapping(value, key)
-        _only(data, key, _MODEL_KEYS)
-        d = cls()
-        task = data.get("task")
-        features = _mapping(data.get("features"), f"{key}.features")
-        quality = _mapping(data.get("quality"), f"{key}.quality")
-        _only(quality, f"{key}.quality", {"exclude", "detectors"})
-        silence = data.get("silence_seconds", d.silence_seconds)
-        reference = data.get("reference")
-        return cls(
-            task=_choice(task, f"{key}.task", ("binary", "multiclass", "regression"))  # type: ignore[arg-type]
-            if task is not None
-            else None,
-            threshold=_fraction(data.get("threshold", d.threshold), f"{key}.threshold"),
-            warmup=_integer(data.get("warmup", d.warmup), f"{key}.warmup", minimum=10),
-            alarms=_parse_alarms(data.get("alarms"), f"{key}.alarms"),
-            reference=_text(reference, f"{key}.reference") if reference is not None else None,
-            max_features=_integer(
-                data.get("max_features", d.max_features), f"{key}.max_features", minimum=1
-            ),
-            infer_features=_boolean(
-                data.get("infer_features", d.infer_features), f"{key}.infer_features"
-            ),
-            features={
-                name: FeatureConfig.parse(spec, f"{key}.features.{name}")
-                for name, spec in features.items()
-            },
-            prediction=PredictionConfig.parse(data.get("prediction"), f"{key}.prediction"),
-            detectors=_error_group_fits(
-                task, _parse_detectors(data.get("detectors"), f"{key}.detectors"), key
-            ),
-            quality=_parse_quality(quality.get("detectors"), f"{key}.quality.detectors"),
-            quality_exclude=_choice(  # type: ignore[arg-type]
-                quality.get("exclude", d.quality_exclude),
-                f"{key}.quality.exclude",
-                ("event", "value"),
-            ),
-            performance=PerformanceConfig.parse(data.get("performance"), f"{key}.performance"),
-            severities=_parse_severities(data.get("severities"), f"{key}.severities"),
-            join=JoinConfig.parse(data.get("join"), f"{key}.join"),
-            versions=VersionsConfig.parse(data.get("versions"), f"{key}.versions"),
-            silence_seconds=_number(silence, f"{key}.silence_seconds", above=True)
-            if silence is not None
-            else None,
-            throughput=ThroughputConfig.parse(data.get("throughput"), f"{key}.throughput"),
-            retrain=RetrainConfig.parse(data.get("retrain"), f"{key}.retrain"),
-        )
+    def __post_init__(self) -> None:
+        for group, kinds in self.detectors.items():
+            for kind, params in kinds.items():
+                _check_detector(kind, params, f"detectors.{group}.{kind}")
+        groups = {**DEFAULT_DETECTORS, **self.detectors}
+        if self.task == "binary":
+            # 0/1-only detectors (DDM, EDDM, HDDM-A, FHDDM) cannot watch a binary model's
+            # error signal, which is real-valued (misclassified minus the model's probability)
+            for kind in groups["error"]:
+                if getattr(registry.DETECTORS[kind], "binary", False):
+                    raise ConfigError(
+                        f"detectors.error.{kind}",
+                        "takes only 0/1 values, but a binary model's error stream is "
+                        "real-valued (misclassified minus the model's probability of it); "
+                        "use adwin, page_hinkley or kswin",
+                    )
+        force_setattr(self, "detectors", groups)
+        force_setattr(self, "severities", {**DEFAULT_SEVERITIES, **self.severities})
+
+    @property
+    def quality(self) -> Mapping[str, Mapping[str, Any] | None]:
+        """Parameters of each quality expectation; ``None``: switched off."""
+        return {k: p or None for k, p in self.quality_section.detectors.items()}
+
+    @property
+    def quality_exclude(self) -> Literal["event", "value"]:
+        return self.quality_section.exclude
 
 
-def _parse_detectors(value: Any, key: str) -> dict[str, Mapping[str, Mapping[str, Any]]]:
-    """``{group: {kind: params}}``; a group given in the config replaces the default one."""
-    data = _mapping(value, key)
-    _only(data, key, DETECTOR_GROUPS)
-    out: dict[str, Mapping[str, Mapping[str, Any]]] = dict(DEFAULT_DETECTORS)
-    for group, kinds in data.items():
-        out[group] = {
-            kind: _detector_params(kind, params, f"{key}.{group}.{kind}")
-            for kind, params in _mapping(kinds, f"{key}.{group}").items()
-        }
-    return out
-
-
-def _error_group_fits(
-    task: Any, groups: dict[str, Mapping[str, Mapping[str, Any]]], key: str
-) -> dict[str, Mapping[str, Mapping[str, Any]]]:
-    """Refuse 0/1-only detectors (DDM, EDDM, HDDM-A, FHDDM) on a binary model's ``error``
-    signal, which is real-valued (misclassified minus the model's own probability of it)."""
-    if task == "binary":
-        from detectors import registry
-
-        for kind in groups["error"]:
-            if getattr(registry.DETECTORS[kind], "binary", False):
-                raise ConfigError(
-                    f"{key}.detectors.error.{kind}",
-                    "takes only 0/1 values, but a binary model's error stream is real-valued "
-                    "(misclassified minus the model's probability of it); use adwin, "
-                    "page_hinkley or kswin",
-                )
-    return groups
-
-
-def _parse_quality(value: Any, key: str) -> dict[str, Mapping[str, Any] | None]:
-    """Parameters of each expectation; ``false`` switches one off."""
-    data = _mapping(value, key)
-    _only(data, key, frozenset(DEFAULT_QUALITY))
-    out: dict[str, Mapping[str, Any] | None] = dict(DEFAULT_QUALITY)
-    for kind, params in data.items():
-        out[kind] = (
-            None
-            if params is False
-            else _detector_params(
-                kind,
-                {**DEFAULT_QUALITY[kind], **_mapping(params, f"{key}.{kind}")},
-                f"{key}.{kind}",
-            )
-        )
-    return out
-
-
-def _detector_params(kind: str, params: Any, key: str) -> Mapping[str, Any]:
-    """Check a detector kind and its parameters against the detector library."""
-    from streams.engine import signals  # late: the detector library is imported only here
-
-    data = dict(_mapping(params, key))
-    problem = signals.check_detector(kind, data)
-    if problem is not None:
-        name, message = problem
-        raise ConfigError(_join(key, name) if name else key, message)
-    return data
-
-
-def _parse_alarms(value: Any, key: str) -> AlarmPolicy:
-    """The model's :class:`AlarmPolicy` (budget split, minimum evidence, hysteresis)."""
-    data = _mapping(value, key)
-    try:
-        return AlarmPolicy.from_mapping(data)
-    except DetectorError as exc:
-        raise ConfigError(
-            f"{key}.{getattr(exc, 'parameter', '')}".rstrip("."), getattr(exc, "problem", str(exc))
-        ) from None
-    except TypeError as exc:
-        raise ConfigError(key, str(exc)) from None
-
-
-def _parse_severities(value: Any, key: str) -> dict[str, Severity]:
-    data = _mapping(value, key)
-    _only(data, key, ALERT_TYPES)
-    out: dict[str, Severity] = dict(DEFAULT_SEVERITIES)
-    for name, level in data.items():
-        out[name] = _choice(level, f"{key}.{name}", ("info", "warning", "critical"))  # type: ignore[assignment]
-    return out
-
-
-@dataclass(frozen=True, slots=True)
-class TopicsConfig:
-    """Topic names (contract defaults)."""
-
-    predictions: str = "predictions"
-    ground_truth: str = "ground-truth"
-    alerts: str = "drift-alerts"
-    retrain_requests: str = "retrain-requests"
-    dead_letter: str = "dead-letter"
-
-    @classmethod
-    def parse(cls, value: Any, key: str) -> TopicsConfig:
-        data = _mapping(value, key)
-        d = cls()
-        names = {f.name for f in fields(cls)}
-        _only(data, key, names)
-        return cls(
-            **{name: _text(data.get(name, getattr(d, name)), f"{key}.{name}") for name in names}
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class CheckpointConfig:
+class CheckpointConfig(Settings, frozen=True):
     """State and offsets are checkpointed every ``every_events`` events or ``every_seconds``.
 
     A crash replays at most that many events (or seconds of input); each checkpoint costs
@@ -658,110 +345,27 @@ class CheckpointConfig:
     (100 000: about 2 s of input at 50 000 events/s), at low rates ``every_seconds`` does.
     """
 
-    every_events: int = 100_000
-    every_seconds: float = 5.0
-
-    @classmethod
-    def parse(cls, value: Any, key: str) -> CheckpointConfig:
-        data = _mapping(value, key)
-        _only(data, key, {"every_events", "every_seconds"})
-        d = cls()
-        return cls(
-            _integer(data.get("every_events", d.every_events), f"{key}.every_events", minimum=1),
-            _number(data.get("every_seconds", d.every_seconds), f"{key}.every_seconds", above=True),
-        )
+    every_events: PositiveInt = 100_000
+    every_seconds: Positive = 5.0
 
 
-@dataclass(frozen=True, slots=True)
-class RedisConfig:
-    """How the monitor talks to Redis and how long it rides out an outage.
-
-    A call fails after ``socket_timeout_seconds`` without an answer and is retried
-    ``retries`` times with exponential backoff; while a checkpoint cannot be written the
-    monitor consumes nothing and retries, and stops after ``give_up_seconds``.
-    """
-
-    socket_timeout_seconds: float = 3.0
-    retries: int = 2
-    give_up_seconds: float = 300.0
-
-    @classmethod
-    def parse(cls, value: Any, key: str) -> RedisConfig:
-        data = _mapping(value, key)
-        _only(data, key, {"socket_timeout_seconds", "retries", "give_up_seconds"})
-        d = cls()
-        return cls(
-            _number(
-                data.get("socket_timeout_seconds", d.socket_timeout_seconds),
-                f"{key}.socket_timeout_seconds",
-                above=True,
-            ),
-            _integer(data.get("retries", d.retries), f"{key}.retries"),
-            _number(data.get("give_up_seconds", d.give_up_seconds), f"{key}.give_up_seconds"),
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class BrokerConfig:
-    """When the monitor reports the broker as unusable.
-
-    ``idle_seconds``: no answer from any broker for this long makes ``/readyz`` say Kafka
-    is not ready; ``no_assignment_seconds``: a member with no partition for this long logs
-    what to check and publishes an ``infrastructure`` alert.
-    """
-
-    idle_seconds: float = 15.0
-    no_assignment_seconds: float = 60.0
-
-    @classmethod
-    def parse(cls, value: Any, key: str) -> BrokerConfig:
-        data = _mapping(value, key)
-        _only(data, key, {"idle_seconds", "no_assignment_seconds"})
-        d = cls()
-        return cls(
-            _number(data.get("idle_seconds", d.idle_seconds), f"{key}.idle_seconds", above=True),
-            _number(
-                data.get("no_assignment_seconds", d.no_assignment_seconds),
-                f"{key}.no_assignment_seconds",
-                above=True,
-            ),
-        )
-
-
-#: ``retrain_worker`` belongs to ``driftradar retrain-worker``, which validates it itself.
-_TOP_KEYS: Final = frozenset(
-    {
-        "kafka",
-        "topics",
-        "checkpoint",
-        "redis",
-        "broker",
-        "metrics_port",
-        "max_consumer_lag",
-        "max_models",
-        "defaults",
-        "models",
-        "retrain_worker",
-    }
-)
-
-
-@dataclass(frozen=True, slots=True)
-class MonitorConfig:
+class MonitorConfig(Settings, frozen=True):
     """The whole configuration. ``model(id)`` gives the settings of any model, configured or
     not (unconfigured models get ``defaults``)."""
 
-    kafka: Mapping[str, str | int | float | bool] = field(default_factory=dict)
-    topics: TopicsConfig = TopicsConfig()
-    checkpoint: CheckpointConfig = CheckpointConfig()
-    redis: RedisConfig = RedisConfig()
-    broker: BrokerConfig = BrokerConfig()
-    metrics_port: int = 9108
-    max_consumer_lag: int = 100_000
-    #: Most models per input partition; events of further models are dead-lettered.
-    max_models: int = 1000
-    defaults: ModelConfig = ModelConfig()
-    models: Mapping[str, ModelConfig] = field(default_factory=dict)
+    kafka: KafkaProperties = {}
+    topics: TopicsConfig = msgspec.field(default_factory=TopicsConfig)
+    checkpoint: CheckpointConfig = msgspec.field(default_factory=CheckpointConfig)
+    redis: RedisConfig = msgspec.field(default_factory=RedisConfig)
+    broker: BrokerConfig = msgspec.field(default_factory=BrokerConfig)
+    metrics_port: Port = DEFAULT_METRICS_PORT
+    max_consumer_lag: PositiveInt = 100_000
+    #: most models per input partition; events of further models are dead-lettered
+    max_models: PositiveInt = 1000
+    defaults: ModelConfig = msgspec.field(default_factory=ModelConfig)
+    models: dict[str, ModelConfig] = {}
+    #: belongs to ``driftradar retrain-worker``, which validates it itself
+    retrain_worker: dict[str, Any] = {}
 
     def model(self, model_id: str) -> ModelConfig:
         """Settings for ``model_id``: its own entry, else the defaults."""
@@ -770,35 +374,40 @@ class MonitorConfig:
     @classmethod
     def from_mapping(cls, value: Any) -> MonitorConfig:
         """Validate a parsed YAML document; the empty document gives the defaults."""
-        data = _mapping(value, "")
-        _only(data, "", _TOP_KEYS)
-        kafka = _mapping(data.get("kafka"), "kafka")
-        for name, prop in kafka.items():
-            if not isinstance(prop, str | int | float | bool):
-                raise ConfigError(f"kafka.{name}", "must be a string, number or boolean")
-        default_data = _mapping(data.get("defaults"), "defaults")
-        defaults = ModelConfig.parse(default_data, "defaults")
-        models = {}
-        for model_id, spec in _mapping(data.get("models"), "models").items():
-            merged = _merge(default_data, _mapping(spec, f"models.{model_id}"))
-            models[model_id] = ModelConfig.parse(merged, f"models.{model_id}")
-        port = _integer(data.get("metrics_port", 9108), "metrics_port", minimum=0)
-        if port > 65535:
-            raise ConfigError("metrics_port", "must be an integer between 0 and 65535")
-        return cls(
-            kafka=dict(kafka),
-            topics=TopicsConfig.parse(data.get("topics"), "topics"),
-            checkpoint=CheckpointConfig.parse(data.get("checkpoint"), "checkpoint"),
-            redis=RedisConfig.parse(data.get("redis"), "redis"),
-            broker=BrokerConfig.parse(data.get("broker"), "broker"),
-            metrics_port=port,
-            max_consumer_lag=_integer(
-                data.get("max_consumer_lag", 100_000), "max_consumer_lag", minimum=1
-            ),
-            max_models=_integer(data.get("max_models", 1000), "max_models", minimum=1),
-            defaults=defaults,
-            models=models,
-        )
+        document = {} if value is None else value
+        if isinstance(document, Mapping):
+            defaults, models = document.get("defaults"), document.get("models")
+            if isinstance(models, Mapping) and isinstance(defaults or {}, Mapping):
+                models = {
+                    model_id: _merge(defaults or {}, spec)
+                    if isinstance(spec, Mapping)
+                    else _merge(defaults or {}, {})
+                    if spec is None
+                    else spec
+                    for model_id, spec in models.items()
+                }
+            rest = {k: v for k, v in document.items() if k != "models"}
+            document = rest if models is None else {**rest, "models": models}  # defaults first
+        return convert(document, cls)
+
+
+#: Mappings whose entries a model's settings replace instead of merging into (docs/engine.md).
+_REPLACED_ENTRIES: Final = frozenset({("detectors",)})
+
+
+def _merge(
+    base: Mapping[str, Any], override: Mapping[str, Any], path: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """``override`` over ``base``, mappings merged key by key (``null`` for a mapping: no
+    change), except the entries of :data:`_REPLACED_ENTRIES`, which replace whole."""
+    out = dict(base)
+    for name, value in override.items():
+        old = out.get(name)
+        mergeable = value is None or isinstance(value, Mapping)
+        if isinstance(old, Mapping) and mergeable and path not in _REPLACED_ENTRIES:
+            value = _merge(old, value or {}, (*path, name))
+        out[name] = value
+    return out
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> MonitorConfig:

@@ -33,6 +33,8 @@ from wsgiref.simple_server import WSGIRequestHandler, make_server
 from prometheus_client.exposition import ThreadingWSGIServer, make_wsgi_app
 from prometheus_client.registry import CollectorRegistry
 
+from streams.core.errors import ConfigError
+from streams.core.settings import DEFAULT_METRICS_PORT
 from streams.metrics.health import (
     ReadinessCheck,
     ReadinessCollector,
@@ -56,7 +58,7 @@ __all__ = [
 #: A WSGI application (PEP 3333).
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
-DEFAULT_PORT: Final = 9108
+DEFAULT_PORT: Final = DEFAULT_METRICS_PORT
 DEFAULT_HOST: Final = "0.0.0.0"
 PORT_ENV: Final = "DRIFTRADAR_METRICS_PORT"
 HOST_ENV: Final = "DRIFTRADAR_METRICS_HOST"
@@ -70,7 +72,7 @@ def resolve_port(cli_value: int | None, environ: Mapping[str, str] = os.environ)
     >>> resolve_port(None, {"DRIFTRADAR_METRICS_PORT": "http"})
     Traceback (most recent call last):
     ...
-    ValueError: DRIFTRADAR_METRICS_PORT: 'http' is not a port number (0-65535)
+    streams.core.errors.ConfigError: DRIFTRADAR_METRICS_PORT: 'http' is not a port number (0-65535)
     """
     if cli_value is not None:
         source, raw = "--metrics-port", str(cli_value)
@@ -83,7 +85,7 @@ def resolve_port(cli_value: int | None, environ: Mapping[str, str] = os.environ)
     except ValueError:
         port = -1
     if not 0 <= port <= 65535:
-        raise ValueError(f"{source}: {raw!r} is not a port number (0-65535)")
+        raise ConfigError(source, f"{raw!r} is not a port number (0-65535)")
     return port
 
 

@@ -59,15 +59,16 @@ from streams.checkpoint import (
     StaleOwnerError,
     partition_key,
 )
+from streams.core.settings import BrokerConfig, RedisConfig, TopicsConfig
 from streams.dead_letter import dead_letter, model_hint
 from streams.engine.config import CheckpointConfig
 from streams.engine.records import EngineOutput, InputRecord
 from streams.events import Alert
-from streams.kafka_config import FAST_GROUP, TopicNames
+from streams.kafka_config import FAST_GROUP
 from streams.metrics import MonitorMetrics
-from streams.publisher import DeliveryPendingError, OutputTopics
+from streams.publisher import DeliveryPendingError
 from streams.redact import redact_text, redact_url, secrets_of_url
-from streams.runner.connect import RETRYABLE, RedisSettings
+from streams.runner.connect import RETRYABLE
 from streams.runner.decode import decode_batch
 from streams.runner.errors import ConsumeError, OutageError
 from streams.runner.lag import read_stats
@@ -76,9 +77,6 @@ from streams.runner.offsets import OffsetBook
 from streams.runner.outage import OutageTracker
 from streams.runner.properties import split_properties
 from streams.runner.session import Session, SessionSettings, open_session
-
-#: Checkpoint cadence when the caller gives none: the configuration's defaults.
-_CHECKPOINT_DEFAULTS: Final = CheckpointConfig()
 
 __all__ = ["Engine", "Runner", "RunnerSettings"]
 
@@ -133,50 +131,38 @@ class Engine(Protocol):
 class RunnerSettings:
     """Everything the loop needs besides the engine; see ``driftradar run --help``.
 
-    ``no_assignment_seconds``: after this long without partitions the member alerts;
-    ``broker_idle_seconds``: no answer from any broker for this long makes ``/readyz``
-    report Kafka as not ready; ``flush_seconds``: how long a checkpoint waits for the
-    broker to acknowledge the outputs before it counts as blocked by a broker outage.
+    ``topics``, ``checkpoint``, ``redis`` and ``broker`` are the configuration's
+    (:class:`~streams.engine.config.MonitorConfig`); ``flush_seconds`` is how long a
+    checkpoint waits for the broker to acknowledge the outputs before it counts as blocked
+    by a broker outage.
     """
 
     bootstrap: str
     redis_url: str
     group_id: str
-    predictions_topic: str = TopicNames.PREDICTIONS
-    ground_truth_topic: str = TopicNames.GROUND_TRUTH
-    outputs: OutputTopics = field(default_factory=OutputTopics)
+    topics: TopicsConfig = field(default_factory=TopicsConfig)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    redis: RedisConfig = field(default_factory=RedisConfig)
+    broker: BrokerConfig = field(default_factory=BrokerConfig)
     batch_size: int = 10_000
     poll_timeout: float = 0.2
-    checkpoint_events: int = _CHECKPOINT_DEFAULTS.every_events
-    checkpoint_seconds: float = _CHECKPOINT_DEFAULTS.every_seconds
+    flush_seconds: float = 5.0
     tick_seconds: float = 1.0
     view_seconds: float = 1.0
     stats_interval_ms: int = 5000
-    redis: RedisSettings = field(default_factory=RedisSettings)
-    no_assignment_seconds: float = 60.0
-    broker_idle_seconds: float = 15.0
-    flush_seconds: float = 5.0
     kafka: Mapping[str, Any] = field(default_factory=dict)
     group_timings: Mapping[str, Any] = field(default_factory=lambda: dict(FAST_GROUP))
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
-        for name in (
-            "poll_timeout",
-            "checkpoint_seconds",
-            "no_assignment_seconds",
-            "broker_idle_seconds",
-            "flush_seconds",
-        ):
+        for name in ("poll_timeout", "flush_seconds"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
-        if self.checkpoint_events < 1:
-            raise ValueError(f"checkpoint_events must be >= 1, got {self.checkpoint_events}")
 
     @property
     def inputs(self) -> tuple[str, str]:
-        return (self.predictions_topic, self.ground_truth_topic)
+        return self.topics.inputs
 
 
 @dataclass(slots=True)
@@ -222,8 +208,7 @@ class Runner:
             bootstrap=settings.bootstrap,
             redis_url=settings.redis_url,
             group_id=settings.group_id,
-            inputs=settings.inputs,
-            outputs=settings.outputs,
+            topics=settings.topics,
             redis=settings.redis,
             kafka=dict(settings.kafka),
             consumer_properties={
@@ -370,7 +355,7 @@ class _Loop:
         """Decoded records of the new messages; bad ones go to the dead-letter topic."""
         batch = decode_batch(
             messages,
-            self.settings.predictions_topic,
+            self.settings.topics.predictions,
             self.book,
             self.engine.admit,
             self._dead_letter,
@@ -413,8 +398,9 @@ class _Loop:
 
     def _checkpoint_due(self) -> bool:
         progress = self.progress
-        return progress.since_checkpoint >= self.settings.checkpoint_events or (
-            time.monotonic() - progress.last_checkpoint >= self.settings.checkpoint_seconds
+        cadence = self.settings.checkpoint
+        return progress.since_checkpoint >= cadence.every_events or (
+            time.monotonic() - progress.last_checkpoint >= cadence.every_seconds
         )
 
     # -- checkpoints and outages ---------------------------------------------------------
@@ -447,7 +433,7 @@ class _Loop:
     def _check_redis(self) -> None:
         """Nothing to save: a PING keeps ``/readyz`` honest about Redis while idle."""
         now = time.monotonic()
-        if now - self._last_redis_check >= self.settings.checkpoint_seconds:
+        if now - self._last_redis_check >= self.settings.checkpoint.every_seconds:
             self._last_redis_check = now
             self.progress.last_checkpoint = now
             self.observer.redis_call(now)
@@ -769,7 +755,7 @@ class _Loop:
             self._unassigned_since = now
             return
         waited = now - self._unassigned_since
-        if self._unassigned_alerted or waited < self.settings.no_assignment_seconds:
+        if self._unassigned_alerted or waited < self.settings.broker.no_assignment_seconds:
             return
         self._unassigned_alerted = True
         log.warning(
@@ -797,7 +783,7 @@ class _Loop:
         }
         reading = read_stats(stats_json, wanted)
         self.observer.broker_states(reading.broker_states)
-        self.observer.broker_idle(reading.receive_idle, self.settings.broker_idle_seconds)
+        self.observer.broker_idle(reading.receive_idle, self.settings.broker.idle_seconds)
         self.observer.lag(reading.lags)
         per_partition: dict[int, int] = {}
         for (_, partition), lag in reading.lags.items():

@@ -7,15 +7,13 @@ redis-py's :class:`~redis.retry.Retry` and exponential backoff (:func:`redis_ret
 dropped connection or a Redis still loading its append-only file costs a few retries, not a
 traceback.
 
->>> retry = redis_retry(RedisSettings(retries=3))
->>> retry.get_retries()
+>>> redis_retry(RedisConfig(retries=3)).get_retries()
 3
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from typing import Final
 
 import redis
@@ -23,13 +21,13 @@ from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import BusyLoadingError
 from redis.retry import Retry
 
+from streams.core.errors import ConfigError, UnreachableError
+from streams.core.settings import RedisConfig
 from streams.redact import malformed_userinfo, redact_text, redact_url, secrets_of_url
-from streams.runner.errors import UnreachableError
 
 __all__ = [
     "DEFAULT_GROUP_ID",
     "RETRYABLE",
-    "RedisSettings",
     "group_id",
     "open_redis",
     "redis_retry",
@@ -44,33 +42,6 @@ DEFAULT_GROUP_ID: Final = "driftradar"
 RETRYABLE: Final = (redis.ConnectionError, redis.TimeoutError, BusyLoadingError)
 
 
-@dataclass(frozen=True, slots=True)
-class RedisSettings:
-    """How a Redis client waits and retries.
-
-    A call fails after ``socket_timeout`` seconds without an answer and is retried
-    ``retries`` times with exponential backoff from ``backoff_base`` up to ``backoff_cap``
-    seconds (with jitter). ``give_up_seconds`` is how long the monitor rides out an outage
-    (consuming nothing) before it stops with a message.
-    """
-
-    socket_timeout: float = 3.0
-    connect_timeout: float = 3.0
-    retries: int = 2
-    backoff_base: float = 0.1
-    backoff_cap: float = 2.0
-    give_up_seconds: float = 300.0
-
-    def __post_init__(self) -> None:
-        for name in ("socket_timeout", "connect_timeout", "backoff_base", "backoff_cap"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"redis.{name} must be > 0, got {getattr(self, name)}")
-        if self.retries < 0:
-            raise ValueError(f"redis.retries must be >= 0, got {self.retries}")
-        if self.give_up_seconds < 0:
-            raise ValueError(f"redis.give_up_seconds must be >= 0, got {self.give_up_seconds}")
-
-
 def group_id(explicit: str | None = None, configured: str | None = None) -> str:
     """``explicit``, else ``$DRIFTRADAR_GROUP_ID``, else ``configured`` (the config file),
     else :data:`DEFAULT_GROUP_ID`."""
@@ -78,38 +49,41 @@ def group_id(explicit: str | None = None, configured: str | None = None) -> str:
 
 
 def redis_url(explicit: str | None = None) -> str:
-    """``explicit``, else ``$REDIS_URL``; :class:`UnreachableError` if neither is set."""
+    """``explicit``, else ``$REDIS_URL``; :class:`ConfigError` if neither is set."""
     value = explicit or os.environ.get("REDIS_URL")
     if not value:
-        raise UnreachableError(
-            "no Redis configured: set REDIS_URL "
-            '(or run `eval "$(driftradar stack up)"` to start a local one)'
+        raise ConfigError(
+            "REDIS_URL",
+            'no Redis configured: set it (or run `eval "$(driftradar stack up)"` to start a '
+            "local one)",
         )
     return value
 
 
-def redis_retry(settings: RedisSettings) -> Retry:
+def redis_retry(settings: RedisConfig) -> Retry:
     """redis-py's retry policy for ``settings``: exponential backoff with jitter."""
-    backoff = ExponentialWithJitterBackoff(cap=settings.backoff_cap, base=settings.backoff_base)
+    backoff = ExponentialWithJitterBackoff(
+        cap=settings.backoff_cap_seconds, base=settings.backoff_base_seconds
+    )
     return Retry(backoff, settings.retries, supported_errors=RETRYABLE)
 
 
-def open_redis(url: str, settings: RedisSettings | None = None) -> redis.Redis:
+def open_redis(url: str, settings: RedisConfig | None = None) -> redis.Redis:
     """A retrying Redis client for ``url`` that has answered a PING.
 
     The message of a failure names the URL with its password hidden, and never quotes a
     piece of the password (a URL whose password holds ``/`` or ``#`` is refused first,
     with how to fix it).
     """
-    settings = settings or RedisSettings()
+    settings = settings or RedisConfig()
     problem = malformed_userinfo(url)
     if problem is not None:
-        raise UnreachableError(f"REDIS_URL {redact_url(url)} cannot be used: {problem}")
+        raise ConfigError("REDIS_URL", f"{redact_url(url)} cannot be used: {problem}")
     try:
         client = redis.Redis.from_url(
             url,
-            socket_connect_timeout=settings.connect_timeout,
-            socket_timeout=settings.socket_timeout,
+            socket_connect_timeout=settings.connect_timeout_seconds,
+            socket_timeout=settings.socket_timeout_seconds,
             retry=redis_retry(settings),
             retry_on_error=list(RETRYABLE),
         )

@@ -1,24 +1,10 @@
-"""The runner's error tree: one root, one class per kind of failure the operator must fix."""
+"""The runner's errors: the kinds of :mod:`streams.core.errors` it raises, and its own."""
 
 from __future__ import annotations
 
-__all__ = ["ConsumeError", "OutageError", "RunnerError", "TopicLayoutError", "UnreachableError"]
+from streams.core.errors import ConsumeError, TopicLayoutError, UnreachableError
 
-
-class RunnerError(Exception):
-    """Root of the errors raised by the Kafka + Redis runner."""
-
-
-class TopicLayoutError(RunnerError):
-    """A topic is missing, or the two input topics are not co-partitioned."""
-
-
-class UnreachableError(RunnerError):
-    """The broker or Redis does not answer; the message names which and where."""
-
-
-class ConsumeError(RunnerError):
-    """The consumer reported an error it cannot recover from."""
+__all__ = ["ConsumeError", "OutageError", "TopicLayoutError", "UnreachableError"]
 
 
 class OutageError(UnreachableError):

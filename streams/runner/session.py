@@ -17,9 +17,10 @@ import redis
 from confluent_kafka import Consumer, KafkaException
 
 from streams.checkpoint import CheckpointStore
+from streams.core.settings import RedisConfig, TopicsConfig
 from streams.kafka_config import consumer_config
-from streams.publisher import OutputTopics, Publisher
-from streams.runner.connect import RedisSettings, open_redis
+from streams.publisher import Publisher
+from streams.runner.connect import open_redis
 from streams.runner.errors import UnreachableError
 from streams.runner.layout import check_layout
 from streams.runner.properties import common_properties
@@ -37,9 +38,8 @@ class SessionSettings:
     bootstrap: str
     redis_url: str
     group_id: str
-    inputs: tuple[str, str]
-    outputs: OutputTopics
-    redis: RedisSettings
+    topics: TopicsConfig
+    redis: RedisConfig
     kafka: dict[str, Any]
     consumer_properties: dict[str, Any]
     producer_properties: dict[str, Any]
@@ -66,7 +66,7 @@ def open_session(
         stack.callback(client.close)
         store = CheckpointStore(client, settings.group_id)
         _check_topics(settings)
-        publisher = Publisher(settings.bootstrap, settings.outputs, settings.producer_properties)
+        publisher = Publisher(settings.bootstrap, settings.topics, settings.producer_properties)
         stack.callback(publisher.close)
         config = consumer_config(
             settings.bootstrap,
@@ -80,8 +80,8 @@ def open_session(
 
 
 def _check_topics(settings: SessionSettings) -> None:
-    outputs = settings.outputs
-    names = (*settings.inputs, outputs.alerts, outputs.retrain_requests, outputs.dead_letter)
+    topics = settings.topics
+    names = (*topics.inputs, topics.alerts, topics.retrain_requests, topics.dead_letter)
     try:
         counts = partition_counts(
             settings.bootstrap, names, config=common_properties(settings.kafka)
@@ -90,5 +90,5 @@ def _check_topics(settings: SessionSettings) -> None:
         raise UnreachableError(
             f"cannot reach Kafka at {settings.bootstrap}: {exc.args[0].str()}"
         ) from None
-    partitions = check_layout(counts, settings.inputs, names[2:])
-    log.info("topics %s and %s are co-partitioned (%d partitions)", *settings.inputs, partitions)
+    partitions = check_layout(counts, topics.inputs, names[2:])
+    log.info("topics %s and %s are co-partitioned (%d partitions)", *topics.inputs, partitions)

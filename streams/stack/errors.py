@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from streams.core.errors import DriftradarError
+
 __all__ = ["MissingBinaryError", "StackError", "StackStartupError", "StackStateError"]
 
 
-class StackError(RuntimeError):
+class StackError(DriftradarError):
     """Any failure of the embedded local stack (broker or Redis)."""
 
 

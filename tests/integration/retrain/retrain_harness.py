@@ -20,6 +20,7 @@ from producers.retrain.errors import ActionError
 from producers.retrain.metrics import RetrainMetrics
 from producers.retrain.state import RequestStore
 from producers.retrain.worker import RetrainWorker, WorkerSettings
+from streams.core.settings import TopicsConfig
 from streams.events import RetrainRequest
 from streams.kafka_config import TEST_GROUP, producer_config
 
@@ -96,9 +97,11 @@ class Harness:
         settings = WorkerSettings(
             bootstrap=self.bootstrap,
             group_id=self.group_id,
-            requests_topic=self.topics["retrain-requests"],
-            alerts_topic=self.topics["drift-alerts"],
-            dead_letter_topic=self.topics["dead-letter"],
+            topics=TopicsConfig(
+                retrain_requests=self.topics["retrain-requests"],
+                alerts=self.topics["drift-alerts"],
+                dead_letter=self.topics["dead-letter"],
+            ),
             lease_seconds=lease_seconds,
             poll_timeout=0.1,
             group_timings=TEST_GROUP,

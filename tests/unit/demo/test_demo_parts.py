@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from producers.retrain.config import load_file_config, resolve_options
+from producers.retrain.config import resolve_options
 from producers.retrain.dataset import LabelledEvent
 from streams.commands import simulate
 from streams.demo.plan import MIN_ROC_AUC, DemoPlan, PlanError
 from streams.demo.state import DemoState
 from streams.demo.summary import measure, summarise
 from streams.demo.view import PlainLog
-from streams.engine import MonitorConfig
+from streams.engine import MonitorConfig, load_config
 from streams.events import Alert, AlertReason, RetrainRequest, TimeWindow
 
 
@@ -33,11 +33,11 @@ def test_the_config_is_valid_for_the_monitor_and_the_worker(tmp_path: Path) -> N
     assert plan.topics.predictions.startswith("demo-")
     path = tmp_path / "demo.yaml"
     path.write_text(yaml.safe_dump(document), encoding="utf-8")
-    worker = load_file_config(path)
-    options = resolve_options({"action": None}, worker.section)
+    worker = load_config(path)  # what `driftradar retrain-worker` reads
+    options = resolve_options({"action": None}, worker.retrain_worker)
     assert options.action == "local"
     assert options.deployments_topic == plan.topics.deployments
-    assert worker.topics["predictions"] == plan.topics.predictions
+    assert worker.topics.predictions == plan.topics.predictions
 
 
 @pytest.mark.parametrize("phase", [1, 2])

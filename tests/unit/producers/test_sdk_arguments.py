@@ -11,6 +11,7 @@ import pytest
 
 from producers import DeliveryError, InvalidEventError, MonitorClient
 from producers.delivery import TrackedProducer
+from streams.core.errors import ConfigError
 
 # Nothing listens on port 1: a client can be built, and nothing can be delivered.
 NOWHERE = "127.0.0.1:1"
@@ -120,7 +121,7 @@ def test_a_closed_client_refuses_events() -> None:
 
 def test_bad_client_settings_are_rejected(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("KAFKA_BOOTSTRAP_SERVERS", raising=False)
-    with pytest.raises(RuntimeError, match="KAFKA_BOOTSTRAP_SERVERS"):
+    with pytest.raises(ConfigError, match="KAFKA_BOOTSTRAP_SERVERS: no Kafka broker configured"):
         MonitorClient()
     with pytest.raises(ValueError, match="predictions_topic"):
         MonitorClient(NOWHERE, predictions_topic="")

@@ -62,4 +62,4 @@ def test_no_broker_configured_is_explained(
 ) -> None:
     monkeypatch.delenv("KAFKA_BOOTSTRAP_SERVERS", raising=False)
     assert main(["simulate", "--events", "5"]) == 2
-    assert "set KAFKA_BOOTSTRAP_SERVERS" in capsys.readouterr().err
+    assert "KAFKA_BOOTSTRAP_SERVERS: no Kafka broker configured" in capsys.readouterr().err

@@ -207,22 +207,22 @@ def test_connection_refused_is_retryable() -> None:
 @pytest.mark.parametrize(
     ("make", "message"),
     [
-        (lambda: WebhookAction(url="ftp://x/hook", secret=Secret("s")), "--url must be an http"),
+        (lambda: WebhookAction(url="ftp://x/hook", secret=Secret("s")), "--url: must be an http"),
         (
             lambda: WebhookAction(url="https://u:p@x/hook", secret=Secret("s")),
-            "--url must not carry credentials",
+            "--url: must not carry credentials",
         ),
         (
             lambda: GitLabAction(gitlab_url="https://g", project_id="", ref="m", token=Secret("t")),
-            "--project-id is required",
+            "--project-id: is required",
         ),
         (
             lambda: JenkinsAction(jenkins_url="https://j", job="/", token=Secret("t")),
-            "--job is required",
+            "--job: is required",
         ),
         (
             lambda: JenkinsAction(jenkins_url="https://j", job="a", token=Secret("t"), user="bot"),
-            "DRIFTRADAR_JENKINS_USER and DRIFTRADAR_JENKINS_API_TOKEN go together",
+            "DRIFTRADAR_JENKINS_API_TOKEN: goes together with DRIFTRADAR_JENKINS_USER",
         ),
     ],
 )

@@ -8,9 +8,11 @@ import pytest
 
 from streams.checkpoint import StoredStatus
 from streams.commands.status import status_document
+from streams.core.errors import ConfigError
+from streams.core.settings import RedisConfig
 from streams.redact import redact_properties
 from streams.redact import redact_url as redact
-from streams.runner.connect import RedisSettings, group_id, open_redis
+from streams.runner.connect import group_id, open_redis
 from streams.runner.errors import TopicLayoutError, UnreachableError
 from streams.runner.lag import lag_from_stats
 from streams.runner.layout import check_layout
@@ -127,7 +129,7 @@ def test_no_password_character_leaks_from_a_redis_url(password: str) -> None:
 @pytest.mark.parametrize("password", ["p/ss", "p#ss", "a/b#c"])
 def test_an_unusable_redis_url_is_refused_without_showing_its_password(password: str) -> None:
     url = f"redis://:{password}@127.0.0.1:1/0"
-    with pytest.raises(UnreachableError) as info:
+    with pytest.raises(ConfigError) as info:
         open_redis(url)
     message = str(info.value)
     assert "percent-encode" in message
@@ -138,7 +140,7 @@ def test_an_unusable_redis_url_is_refused_without_showing_its_password(password:
 def test_a_redis_error_never_quotes_a_piece_of_the_password() -> None:
     url = "redis://:hunter2pass@127.0.0.1:1/0"  # nothing listens on port 1
     with pytest.raises(UnreachableError) as info:
-        open_redis(url, RedisSettings(retries=0, connect_timeout=0.5))
+        open_redis(url, RedisConfig(retries=0, connect_timeout_seconds=0.5))
     assert "hunter2pass" not in str(info.value)
     assert "127.0.0.1:1" in str(info.value)
 
