@@ -29,11 +29,11 @@ from typing import Any, Final
 
 __all__ = [
     "MASK",
+    "environment_secrets",
     "malformed_userinfo",
     "redact_properties",
     "redact_text",
     "redact_url",
-    "environment_secrets",
     "secrets_of_properties",
     "secrets_of_url",
 ]
