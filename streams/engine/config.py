@@ -27,6 +27,7 @@ import yaml
 from detectors.base import DetectorError
 from detectors.policy import AlarmPolicy
 from streams.events import ALERT_TYPES, MODEL_ALERT_TYPES
+from streams.kafka_config import partitioner_problem
 
 __all__ = [
     "DEFAULT_DETECTORS",
@@ -711,6 +712,8 @@ class MonitorConfig:
         for name, prop in kafka.items():
             if not isinstance(prop, str | int | float | bool):
                 raise ConfigError(f"kafka.{name}", "must be a string, number or boolean")
+        if (problem := partitioner_problem(kafka)) is not None:
+            raise ConfigError("kafka.partitioner", problem)
         default_data = _mapping(data.get("defaults"), "defaults")
         defaults = ModelConfig.parse(default_data, "defaults")
         models = {}
