@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any, Final, TypedDict
 
 __all__ = [
     "DEFAULT_TOPICS",
@@ -29,6 +29,7 @@ __all__ = [
     "PARTITIONER",
     "PREFETCH_KBYTES",
     "TEST_GROUP",
+    "FaustGroupSettings",
     "TopicNames",
     "admin_config",
     "bootstrap_servers",
@@ -121,7 +122,14 @@ def consumer_config(
     return config
 
 
-def faust_group_settings(timings: Mapping[str, Any] = FAST_GROUP) -> dict[str, float]:
+class FaustGroupSettings(TypedDict):
+    """Faust's names for the group timings (``faust.App(..., **settings)``), in seconds."""
+
+    broker_session_timeout: float
+    broker_heartbeat_interval: float
+
+
+def faust_group_settings(timings: Mapping[str, Any] = FAST_GROUP) -> FaustGroupSettings:
     """The same group timings for a Faust app, as its settings (seconds).
 
     A Faust group join on the local broker waits about half ``broker_session_timeout``
