@@ -8,17 +8,21 @@ same messages (the contract's JSON, keyed by ``model_id``), same delivery accoun
 :meth:`FaustMonitorClient.flush` that raises :class:`~producers.delivery.DeliveryError`).
 
 What differs is the transport: messages go through the app's own producer with Faust's
-public API (``app.topic(...).send(key=..., value=...)``), so they share its connection,
-batching and settings (SASL/TLS, acks, compression), and nothing blocks the event loop:
-``log_*`` awaits only until the message is queued (or the producer's buffer has room), and
-its delivery is counted when the broker acknowledges it. Faust's producer partitions keys
-with aiokafka's default partitioner, the Java client's murmur2 — the contract's rule, the
-same partition as the sync SDK's ``murmur2_random``; an app configured with another
+public channel API, so they share its connection, batching and settings (SASL/TLS, acks,
+compression), and nothing blocks the event loop: ``log_*`` awaits only until the producer
+has taken the message (room in its buffer, the topic's metadata; at most ``send_timeout``),
+and the delivery is counted when the broker acknowledges it. Faust's producer partitions
+keys with aiokafka's default partitioner, the Java client's murmur2 — the contract's rule,
+the same partition as the sync SDK's ``murmur2_random``; an app configured with another
 ``producer_partitioner`` is refused.
 
-If the app sets ``stream_publish_on_commit``, a report made while an agent processes an
-event is sent when that event is committed (Faust's attachments), like any other send of
-that app; the client counts it as pending until then.
+Why not ``app.topic(...).send(...)`` itself: ``send`` is ``as_future_message`` followed by
+``publish_message`` (both public ``ChannelT`` methods), but keeps the message's promise to
+itself — when a delivery fails, Faust sets the error on that promise and nobody reads it,
+so asyncio logs "FutureMessage exception was never retrieved" for every failed report. The
+client takes the same two steps and owns the promise. A consequence: reports are sent at
+once even if the app sets ``stream_publish_on_commit`` (they are not held until the
+request's offset is committed).
 
 >>> import asyncio, faust
 >>> app = faust.App("doc-model-server", broker="kafka://127.0.0.1:1")
@@ -34,14 +38,14 @@ producers.reporting.InvalidEventError: features['plan']: expected `bool | float 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from functools import partial
 from types import TracebackType
 from typing import Any, Self
 
 import faust
-from faust.types import RecordMetadata, TopicT
+from faust.types import FutureMessage, TopicT
 
 from producers.delivery import DeliveryFailure, DeliveryLedger
 from producers.reporting import (
@@ -64,6 +68,10 @@ class FaustMonitorClient:
     (in the event loop) for every message the broker did not acknowledge; ``delivered``,
     ``failed``, ``sent`` and ``pending`` count outcomes. ``async with`` it, or await
     :meth:`close`, so that queued events are waited for.
+
+    ``send_timeout`` bounds how long a ``log_*`` call waits for the producer to take the
+    message (room in its buffer, the topic's metadata): past it the event counts as failed
+    and the call returns, so a broker outage never holds a request for longer.
     """
 
     def __init__(
@@ -73,7 +81,12 @@ class FaustMonitorClient:
         predictions_topic: str = TopicNames.PREDICTIONS,
         ground_truth_topic: str = TopicNames.GROUND_TRUTH,
         on_delivery_error: Callable[[DeliveryFailure], None] | None = None,
+        send_timeout: float = 30.0,
     ) -> None:
+        if not send_timeout > 0:
+            raise ValueError(
+                f"send_timeout must be a positive number of seconds, got {send_timeout!r}"
+            )
         check_topic_names(
             predictions_topic=predictions_topic, ground_truth_topic=ground_truth_topic
         )
@@ -88,6 +101,7 @@ class FaustMonitorClient:
         self._predictions = _raw_topic(app, predictions_topic)
         self._ground_truth = _raw_topic(app, ground_truth_topic)
         self._ledger = DeliveryLedger(on_delivery_error)
+        self._send_timeout = send_timeout
         self._in_flight: set[asyncio.Future[Any]] = set()
         self._closed = False
 
@@ -182,19 +196,33 @@ class FaustMonitorClient:
         if self._closed:
             raise RuntimeError("FaustMonitorClient is closed")
         self._ledger.record_sent()
+        promise = topic.as_future_message(key=message.key, value=message.value)
         try:
-            delivery: Awaitable[RecordMetadata] = await topic.send(
-                key=message.key, value=message.value
+            async with asyncio.timeout(self._send_timeout):
+                delivery = await topic.publish_message(promise)
+        except TimeoutError:
+            error = TimeoutError(
+                f"not queued within {self._send_timeout:g} s (is the broker reachable?)"
             )
+            self._failed(topic, message, error)
+            return
         except Exception as exc:  # refused before it was queued (no broker, too large, ...)
             self._failed(topic, message, exc)
             return
         future = asyncio.ensure_future(delivery)
         self._in_flight.add(future)
-        future.add_done_callback(partial(self._settled, topic, message))
+        future.add_done_callback(partial(self._settled, topic, message, promise))
 
-    def _settled(self, topic: TopicT, message: Message, future: asyncio.Future[Any]) -> None:
+    def _settled(
+        self,
+        topic: TopicT,
+        message: Message,
+        promise: FutureMessage,
+        future: asyncio.Future[Any],
+    ) -> None:
         self._in_flight.discard(future)
+        if promise.done() and not promise.cancelled():
+            promise.exception()  # read, so asyncio does not log it as never retrieved
         if future.cancelled():
             self._failed(topic, message, asyncio.CancelledError("send cancelled"))
         elif (error := future.exception()) is not None:
