@@ -87,7 +87,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--shift-at", type=int, default=None, help="first shifted request")
     parser.add_argument("--shift", type=float, default=30.0, help="monthly charges added")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--partitions", type=int, default=4, help="for topics created here")
+    parser.add_argument(
+        "--partitions", type=int, default=1, help="for topics created here (1: requests in order)"
+    )
     parser.add_argument("--timeout", type=float, default=120.0, help="for all answers, in s")
     args = parser.parse_args(argv)
     shift_at = args.requests if args.shift_at is None else args.shift_at

@@ -163,11 +163,14 @@ def test_a_kafka_section_with_another_partitioner_is_refused_naming_the_key() ->
     assert config.kafka == {"partitioner": "murmur2_random"}
 
 
-def test_driftradar_run_refuses_another_partitioner_at_start(tmp_path: Path) -> None:
+@pytest.mark.parametrize("command", ["run", "retrain-worker"])
+def test_the_monitor_and_the_retrain_worker_refuse_another_partitioner_at_start(
+    tmp_path: Path, command: str
+) -> None:
     config = tmp_path / "monitor.yaml"
     config.write_text("kafka:\n  partitioner: consistent_random\n", encoding="utf-8")
     done = subprocess.run(
-        [sys.executable, "-m", "streams.cli", "run"],
+        [sys.executable, "-m", "streams.cli", command],
         env={"DRIFTRADAR_CONFIG": str(config), "PATH": "/usr/bin:/bin"},
         cwd=ROOT,
         capture_output=True,
