@@ -301,33 +301,19 @@ def produce_messages(bootstrap: str, topic: str, count: int) -> int:
     return round(statistics.fmean(len(m) for m in messages))
 
 
-def confluent_consume(bootstrap: str, topic: str, count: int) -> float:
-    """Messages/s of a bare confluent-kafka consumer (batch ``consume``), from ``assign``."""
+def confluent_consume(bootstrap: str, topic: str, count: int, *, batch: int | None) -> float:
+    """Messages/s of a bare confluent-kafka consumer, from ``assign`` to the last message:
+    ``consume(batch)`` calls, or one ``poll()`` per message when ``batch`` is None."""
     consumer = Consumer(consumer_config(bootstrap, f"bench-consume-{uuid.uuid4().hex}"))
     start = time.perf_counter()
     consumer.assign([TopicPartition(topic, p, 0) for p in range(PARTITIONS)])
     seen = 0
     try:
         while seen < count:
-            for message in consumer.consume(10_000, 1.0):
-                if message.error() is None and message.value() is not None:
+            messages = consumer.consume(batch, 1.0) if batch else [consumer.poll(1.0)]
+            for message in messages:
+                if message is not None and message.error() is None and message.value():
                     seen += 1
-        return count / (time.perf_counter() - start)
-    finally:
-        consumer.close()
-
-
-def confluent_poll(bootstrap: str, topic: str, count: int) -> float:
-    """Messages/s of a confluent-kafka consumer calling ``poll()`` once per message."""
-    consumer = Consumer(consumer_config(bootstrap, f"bench-poll-{uuid.uuid4().hex}"))
-    start = time.perf_counter()
-    consumer.assign([TopicPartition(topic, p, 0) for p in range(PARTITIONS)])
-    seen = 0
-    try:
-        while seen < count:
-            message = consumer.poll(1.0)
-            if message is not None and message.error() is None and message.value() is not None:
-                seen += 1
         return count / (time.perf_counter() - start)
     finally:
         consumer.close()
@@ -418,8 +404,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         batches: list[float] = []
         polls: list[float] = []
         for _ in range(2):  # interleaved, best of 2: the first read of a topic may be slower
-            batches.append(confluent_consume(bootstrap, consume_topic, args.consume))
-            polls.append(confluent_poll(bootstrap, consume_topic, args.consume))
+            batches.append(confluent_consume(bootstrap, consume_topic, args.consume, batch=10_000))
+            polls.append(confluent_consume(bootstrap, consume_topic, args.consume, batch=None))
         consume = {
             "confluent-kafka, consume(10000) batches": max(batches),
             "confluent-kafka, poll() per message": max(polls),

@@ -24,7 +24,13 @@ from confluent_kafka import KafkaError, Message, Producer
 
 from streams.kafka_config import producer_config
 
-__all__ = ["DeliveryError", "DeliveryFailure", "DeliveryLedger", "TrackedProducer"]
+__all__ = [
+    "DeliveryCounts",
+    "DeliveryError",
+    "DeliveryFailure",
+    "DeliveryLedger",
+    "TrackedProducer",
+]
 
 _LOG: Final = logging.getLogger(__name__)
 
@@ -139,7 +145,36 @@ class DeliveryLedger:
             raise DeliveryError(failures, failed, pending)
 
 
-class TrackedProducer:
+class DeliveryCounts:
+    """``sent``, ``delivered``, ``failed`` and ``pending``, read from ``self._ledger``.
+
+    The counters every reporting client exposes, written once.
+    """
+
+    _ledger: DeliveryLedger
+
+    @property
+    def sent(self) -> int:
+        """Events accepted (queued or handed to the producer)."""
+        return self._ledger.sent
+
+    @property
+    def delivered(self) -> int:
+        """Messages the broker acknowledged."""
+        return self._ledger.delivered
+
+    @property
+    def failed(self) -> int:
+        """Messages that could not be delivered."""
+        return self._ledger.failed
+
+    @property
+    def pending(self) -> int:
+        """Messages sent whose fate is not known yet (nor failed)."""
+        return self._ledger.pending
+
+
+class TrackedProducer(DeliveryCounts):
     """confluent-kafka's idempotent producer with delivery accounting.
 
     ``config`` overrides :func:`streams.kafka_config.producer_config` (any librdkafka
@@ -168,24 +203,9 @@ class TrackedProducer:
         self._since_poll = 0
 
     @property
-    def sent(self) -> int:
-        """Messages queued."""
-        return self._ledger.sent
-
-    @property
-    def delivered(self) -> int:
-        """Messages the broker acknowledged (counted as callbacks are served)."""
-        return self._ledger.delivered
-
-    @property
-    def failed(self) -> int:
-        """Messages that could not be delivered."""
-        return self._ledger.failed
-
-    @property
-    def pending(self) -> int:
-        """Messages sent whose fate is not known yet (callback not served)."""
-        return self._ledger.pending
+    def ledger(self) -> DeliveryLedger:
+        """The delivery books (counts and unraised failures)."""
+        return self._ledger
 
     def send(self, topic: str, key: bytes | None, value: bytes) -> None:
         """Queue one message, waiting for space if the local queue is full."""

@@ -47,7 +47,7 @@ from typing import Any, Self
 import faust
 from faust.types import FutureMessage, TopicT
 
-from producers.delivery import DeliveryFailure, DeliveryLedger
+from producers.delivery import DeliveryCounts, DeliveryFailure, DeliveryLedger
 from producers.reporting import (
     Message,
     check_topic_names,
@@ -60,7 +60,7 @@ from streams.kafka_config import TopicNames
 __all__ = ["FaustMonitorClient"]
 
 
-class FaustMonitorClient:
+class FaustMonitorClient(DeliveryCounts):
     """Report predictions and ground truth to driftradar from a Faust app.
 
     Call it from the app's event loop (an agent, a timer, a web view) while the app runs;
@@ -104,26 +104,6 @@ class FaustMonitorClient:
         self._send_timeout = send_timeout
         self._in_flight: set[asyncio.Future[Any]] = set()
         self._closed = False
-
-    @property
-    def delivered(self) -> int:
-        """Messages the broker acknowledged."""
-        return self._ledger.delivered
-
-    @property
-    def failed(self) -> int:
-        """Messages that could not be delivered."""
-        return self._ledger.failed
-
-    @property
-    def sent(self) -> int:
-        """Events accepted by :meth:`log_prediction` / :meth:`log_ground_truth`."""
-        return self._ledger.sent
-
-    @property
-    def pending(self) -> int:
-        """Events sent whose delivery is not confirmed yet (nor failed)."""
-        return self._ledger.pending
 
     async def log_prediction(
         self,

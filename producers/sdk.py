@@ -25,7 +25,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, Self
 
-from producers.delivery import DeliveryFailure, TrackedProducer
+from producers.delivery import DeliveryCounts, DeliveryFailure, TrackedProducer
 from producers.reporting import (
     InvalidEventError,
     Message,
@@ -39,7 +39,7 @@ from streams.kafka_config import TopicNames, bootstrap_servers
 __all__ = ["InvalidEventError", "MonitorClient"]
 
 
-class MonitorClient:
+class MonitorClient(DeliveryCounts):
     """Report predictions and ground truth to driftradar through Kafka.
 
     ``bootstrap`` defaults to ``$KAFKA_BOOTSTRAP_SERVERS``; ``config`` overrides any
@@ -64,29 +64,10 @@ class MonitorClient:
         self._producer = TrackedProducer(
             bootstrap_servers(bootstrap), config=config, on_delivery_error=on_delivery_error
         )
+        self._ledger = self._producer.ledger
         self._predictions_topic = predictions_topic
         self._ground_truth_topic = ground_truth_topic
         self._closed = False
-
-    @property
-    def delivered(self) -> int:
-        """Messages the broker acknowledged (counted as callbacks are served)."""
-        return self._producer.delivered
-
-    @property
-    def failed(self) -> int:
-        """Messages that could not be delivered."""
-        return self._producer.failed
-
-    @property
-    def sent(self) -> int:
-        """Events accepted by :meth:`log_prediction` / :meth:`log_ground_truth`."""
-        return self._producer.sent
-
-    @property
-    def pending(self) -> int:
-        """Events sent whose delivery is not confirmed yet (nor failed)."""
-        return self._producer.pending
 
     def log_prediction(
         self,

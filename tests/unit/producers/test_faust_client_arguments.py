@@ -8,6 +8,8 @@ tests/integration/producers/test_faust_client_broker.py.
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -61,3 +63,16 @@ def test_a_closed_client_refuses_events(client: FaustMonitorClient) -> None:
 
     with pytest.raises(RuntimeError, match="closed"):
         asyncio.run(scenario())
+
+
+def test_the_reporting_clients_import_neither_the_engine_nor_the_runner() -> None:
+    """A model server pulls in the contract and the Kafka settings, not the monitor."""
+    probe = (
+        "import sys, producers.faust_client, producers.sdk; "
+        "print(sorted(m for m in sys.modules if m.split('.')[:2] in "
+        "(['streams', 'engine'], ['streams', 'runner'])))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.strip() == "[]"
