@@ -50,10 +50,12 @@ def test_bad_ground_truth_is_rejected_before_sending(
     assert caught.value.argument == argument
 
 
-def test_bad_topic_names_are_rejected() -> None:
+def test_bad_client_settings_are_rejected() -> None:
     app = faust.App("test-args-topics", broker="kafka://127.0.0.1:1")
     with pytest.raises(ValueError, match="ground_truth_topic"):
         FaustMonitorClient(app, ground_truth_topic="")
+    with pytest.raises(ValueError, match="send_timeout must be a positive number"):
+        FaustMonitorClient(app, send_timeout=0)
 
 
 def test_a_closed_client_refuses_events(client: FaustMonitorClient) -> None:
