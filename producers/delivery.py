@@ -5,6 +5,10 @@ librdkafka sends in the background and reports each message's fate to a callback
 and ``failed`` messages, hands each failure to ``on_delivery_error``, waits and retries when
 the local queue is full (``BufferError``), and makes :meth:`TrackedProducer.flush` raise
 :class:`DeliveryError` while any message is undelivered, so a caller cannot lose events silently.
+
+The accounting itself (:class:`DeliveryLedger`) is transport-free: the Faust client
+(:mod:`producers.faust_client`) keeps its books with the same ledger, so both clients report
+failures the same way.
 """
 
 from __future__ import annotations
@@ -21,7 +25,13 @@ from confluent_kafka import KafkaError, Message, Producer
 from streams.core.errors import PublishError
 from streams.kafka_config import producer_config
 
-__all__ = ["DeliveryError", "DeliveryFailure", "TrackedProducer"]
+__all__ = [
+    "DeliveryCounts",
+    "DeliveryError",
+    "DeliveryFailure",
+    "DeliveryLedger",
+    "TrackedProducer",
+]
 
 _LOG: Final = logging.getLogger(__name__)
 
@@ -33,16 +43,24 @@ _QUEUE_FULL_WAIT_S: Final = 0.01
 
 @dataclass(frozen=True, slots=True)
 class DeliveryFailure:
-    """One message the broker did not acknowledge, and why."""
+    """One message the broker did not acknowledge, and why.
+
+    ``error`` is librdkafka's ``KafkaError`` (sync SDK) or the exception the Faust app's
+    producer raised (Faust client).
+    """
 
     topic: str
     key: bytes | None
     value: bytes | None
-    error: KafkaError
+    error: KafkaError | BaseException
 
     def __str__(self) -> str:
         key = self.key.decode(errors="replace") if self.key is not None else None
-        return f"topic {self.topic!r}, key {key!r}: {self.error.str()}"
+        if isinstance(self.error, KafkaError):
+            reason = self.error.str()
+        else:
+            reason = str(self.error) or type(self.error).__name__
+        return f"topic {self.topic!r}, key {key!r}: {reason}"
 
 
 class DeliveryError(PublishError, RuntimeError):
@@ -64,7 +82,100 @@ class DeliveryError(PublishError, RuntimeError):
         self.pending = pending
 
 
-class TrackedProducer:
+class DeliveryLedger:
+    """Counts sent, delivered and failed messages and keeps the failures not yet raised.
+
+    Each failure goes to ``on_delivery_error`` (else the log) as it is recorded;
+    :meth:`settle` raises :class:`DeliveryError` for the failures recorded since the last
+    one and for messages still pending. Thread-safe.
+
+    >>> ledger = DeliveryLedger(on_delivery_error=print)
+    >>> ledger.record_sent(); ledger.record_sent(); ledger.record_delivered()
+    >>> ledger.record_failed(DeliveryFailure("predictions", b"churn", b"{}", TimeoutError("late")))
+    topic 'predictions', key 'churn': late
+    >>> (ledger.sent, ledger.delivered, ledger.failed, ledger.pending)
+    (2, 1, 1, 0)
+    >>> ledger.settle()
+    Traceback (most recent call last):
+    ...
+    producers.delivery.DeliveryError: 1 message(s) failed (first: topic 'predictions', key 'churn': late)
+    >>> ledger.settle()  # each failure is raised once
+    """  # noqa: E501
+
+    def __init__(self, on_delivery_error: Callable[[DeliveryFailure], None] | None = None) -> None:
+        self._on_delivery_error = on_delivery_error
+        self._lock = threading.Lock()
+        self._unreported: list[DeliveryFailure] = []
+        self._unreported_count = 0
+        self.sent = 0
+        self.delivered = 0
+        self.failed = 0
+
+    @property
+    def pending(self) -> int:
+        """Messages sent whose fate is not known yet."""
+        with self._lock:
+            return self.sent - self.delivered - self.failed
+
+    def record_sent(self) -> None:
+        with self._lock:
+            self.sent += 1
+
+    def record_delivered(self) -> None:
+        with self._lock:
+            self.delivered += 1
+
+    def record_failed(self, failure: DeliveryFailure) -> None:
+        with self._lock:
+            self.failed += 1
+            self._unreported_count += 1
+            if len(self._unreported) < _KEPT_FAILURES:
+                self._unreported.append(failure)
+        if self._on_delivery_error is not None:
+            self._on_delivery_error(failure)
+        else:
+            _LOG.error("delivery failed: %s", failure)
+
+    def settle(self) -> None:
+        """Raise :class:`DeliveryError` if a failure is unraised or a message is pending."""
+        pending = self.pending
+        with self._lock:
+            failures, self._unreported = self._unreported, []
+            failed, self._unreported_count = self._unreported_count, 0
+        if failed or pending:
+            raise DeliveryError(failures, failed, pending)
+
+
+class DeliveryCounts:
+    """``sent``, ``delivered``, ``failed`` and ``pending``, read from ``self._ledger``.
+
+    The counters every reporting client exposes, written once.
+    """
+
+    _ledger: DeliveryLedger
+
+    @property
+    def sent(self) -> int:
+        """Events accepted (queued or handed to the producer)."""
+        return self._ledger.sent
+
+    @property
+    def delivered(self) -> int:
+        """Messages the broker acknowledged."""
+        return self._ledger.delivered
+
+    @property
+    def failed(self) -> int:
+        """Messages that could not be delivered."""
+        return self._ledger.failed
+
+    @property
+    def pending(self) -> int:
+        """Messages sent whose fate is not known yet (nor failed)."""
+        return self._ledger.pending
+
+
+class TrackedProducer(DeliveryCounts):
     """confluent-kafka's idempotent producer with delivery accounting.
 
     ``config`` overrides :func:`streams.kafka_config.producer_config` (any librdkafka
@@ -88,21 +199,14 @@ class TrackedProducer:
         settings["on_delivery"] = self._on_delivery
         settings.setdefault("error_cb", _log_client_error)
         self._producer = Producer(settings)
-        self._on_delivery_error = on_delivery_error
+        self._ledger = DeliveryLedger(on_delivery_error)
         self._poll_every = poll_every
         self._since_poll = 0
-        self._lock = threading.Lock()
-        self._unreported: list[DeliveryFailure] = []
-        self._unreported_count = 0
-        self.delivered = 0
-        self.failed = 0
-        self.sent = 0
 
     @property
-    def pending(self) -> int:
-        """Messages sent whose fate is not known yet (callback not served)."""
-        with self._lock:
-            return self.sent - self.delivered - self.failed
+    def ledger(self) -> DeliveryLedger:
+        """The delivery books (counts and unraised failures)."""
+        return self._ledger
 
     def send(self, topic: str, key: bytes | None, value: bytes) -> None:
         """Queue one message, waiting for space if the local queue is full."""
@@ -112,7 +216,7 @@ class TrackedProducer:
                 break
             except BufferError:
                 self._producer.poll(_QUEUE_FULL_WAIT_S)
-        self.sent += 1
+        self._ledger.record_sent()
         self._since_poll += 1
         if self._since_poll >= self._poll_every:
             self._since_poll = 0
@@ -131,28 +235,15 @@ class TrackedProducer:
         self._producer.flush(timeout)
         while self.pending and time.monotonic() < deadline:  # callbacks not served yet
             self._producer.poll(min(0.05, max(deadline - time.monotonic(), 0.0)))
-        pending = self.pending
-        with self._lock:
-            failures, self._unreported = self._unreported, []
-            failed, self._unreported_count = self._unreported_count, 0
-        if failed or pending:
-            raise DeliveryError(failures, failed, pending)
+        self._ledger.settle()
 
     def _on_delivery(self, error: KafkaError | None, message: Message) -> None:
         if error is None:
-            with self._lock:
-                self.delivered += 1
+            self._ledger.record_delivered()
             return
-        failure = DeliveryFailure(message.topic() or "", message.key(), message.value(), error)
-        with self._lock:
-            self.failed += 1
-            self._unreported_count += 1
-            if len(self._unreported) < _KEPT_FAILURES:
-                self._unreported.append(failure)
-        if self._on_delivery_error is not None:
-            self._on_delivery_error(failure)
-        else:
-            _LOG.error("delivery failed: %s", failure)
+        self._ledger.record_failed(
+            DeliveryFailure(message.topic() or "", message.key(), message.value(), error)
+        )
 
 
 def _log_client_error(error: KafkaError) -> None:

@@ -58,6 +58,7 @@ from streams.core.settings import (
 )
 from streams.engine.signals import check_detector
 from streams.events import ALERT_TYPES, MODEL_ALERT_TYPES
+from streams.kafka_config import partitioner_problem
 
 __all__ = [
     "DEFAULT_DETECTORS",
@@ -366,6 +367,11 @@ class MonitorConfig(Settings, frozen=True):
     models: dict[str, ModelConfig] = {}
     #: belongs to ``driftradar retrain-worker``, which validates it itself
     retrain_worker: dict[str, Any] = {}
+
+    def __post_init__(self) -> None:
+        problem = partitioner_problem(self.kafka)
+        if problem is not None:  # every producer must agree with the contract's rule
+            raise ConfigError("kafka.partitioner", problem)
 
     def model(self, model_id: str) -> ModelConfig:
         """Settings for ``model_id``: its own entry, else the defaults."""

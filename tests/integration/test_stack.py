@@ -158,7 +158,8 @@ def test_idempotent_lz4_producer_round_trip(
         committed = again.committed([TopicPartition(topic, p) for p in range(3)], timeout=10)
     finally:
         again.close()
-    assert sum(tp.offset for tp in committed) == len(sent)
+    # (a partition no key hashes to has nothing committed: OFFSET_INVALID, negative)
+    assert sum(tp.offset for tp in committed if tp.offset >= 0) == len(sent)
     assert len(read_topic(topic)) == len(sent)
 
 

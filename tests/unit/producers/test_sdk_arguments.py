@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
 from typing import Any
 
 import numpy as np
 import pytest
+from event_cases import BAD_GROUND_TRUTH, BAD_PREDICTIONS, GOOD
 
 from producers import DeliveryError, InvalidEventError, MonitorClient
 from producers.delivery import TrackedProducer
@@ -27,34 +27,7 @@ def client() -> Iterator[MonitorClient]:
     client.close(timeout=0)
 
 
-GOOD: dict[str, Any] = {
-    "model_id": "churn",
-    "features": {"tenure_months": 3, "plan": "basic", "autopay": True, "age": None},
-    "prediction": 0.4,
-}
-
-
-@pytest.mark.parametrize(
-    ("changes", "argument", "problem"),
-    [
-        ({"model_id": ""}, "model_id", "length >= 1"),
-        ({"model_id": 7}, "model_id", "expected `str`, got `int`"),
-        ({"model_id": "m" * 257}, "model_id", "length <= 256"),
-        ({"model_version": None}, "model_version", "expected `str`, got `null`"),
-        ({"event_id": ""}, "event_id", "length >= 1"),
-        ({"features": [1, 2]}, "features", "expected `object`, got `array`"),
-        ({"features": {"plan": ["a"]}}, "features['plan']", "got `array`"),
-        ({"features": {"geo": {"lat": 1}}}, "features['geo']", "got `object`"),
-        ({"features": {"blob": object()}}, "features['blob']", "unsupported value"),
-        ({"features": {"v": np.array([1.0, 2.0])}}, "features['v']", "unsupported value"),
-        ({"prediction": None}, "prediction", "got `null`"),
-        ({"prediction": True}, "prediction", "got `bool`"),
-        ({"prediction": float("nan")}, "prediction", "got `null`"),
-        ({"prediction": float("inf")}, "prediction", "got `null`"),
-        ({"prediction": [0.1, 0.9]}, "prediction", "got `array`"),
-        ({"timestamp": datetime(2026, 1, 1)}, "timestamp", "timezone"),
-    ],
-)
+@pytest.mark.parametrize(("changes", "argument", "problem"), BAD_PREDICTIONS)
 def test_bad_prediction_is_rejected_before_sending(
     client: MonitorClient, changes: dict[str, Any], argument: str, problem: str
 ) -> None:
@@ -65,18 +38,7 @@ def test_bad_prediction_is_rejected_before_sending(
     assert str(caught.value).startswith(f"{argument}: ")
 
 
-@pytest.mark.parametrize(
-    ("changes", "argument"),
-    [
-        ({"event_id": ""}, "event_id"),
-        ({"event_id": None}, "event_id"),
-        ({"model_id": "x" * 300}, "model_id"),
-        ({"label": None}, "label"),
-        ({"label": [1]}, "label"),
-        ({"label": float("nan")}, "label"),
-        ({"timestamp": datetime(2026, 1, 1)}, "timestamp"),
-    ],
-)
+@pytest.mark.parametrize(("changes", "argument"), BAD_GROUND_TRUTH)
 def test_bad_ground_truth_is_rejected_before_sending(
     client: MonitorClient, changes: dict[str, Any], argument: str
 ) -> None:

@@ -1,0 +1,1 @@
+"""Runnable examples (not part of the installed distribution): run them from the repository root."""
