@@ -26,9 +26,10 @@ from confluent_kafka import Producer
 
 from producers import MonitorClient
 from producers.faust_client import FaustMonitorClient
+from streams.core.settings import TopicsConfig
 from streams.events import Alert
 from streams.kafka_config import producer_config
-from streams.publisher import OutputTopics, Publisher
+from streams.publisher import Publisher
 
 pytestmark = pytest.mark.integration
 
@@ -91,7 +92,7 @@ def test_our_producers_choose_the_partition_aiokafka_chooses(
 
     # All clients at once: each one's start-up (~0.5 s) overlaps the others'.
     clients = [MonitorClient(kafka_bootstrap, predictions_topic=t) for t in topics.values()]
-    publishers = [Publisher(kafka_bootstrap, OutputTopics(alerts=t)) for t in topics.values()]
+    publishers = [Publisher(kafka_bootstrap, TopicsConfig(alerts=t)) for t in topics.values()]
     for sdk, publisher in zip(clients, publishers, strict=True):
         for i, model_id in enumerate(ids):
             sdk.log_prediction(model_id, {}, 0.5, event_id=f"sdk-{i}")
