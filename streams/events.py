@@ -42,7 +42,9 @@ __all__ = [
     "LogisticParameters",
     "NumericTerm",
     "Prediction",
+    "RetrainOutcome",
     "RetrainRequest",
+    "RetrainResult",
     "TimeWindow",
     "Timestamp",
     "decode_alert",
@@ -50,8 +52,10 @@ __all__ = [
     "decode_ground_truth",
     "decode_prediction",
     "decode_retrain_request",
+    "decode_retrain_result",
     "encode",
     "epoch_seconds",
+    "result_id",
     "rfc3339",
 ]
 
@@ -161,7 +165,15 @@ class TimeWindow(msgspec.Struct, frozen=True):
 
 
 class RetrainRequest(msgspec.Struct, frozen=True):
-    """A request to retrain ``model_id``, with the alerts that justify it and the data window."""
+    """A request to retrain ``model_id``, with the alerts that justify it and the data window.
+
+    ``window.start`` is where the evidence says the new regime starts (the triggering
+    detector's change point, in event time) and ``window.end`` the event time of the
+    request; ``detected_at`` is the event time of the triggering alert. ``labelled_pairs``
+    counts the joined prediction/label pairs of the window when the request was made;
+    ``complete`` is false when the policy stopped waiting for ``retrain.min_labelled`` of
+    them (``retrain.max_wait_seconds`` elapsed) and requested with what there was.
+    """
 
     request_id: Id
     model_id: Id
@@ -169,6 +181,47 @@ class RetrainRequest(msgspec.Struct, frozen=True):
     reasons: list[AlertReason]
     window: TimeWindow
     model_version: str = "unknown"
+    detected_at: str | None = None
+    labelled_pairs: int | None = None
+    complete: bool = True
+
+
+#: What became of a retrain request (``retrain-results``).
+RetrainOutcome = Annotated[str, msgspec.Meta(pattern="^(deployed|declined|failed)$")]
+
+
+class RetrainResult(msgspec.Struct, frozen=True):
+    """The one outcome of a retrain request, published to ``retrain-results`` (key =
+    ``model_id``) by the retrain worker.
+
+    ``outcome`` is ``deployed`` (``deployed_version`` went live), ``declined`` (no new
+    version: ``reason`` says why, e.g. not better than the current model by the margin, too
+    few rows, training failed) or ``failed`` (the action kept failing after its retries).
+    ``evaluation`` holds the candidate's and the current model's metrics on the same
+    held-out rows and the row counts, when there were any. ``result_id`` is derived from
+    the request (:func:`result_id`): a request redelivered after a crash ends with the same
+    id, so consumers dedupe.
+    """
+
+    result_id: Id
+    request_id: Id
+    model_id: Id
+    outcome: RetrainOutcome
+    reason: str
+    decided_at: str
+    model_version: str = "unknown"
+    deployed_version: str | None = None
+    evaluation: dict[str, Any] = msgspec.field(default_factory=dict)
+    attempts: int = 1
+
+
+def result_id(request_id: str) -> str:
+    """The id of the outcome of request ``request_id`` (one outcome per request).
+
+    >>> result_id("r-1f2e")
+    'o-r-1f2e'
+    """
+    return f"o-{request_id}"
 
 
 class DeadLetter(msgspec.Struct, frozen=True):
@@ -244,6 +297,7 @@ _GROUND_TRUTH: Final = msgspec.json.Decoder(GroundTruth)
 _ALERT: Final = msgspec.json.Decoder(Alert)
 _RETRAIN: Final = msgspec.json.Decoder(RetrainRequest)
 _DEPLOYMENT: Final = msgspec.json.Decoder(Deployment)
+_RESULT: Final = msgspec.json.Decoder(RetrainResult)
 
 
 def _decode(decoder: msgspec.json.Decoder[_T], data: bytes | bytearray | memoryview | str) -> _T:
@@ -342,6 +396,10 @@ def decode_retrain_request(data: bytes | bytearray | memoryview | str) -> Retrai
 
 def decode_deployment(data: bytes | bytearray | memoryview | str) -> Deployment:
     return _decode(_DEPLOYMENT, data)
+
+
+def decode_retrain_result(data: bytes | bytearray | memoryview | str) -> RetrainResult:
+    return _decode(_RESULT, data)
 
 
 def encode(event: msgspec.Struct) -> bytes:

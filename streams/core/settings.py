@@ -66,6 +66,7 @@ class TopicsConfig(Settings, frozen=True):
     alerts: Text = "drift-alerts"
     retrain_requests: Text = "retrain-requests"
     dead_letter: Text = "dead-letter"
+    retrain_results: Text = "retrain-results"
 
     @property
     def inputs(self) -> tuple[str, str]:
