@@ -75,14 +75,14 @@ DEFAULT_DETECTORS: Final[Mapping[str, Mapping[str, Mapping[str, Any]]]] = {
 DETECTOR_GROUPS: Final = frozenset(DEFAULT_DETECTORS)
 
 #: Quality expectations and their parameters; which ones apply depends on the feature.
-#: ``alpha``: a window beyond its limit alerts only when the excess is significant
-#: (binomial tail < 0.001), so a source slightly within its limit does not flap.
-_QUALITY_SIGNIFICANCE: Final[Mapping[str, Any]] = {"alpha": 0.001}
+#: A window beyond its limit alerts only when the excess is significant (binomial tail
+#: below ``alpha``, which the false-alarm budget sets), so a source slightly within its
+#: limit does not flap.
 DEFAULT_QUALITY: Final[Mapping[str, Mapping[str, Any]]] = {
-    "type": _QUALITY_SIGNIFICANCE,
-    "missing_rate": _QUALITY_SIGNIFICANCE,
-    "value_range": _QUALITY_SIGNIFICANCE,
-    "allowed_categories": _QUALITY_SIGNIFICANCE,
+    "type": {},
+    "missing_rate": {},
+    "value_range": {},
+    "allowed_categories": {},
 }
 
 #: Rolling performance metrics per task, and whether higher is better.
@@ -279,19 +279,22 @@ class PerformanceConfig:
     """Rolling performance over the last ``window`` joined pairs, evaluated every ``every``.
 
     ``thresholds`` are the acceptable limits (a minimum for accuracy/roc_auc, a maximum for
-    log_loss/mae/rmse); ``relative_drop`` alerts when a metric is that fraction worse than
-    the version's first full window (``None`` disables).
+    log_loss/mae/rmse); the ``baseline`` check alerts when a window's metric is worse than
+    the version's first ``reference_pairs`` pairs by more than chance allows within the
+    false-alarm budget (bootstrap, see :mod:`streams.engine.baseline`) and by at least
+    ``relative_drop`` of the reference value (``None`` disables the baseline check).
     """
 
     window: int = 1000
     every: int = 100
     thresholds: Mapping[str, float] = field(default_factory=dict)
-    relative_drop: float | None = 0.2
+    relative_drop: float | None = 0.05
+    reference_pairs: int = 2000
 
     @classmethod
     def parse(cls, value: Any, key: str) -> PerformanceConfig:
         data = _mapping(value, key)
-        _only(data, key, {"window", "every", "thresholds", "relative_drop"})
+        _only(data, key, {"window", "every", "thresholds", "relative_drop", "reference_pairs"})
         d = cls()
         thresholds = _mapping(data.get("thresholds"), f"{key}.thresholds")
         _only(thresholds, f"{key}.thresholds", _ALL_METRICS)
@@ -304,6 +307,11 @@ class PerformanceConfig:
                 for name, limit in thresholds.items()
             },
             _fraction(drop, f"{key}.relative_drop") if drop is not None else None,
+            _integer(
+                data.get("reference_pairs", d.reference_pairs),
+                f"{key}.reference_pairs",
+                minimum=100,
+            ),
         )
 
 

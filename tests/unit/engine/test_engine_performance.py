@@ -64,7 +64,12 @@ def test_auc_is_undefined_with_one_class() -> None:
 
 def test_threshold_and_baseline_alerts_enter_and_clear() -> None:
     perf = RollingPerformance(
-        "binary", window=100, every=50, thresholds={"accuracy": 0.8}, relative_drop=0.5
+        "binary",
+        window=100,
+        every=50,
+        thresholds={"accuracy": 0.8},
+        relative_drop=0.5,
+        reference_pairs=100,
     )
     good = np.tile([0.9, 0.1], 50), np.tile([1.0, 0.0], 50)
     assert perf.update(*good) == []  # accuracy 1.0: baseline
