@@ -22,7 +22,7 @@ window's z-score and its one-sided tail probability.
 >>> round(limit.reference, 3), round(limit.spread, 4), round(limit.limit, 3)
 (0.757, 0.0163, 0.68)
 >>> round(limit.z_score(0.70), 1), limit.tail_probability(0.70) < 1e-3
-(-3.1, True)
+(-3.5, True)
 """
 
 from __future__ import annotations
