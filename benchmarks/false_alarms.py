@@ -46,7 +46,8 @@ Generator = Callable[[np.random.Generator, int], tuple[Columns, npt.NDArray[Any]
 
 
 def _sigmoid(x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    return 1.0 / (1.0 + np.exp(-x))
+    out: npt.NDArray[np.float64] = 1.0 / (1.0 + np.exp(-x))
+    return out
 
 
 def _calibrated(
@@ -58,7 +59,8 @@ def _calibrated(
 
 
 def _standard(x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    return (x - x.mean()) / (x.std() or 1.0)
+    out: npt.NDArray[np.float64] = (x - x.mean()) / (x.std() or 1.0)
+    return out
 
 
 def heavy_tailed(rng: np.random.Generator, n: int) -> tuple[Columns, Any, Any]:
@@ -252,12 +254,13 @@ def run_kind(task: tuple[Kind, int | None, int, int]) -> dict[str, Any]:
 
 def table(results: list[dict[str, Any]]) -> str:
     lines = [
-        "| stream | window | predictions | false alarms | per 100k | within budget | alerts by signal |",
+        "| stream | window | predictions | false alarms | per 100k | within budget "
+        "| alerts by signal |",
         "|---|---:|---:|---:|---:|---|---|",
     ]
     for r in results:
         rate = r["alerts"] / r["events"] * 1e5
-        signals = ", ".join(f"{k} ×{v}" for k, v in sorted(r["by_signal"].items())) or "—"
+        signals = ", ".join(f"{k} x{v}" for k, v in sorted(r["by_signal"].items())) or "—"
         window = r["window"] or "default"
         ok = "yes" if rate <= 0.1 else "NO"
         lines.append(

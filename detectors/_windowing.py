@@ -187,6 +187,8 @@ class WindowedDetector(Detector):
         data), or ``None`` when the detector uses its configured thresholds."""
         return None
 
+    _calibration: dict[str, Any] | None
+
     @property
     def calibration(self) -> dict[str, Any] | None:
         """The calibrated thresholds (computed once, at the first evaluated window, seeded,
@@ -215,7 +217,7 @@ class WindowedDetector(Detector):
         self._streak = 0
         self._last: Verdict | None = None
         self._evaluations = 0
-        self._calibration: dict[str, Any] | None = None
+        self._calibration = None
         # during and after update_many: (accepted values done, last verdict, evaluations,
         # state) at the batch start and after each window it evaluated, for result_at
         self._marks: list[tuple[int, Verdict | None, int, DriftState]] = []

@@ -153,10 +153,9 @@ class AlarmPolicy(Params):
     def validate(self) -> None:
         require_real(self, "expected_run_time", low=100.0)
         require_choice(self, "split", ("budget", "none", "bonferroni"))
-        if not isinstance(self.weights, Mapping):
-            self._fail(
-                "weights", f"must be a mapping of detector kind to weight, got {self.weights!r}"
-            )
+        weights: Any = self.weights
+        if not isinstance(weights, Mapping):
+            self._fail("weights", f"must be a mapping of detector kind to weight, got {weights!r}")
         for kind, weight in self.weights.items():
             if kind not in DETECTORS and kind != "baseline":
                 self._fail(

@@ -84,7 +84,9 @@ def replay(
             drift = alert.type in ("data_drift", "prediction_drift")
             if drift and key not in result.distributions:
                 results = engine.signal_results(alert.model_id, alert.signal)
-                shown = {k: results[k] for k in DISTRIBUTION_DETECTORS if k in results}
+                shown: dict[str, Any] = {
+                    k: results[k] for k in DISTRIBUTION_DETECTORS if k in results
+                }
                 if shown:
                     result.distributions[key] = shown
         since_trace += len(batch)

@@ -141,7 +141,7 @@ def read_topics(
                         continue
                     raise KafkaException(error)
                 idle = time.monotonic()
-                offset = message.offset()
+                offset = message.offset() or 0
                 if end_offset is not None and offset >= end_offset:
                     open_parts.discard(key)
                     continue

@@ -21,8 +21,8 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
-from detectors.profile import CategoricalProfile, Profile
 from detectors.budget import evaluation_tail
+from detectors.profile import CategoricalProfile, Profile
 from streams.engine.alert_details import drift_details, metric_details
 from streams.engine.budget import count_detectors
 from streams.engine.columns import Column

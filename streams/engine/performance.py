@@ -172,8 +172,12 @@ class RollingPerformance:
         score = np.asarray(self._ref_score)
         label = np.asarray(self._ref_label)
         for metric, higher_better in self.metrics.items():
+
+            def compute(s: FloatArray, y: FloatArray, m: str = metric) -> float | None:
+                return compute_metric(m, s, y, self.threshold)
+
             limit = calibrate_baseline(
-                lambda s, y, m=metric: compute_metric(m, s, y, self.threshold),
+                compute,
                 metric,
                 score,
                 label,

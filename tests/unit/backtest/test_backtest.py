@@ -68,7 +68,8 @@ def test_tune_weakens_the_kinds_that_alarm_on_the_stable_span(simulated: Path) -
     # a budget of 2000 predictions between false alarms is far too sensitive for a
     # 6000-prediction stable span... unless tuning makes the noisy kinds stricter
     tuned, log = tune(records, {}, [CHANGE], 2000.0, rounds=3)
-    assert log and log[0].startswith("round 1: churn:")
+    assert log
+    assert log[0].startswith("round 1: churn:")
     alarms = tuned["models"]["churn"]["alarms"] if "churn" in tuned["models"] else {}
     config = MonitorConfig.from_mapping(tuned)
     assert config.model("churn").alarms.expected_run_time == 2000.0
@@ -96,7 +97,8 @@ def test_the_command_prints_the_summary_and_writes_report_and_tuned_config(
     out = capsys.readouterr().out
     assert code == 0
     assert "model churn: 12,000 predictions; stable span 6,000; false alarms 0" in out
-    assert "feature:monthly_charges:" in out and "first detection after 6000: +" in out
+    assert "feature:monthly_charges:" in out
+    assert "first detection after 6000: +" in out
     assert report.stat().st_size > 1_000_000  # plotly.js inlined: works offline
     assert "<script src=" not in report.read_text()  # nothing loaded from the network
     MonitorConfig.from_mapping(yaml.safe_load(tuned.read_text()))
