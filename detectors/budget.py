@@ -31,7 +31,6 @@ two moments absorb what sparse categories do to it.
 14.8
 >>> round(adwin_delta(40_000_000), 5)
 0.00087
-True
 """
 
 from __future__ import annotations

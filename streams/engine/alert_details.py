@@ -27,55 +27,25 @@ from typing import Any, Final
 
 from streams.engine.performance import MetricChange
 
-__all__ = ["adwin_bound", "drift_details", "metric_details"]
+__all__ = ["drift_details", "metric_details"]
 
 _ROOT12: Final = math.sqrt(12.0)
-#: ADWIN's minimum sub-window length (the library default, which the budget keeps).
-_MIN_WINDOW: Final = 5
 
 
-def adwin_bound(
-    dropped: float, kept: float, variance: float, delta: float, difference: float
-) -> tuple[float, float]:
-    """ADWIN's cut threshold ``epsilon`` for sub-windows of ``dropped`` and ``kept`` values
-    (Bernstein-type bound of river's ADWIN, ``delta' = ln(2 ln(n) / delta)``), and the
-    ``delta`` at which a mean difference of ``difference`` would just reach it (the cut's
-    tail bound: smaller is stronger evidence).
-
-    >>> epsilon, bound = adwin_bound(500, 500, 1 / 12, 0.001, 0.2)
-    >>> round(epsilon, 3), bound < 1e-6
-    (0.106, True)
-    """
-    width = dropped + kept
-    m_recip = 1.0 / max(1.0, dropped - _MIN_WINDOW + 1) + 1.0 / max(1.0, kept - _MIN_WINDOW + 1)
-    log_n = math.log(max(width, 3.0))
-    prime = math.log(2.0 * log_n / delta)
-    epsilon = math.sqrt(2.0 * m_recip * variance * prime) + 2.0 / 3.0 * prime * m_recip
-    a, b = 2.0 / 3.0 * m_recip, math.sqrt(2.0 * m_recip * max(variance, 0.0))
-    root = (-b + math.sqrt(b * b + 4.0 * a * abs(difference))) / (2.0 * a)
-    return epsilon, min(1.0, 2.0 * log_n * math.exp(-root * root))
-
-
-def _adwin(result: Mapping[str, Any], details: Mapping[str, Any], quantile: bool) -> dict[str, Any]:
-    out: dict[str, Any] = {}
+def _adwin(details: Mapping[str, Any], quantile: bool) -> dict[str, Any]:
+    """ADWIN's effect: the mean difference across its strongest cut (its ``statistic``,
+    ``threshold`` and ``p_value`` are that cut's, see :func:`detectors.river_numeric.
+    adwin_bound`)."""
     before, after = details.get("mean_before"), details.get("mean_after")
     if before is None or after is None:
-        return out
-    variance = details.get("variance") or 0.0
-    epsilon, bound = adwin_bound(
-        details.get("dropped", 0),
-        details.get("width", 0),
-        variance,
-        details["delta"],
-        after - before,
-    )
-    out.update(threshold=epsilon, p_value=bound)
+        return {}
     if quantile:
-        out.update(effect="mean shift (reference sd)", effect_size=(after - before) * _ROOT12)
-        out["reference_percentile_after"] = 100.0 * after
-    else:
-        out.update(effect="mean change", effect_size=after - before)
-    return out
+        return {
+            "effect": "mean shift (reference sd)",
+            "effect_size": (after - before) * _ROOT12,
+            "reference_percentile_after": 100.0 * after,
+        }
+    return {"effect": "mean change", "effect_size": after - before}
 
 
 def _effect(label: str, result: Mapping[str, Any], details: Mapping[str, Any]) -> dict[str, Any]:
@@ -111,7 +81,7 @@ def drift_details(
     }
     quantile = str(slot_info.get("input", "")).startswith("reference quantile")
     if label == "adwin":
-        lead.update(_adwin(result, details, quantile))
+        lead.update(_adwin(details, quantile))
     else:
         lead.update(_effect(label, result, details))
     lead.update(slot_info)
