@@ -314,9 +314,15 @@ def calibration_cost() -> str:
     p = rng.random(2000)
     y = (rng.random(2000) < p).astype(np.float64)
     for metric in ("accuracy", "roc_auc", "log_loss"):
+
+        def compute(
+            s: npt.NDArray[np.float64], t: npt.NDArray[np.float64], m: str = metric
+        ) -> float | None:
+            return compute_metric(m, s, t, 0.5)
+
         started = time.perf_counter()
         calibrate_baseline(
-            lambda s, t, m=metric: compute_metric(m, s, t, 0.5),
+            compute,
             metric,
             p,
             y,
