@@ -277,7 +277,8 @@ class RollingPerformance:
         reference = data.get("reference", [[], []])
         self._ref_score = [float(v) for v in reference[0]]
         self._ref_label = [float(v) for v in reference[1]]
-        # snapshots from before the calibrated baseline: their first-window baseline stays
-        self._calibrated = bool(data.get("calibrated", True))
+        # a snapshot from before the calibrated baseline collects its reference pairs anew
+        # (the next ``reference_pairs`` pairs) unless the check is off
+        self._calibrated = bool(data.get("calibrated", self.relative_drop is None))
         self.active = {k: bool(v) for k, v in data["active"].items()}
         self._last_bad = {k: int(v) for k, v in data.get("last_bad", {}).items()}

@@ -131,9 +131,9 @@ def model_view(model: ModelState) -> dict[str, Any]:
             if value is None:
                 continue
             limit = perf.thresholds.get(metric)
-            if limit is None and metric in perf.baseline and perf.relative_drop is not None:
-                drop = abs(perf.baseline[metric]) * perf.relative_drop
-                limit = perf.baseline[metric] - drop if higher else perf.baseline[metric] + drop
+            calibrated = perf.limits.get(metric)
+            if limit is None and calibrated is not None:
+                limit = calibrated.limit  # the baseline check's limit (bootstrap + budget)
             out["performance"][metric] = {
                 "value": value,
                 "threshold": limit,
