@@ -71,6 +71,14 @@ def heavy_tailed(rng: np.random.Generator, n: int) -> tuple[Columns, Any, Any]:
     return {"amount": amount, "balance": balance}, p, label
 
 
+def rare_positives(rng: np.random.Generator, n: int) -> tuple[Columns, Any, Any]:
+    """A well-calibrated model with about 5 % positives: log-loss is small and noisy, which
+    made "20 % worse than the first window" alert on stable streams."""
+    score = rng.normal(0.0, 1.0, n)
+    p, label = _calibrated(rng, score - 3.4)
+    return {"score": score}, p, label
+
+
 def mixed_numeric(rng: np.random.Generator, n: int) -> tuple[Columns, Any, Any]:
     calls = rng.poisson(1.5, n).astype(np.float64)
     rating = rng.integers(1, 6, n).astype(np.float64)
@@ -203,6 +211,7 @@ KINDS = (
     Kind("friedman", "river Friedman generator (10 features), regression", friedman),
     Kind("heavy_tailed", "log-normal amount, Pareto(1.5) balance", heavy_tailed, windowed=True),
     Kind("mixed_numeric", "Poisson counts, ratings 1-5, Beta(.5,.5), bimodal", mixed_numeric),
+    Kind("rare_positives", "calibrated model, ~5 % positives (noisy log-loss)", rare_positives),
     Kind("cat_uniform", "3, 20, 200 categories, uniform", cat_uniform, windowed=True),
     Kind("cat_zipf", "3, 20, 200 categories, Zipf(1.1)", cat_zipf, windowed=True),
 )
