@@ -10,7 +10,7 @@ detector's states through a :class:`SignalGate`, which turns them into transitio
   Each of the model's ``n`` detectors gets an equal share, a run length of
   ``expected_run_time * n / weight`` of its own updates, and every statistical threshold
   derives from it (:mod:`detectors.budget`): ADWIN's ``delta`` and Page-Hinkley's
-  ``threshold`` from simulated run lengths, the window tests' thresholds from their null
+  ``threshold`` from simulated run lengths (aiming at ten times the share), the window tests' thresholds from their null
   distribution for their reference (calibrated when the reference exists), per-update
   significances (KSWIN, HDDM, FHDDM, DDM) as ``1 / run length``, per-window ones (band,
   quality) as ``step / run length``. A parameter given in the configuration wins over the
@@ -26,7 +26,7 @@ detector's states through a :class:`SignalGate`, which turns them into transitio
 >>> policy.run_length("adwin", n_detectors=40)
 40000000.0
 >>> round(policy.detector_params("adwin", n_detectors=40)["delta"], 5)
-0.00087
+0.00016
 >>> policy.detector_params("psi", n_detectors=40)["run_length"]
 40000000.0
 >>> gate = SignalGate(policy)
@@ -107,9 +107,13 @@ def _ddm(values: Mapping[str, Any], length: float) -> dict[str, Any]:
 
 #: How each budgeted kind turns its run length into parameters.
 BUDGETED: Final[Mapping[str, Callable[[Mapping[str, Any], float], dict[str, Any]]]] = {
-    "adwin": lambda values, length: {"delta": budget.adwin_delta(length)},
+    "adwin": lambda values, length: {
+        "delta": budget.adwin_delta(length * budget.SEQUENTIAL_MARGIN)
+    },
     "page_hinkley": lambda values, length: {
-        "threshold": budget.page_hinkley_threshold(length, values["delta"])
+        "threshold": budget.page_hinkley_threshold(
+            length * budget.SEQUENTIAL_MARGIN, values["delta"]
+        )
     },
     "kswin": _per_update("alpha"),
     "ddm": _ddm,

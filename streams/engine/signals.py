@@ -21,7 +21,7 @@ in units of the data, gets ``(x - mean) / std`` of the warm-up.
 >>> rng = np.random.default_rng(1)
 >>> x = np.concatenate((rng.lognormal(0, 2, 2000), rng.lognormal(1, 2, 2000)))
 >>> [(index, label) for index, label, _ in signal.feed(x)]
-[(2115, 'adwin')]
+[(2179, 'adwin')]
 >>> signal.status(), signal.active  # cleared after 500 quiet updates
 ({'adwin': {'updates': 3900, 'drift': False}}, False)
 """

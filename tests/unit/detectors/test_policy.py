@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from detectors.base import DriftState, InvalidParameterError, SnapshotError
-from detectors.budget import adwin_delta, page_hinkley_threshold, z_for_tail
+from detectors.budget import SEQUENTIAL_MARGIN, adwin_delta, page_hinkley_threshold, z_for_tail
 from detectors.policy import BUDGETED, AlarmPolicy, SignalGate, Transition
 from detectors.registry import DETECTORS, create
 
@@ -44,10 +44,10 @@ def test_the_run_length_is_the_share_of_the_budget() -> None:
 def test_sequential_parameters_follow_the_run_length() -> None:
     policy = AlarmPolicy()
     adwin = policy.detector_params("adwin", 20)["delta"]
-    assert adwin == pytest.approx(adwin_delta(2e7))
+    assert adwin == pytest.approx(adwin_delta(2e7 * SEQUENTIAL_MARGIN))
     assert policy.detector_params("adwin", 200)["delta"] < adwin  # longer run: stricter
     ph = policy.detector_params("page_hinkley", 20)["threshold"]
-    assert ph == pytest.approx(page_hinkley_threshold(2e7))
+    assert ph == pytest.approx(page_hinkley_threshold(2e7 * SEQUENTIAL_MARGIN))
     hddm = policy.detector_params("hddm_a", 10)
     assert hddm["drift_confidence"] == pytest.approx(1e-7)
     assert hddm["warning_confidence"] == pytest.approx(1e-6)
