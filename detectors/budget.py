@@ -9,8 +9,9 @@ detector's sensitivity:
   evaluation with probability ``step / run_length`` (a union bound over evaluations:
   overlapping windows are positively correlated, so the real rate is lower);
 * **ADWIN** ``delta`` and **Page-Hinkley** ``threshold`` come from run lengths (times
-  :data:`SEQUENTIAL_MARGIN`) measured by simulation (``python -m benchmarks.calibrate_sequential`` wrote
-  :mod:`detectors._sequential_fit`) on uniform values, which is what every continuous
+  :data:`SEQUENTIAL_MARGIN`) measured by simulation
+  (``python -m benchmarks.calibrate_sequential`` wrote :mod:`detectors._sequential_fit`)
+  on uniform values, which is what every continuous
   feature becomes through the reference's quantile transform
   (:mod:`detectors.transform`);
 * **tests with a per-update significance** (KSWIN, HDDM, FHDDM, DDM's z) get
