@@ -11,8 +11,9 @@ detector's states through a :class:`SignalGate`, which turns them into transitio
   ``expected_run_time * n / weight`` of its own updates, and every statistical threshold
   derives from it (:mod:`detectors.budget`): ADWIN's ``delta`` and Page-Hinkley's
   ``threshold`` from simulated run lengths (aiming at ten times the share), the window
-  tests' thresholds from their null distribution for their reference (calibrated when the reference exists), per-update
-  significances (KSWIN, HDDM, FHDDM, DDM) as ``1 / run length``, per-window ones (band,
+  tests' thresholds from their null distribution for their reference (calibrated when
+  the reference exists), per-update significances (KSWIN, HDDM, FHDDM, DDM) as
+  ``1 / run length``, per-window ones (band,
   quality) as ``step / run length``. A parameter given in the configuration wins over the
   budget; EDDM has no probability to derive and keeps its own. ``split="none"`` uses the
   configured (or library default) parameters as they are.
