@@ -139,9 +139,31 @@ class Row:
     short: bool = False  # slow detector: fewer seeds and shorter streams
 
 
+#: The engine's default detectors of a numeric feature, with its feature window stride.
+FEATURE_GROUP: dict[str, dict[str, Any]] = {
+    "adwin": {},
+    "page_hinkley": {},
+    "psi": {"stride": 250},
+    "ks": {"stride": 250},
+}
+
+
+def _signal_entries(per_detector: list[list[int]], clear_after: int) -> list[int]:
+    """When a signal of several detectors enters drift: the first entry of any of them,
+    then none until ``clear_after`` values without one (approximately the engine's rule)."""
+    out: list[int] = []
+    last = -(10**12)
+    for index in sorted(i for entries in per_detector for i in entries):
+        if index - last >= clear_after:
+            out.append(index)
+        last = index
+    return out
+
+
 ROWS = (
     Row("river ADWIN (plain)", None, "numeric"),
     *(Row(k, k, "numeric") for k in ("adwin", "page_hinkley", "psi", "ks", "prediction_band")),
+    Row("numeric feature (default group)", "+".join(FEATURE_GROUP), "numeric"),
     Row("kswin", "kswin", "numeric", short=True),
     Row("river ADWIN (plain)", None, "binary"),
     *(Row(k, k, "binary") for k in ("adwin", "ddm", "eddm", "hddm_a", "hddm_w", "fhddm")),
@@ -169,13 +191,26 @@ def _entries(row: Row, values: Any, settings: Settings) -> list[int]:
                 found.append(i)
         return found
     policy = AlarmPolicy()
-    detector = create(row.kind, policy.detector_params(row.kind, settings.n_detectors))
+    if "+" in row.kind:  # a signal's group of detectors
+        per_detector = [
+            _detector_entries(kind, FEATURE_GROUP[kind], row.family, values, settings)
+            for kind in row.kind.split("+")
+        ]
+        return _signal_entries(per_detector, policy.clear_after)
+    return _detector_entries(row.kind, {}, row.family, values, settings)
+
+
+def _detector_entries(
+    kind: str, base: dict[str, Any], family: str, values: Any, settings: Settings
+) -> list[int]:
+    policy = AlarmPolicy()
+    detector = create(kind, policy.detector_params(kind, settings.n_detectors, base))
     offset = 0
-    if row.family == "numeric" and row.kind in ("adwin", "page_hinkley", "kswin"):
+    if family == "numeric" and kind in ("adwin", "page_hinkley", "kswin"):
         pit = QuantileTransform.from_values(values[:WARMUP])
         offset = WARMUP
         values = pit.transform(values[WARMUP:])
-        if row.kind == "page_hinkley":
+        if kind == "page_hinkley":
             values = (values - 0.5) * np.sqrt(12.0)
     states = detector.update_many(values)
     gate = SignalGate(policy)
