@@ -3,8 +3,8 @@
 Each detector of the registry runs as the stream engine runs it — parameters from its
 share of the false-alarm budget, ``AlarmPolicy.detector_params(kind, n_detectors)`` (40
 detectors: a model like the churn simulator's), states through a ``SignalGate``, and on
-numeric streams ADWIN and Page-Hinkley fed the quantile transform of the first 1000
-values (the warm-up), as the engine feeds a numeric feature — on synthetic streams with a
+numeric streams ADWIN and Page-Hinkley fed the quantile transform built from the first
+1000 values (the warm-up), as the engine feeds a numeric feature — on synthetic streams with a
 known change point, and on stable streams. Plain river ADWIN (no policy, no gate, raw
 values) is the reference row, run in the same process pool.
 
@@ -205,17 +205,16 @@ def _detector_entries(
 ) -> list[int]:
     policy = AlarmPolicy()
     detector = create(kind, policy.detector_params(kind, settings.n_detectors, base))
-    offset = 0
     if family == "numeric" and kind in ("adwin", "page_hinkley", "kswin"):
+        # as the engine: the transform of the first values, fed all values (warm-up too)
         pit = QuantileTransform.from_values(values[:WARMUP])
-        offset = WARMUP
-        values = pit.transform(values[WARMUP:])
+        values = pit.transform(values)
         if kind == "page_hinkley":
             values = (values - 0.5) * np.sqrt(12.0)
     states = detector.update_many(values)
     gate = SignalGate(policy)
     return [
-        offset + update - 1
+        update - 1
         for update, transition in gate.observe_many(states, 1)
         if transition is Transition.ENTERED_DRIFT
     ]

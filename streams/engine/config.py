@@ -289,7 +289,7 @@ class PerformanceConfig:
     every: int = 100
     thresholds: Mapping[str, float] = field(default_factory=dict)
     relative_drop: float | None = 0.05
-    reference_pairs: int = 2000
+    reference_pairs: int = 1000
 
     @classmethod
     def parse(cls, value: Any, key: str) -> PerformanceConfig:

@@ -95,7 +95,7 @@ class RollingPerformance:
         relative_drop: float | None,
         threshold: float = 0.5,
         clear_after: int = 1,
-        reference_pairs: int = 2000,
+        reference_pairs: int = 1000,
         baseline_tail: float = 1e-6,
     ) -> None:
         self.task = task

@@ -21,9 +21,9 @@ in units of the data, gets ``(x - mean) / std`` of the warm-up.
 >>> rng = np.random.default_rng(1)
 >>> x = np.concatenate((rng.lognormal(0, 2, 2000), rng.lognormal(1, 2, 2000)))
 >>> [(index, label) for index, label, _ in signal.feed(x)]
-[(2179, 'adwin')]
+[(2175, 'adwin')]
 >>> signal.status(), signal.active  # cleared after 500 quiet updates
-({'adwin': {'updates': 3900, 'drift': False}}, False)
+({'adwin': {'updates': 4000, 'drift': False}}, False)
 """
 
 from __future__ import annotations
@@ -236,7 +236,7 @@ class Signal:
                 continue  # nothing to gate: quiet detector, quiet gate
             first = before + 1
             for update, transition in slot.gate.observe_many(states, first):
-                index = offset + (update - first)
+                index = max(0, offset + (update - first))  # < 0: in the warm-up replay
                 rank = 0 if transition is Transition.CLEARED else 1
                 events.append((index, rank, order, label, transition, update))
         self.inputs += n
@@ -260,16 +260,19 @@ class Signal:
     def _tails(
         self, values: npt.NDArray[Any] | list[Any]
     ) -> dict[str, tuple[int, npt.NDArray[np.float64]]]:
-        """For each non-raw feed: the index from which values are transformed, and those
-        values; warms up first (the warm-up values reach only the raw detectors)."""
+        """For each non-raw feed: the index (in this batch) of its first value, and the
+        values. Warms up first: ``std`` detectors start after the warm-up; ``quantile``
+        detectors get the warm-up values too, transformed once the transform exists (their
+        index is then negative: they came in earlier batches), so they see the whole stream."""
         batch = np.asarray(values, dtype=np.float64)
         start = 0
+        replay = batch[:0]
         if self.scale is None:
             start = min(batch.size, self.warmup - len(self.warm))
             self.warm.extend(batch[:start].tolist())
             if len(self.warm) >= self.warmup:
-                warm = np.asarray(self.warm)
-                warm = warm[np.isfinite(warm)]
+                replay = np.asarray(self.warm)
+                warm = replay[np.isfinite(replay)]
                 std = float(warm.std()) if warm.size else 1.0
                 self.scale = (float(warm.mean()) if warm.size else 0.0, std if std > 0 else 1.0)
                 if self._transforms() and self.pit is None:
@@ -286,11 +289,13 @@ class Signal:
             mean, std = self.scale
             out["std"] = (start, (rest - mean) / std)
         if self.pit is not None and feeds & {"quantile", "quantile_std"}:
-            finite = np.isfinite(rest)
-            u = np.full(rest.shape, np.nan)
-            u[finite] = self.pit.transform(rest[finite])
-            out["quantile"] = (start, u)
-            out["quantile_std"] = (start, (u - 0.5) * _ROOT12)
+            fed = np.concatenate((replay, rest)) if replay.size else rest
+            finite = np.isfinite(fed)
+            u = np.full(fed.shape, np.nan)
+            u[finite] = self.pit.transform(fed[finite])
+            first = start - replay.size
+            out["quantile"] = (first, u)
+            out["quantile_std"] = (first, (u - 0.5) * _ROOT12)
         return out
 
     # -- reading -------------------------------------------------------------------------
