@@ -154,3 +154,16 @@ def test_the_report_renders_in_headless_chromium(simulated: Path, tmp_path: Path
     # not blank: many distinct grey levels and a real spread (text, lines, plot areas)
     assert len(np.unique(pixels)) > 20
     assert pixels.std() > 10
+
+
+def test_a_regime_column_gives_the_change_points() -> None:
+    from streams.commands.backtest import _change_points
+    from streams.engine import InputRecord
+    from streams.events import Prediction
+
+    regimes = ["a"] * 5 + ["b"] * 3 + ["a"] * 2
+    records = [
+        InputRecord(Prediction(f"e{i}", "m", {"regime": r}, 0.5), 0, i, 0.0)
+        for i, r in enumerate(regimes)
+    ]
+    assert _change_points(records, "regime") == [5, 8]
