@@ -35,6 +35,7 @@ bench: setup
 	$(BIN)/python -m benchmarks.event_decode
 	$(BIN)/python -m benchmarks.detector_speed
 	$(BIN)/python -m benchmarks.detection_quality
+	$(BIN)/python -m benchmarks.false_alarms
 	$(BIN)/python -m benchmarks.engine_speed
 	$(BIN)/python -m benchmarks.metrics_overhead
 	$(BIN)/python -m benchmarks.simulate_follow

@@ -1,9 +1,12 @@
 """Detection quality of every detector: delay, missed detections, false alarms.
 
-Each detector of the registry runs as the stream engine runs it — parameters from
-``AlarmPolicy.detector_params(kind, n_signals)`` and states through a ``SignalGate`` — on
-synthetic streams with a known change point, and on stable streams. Plain river ADWIN
-(no policy, no gate) is the reference row.
+Each detector of the registry runs as the stream engine runs it — parameters from its
+share of the false-alarm budget, ``AlarmPolicy.detector_params(kind, n_detectors)`` (40
+detectors: a model like the churn simulator's), states through a ``SignalGate``, and on
+numeric streams ADWIN and Page-Hinkley fed the quantile transform built from the first
+1000 values (the warm-up), as the engine feeds a numeric feature — on synthetic streams with a
+known change point, and on stable streams. Plain river ADWIN (no policy, no gate, raw
+values) is the reference row, run in the same process pool.
 
     python -m benchmarks.detection_quality            # 30 seeds, ~3 M stable events/detector
     python -m benchmarks.detection_quality --quick    # 10 seeds, shorter stable streams
@@ -30,6 +33,10 @@ from river import drift as river_drift
 
 from detectors.policy import AlarmPolicy, SignalGate, Transition
 from detectors.registry import create
+from detectors.transform import QuantileTransform
+
+#: Values of a numeric stream that build the quantile transform (the engine's warm-up).
+WARMUP = 1000
 
 Stream = tuple[Any, int | None]  # values (array or list) and the change index (None: stable)
 Maker = Callable[[np.random.Generator, int, int], Stream]
@@ -132,9 +139,31 @@ class Row:
     short: bool = False  # slow detector: fewer seeds and shorter streams
 
 
+#: The engine's default detectors of a numeric feature, with its feature window stride.
+FEATURE_GROUP: dict[str, dict[str, Any]] = {
+    "adwin": {},
+    "page_hinkley": {},
+    "psi": {"stride": 250},
+    "ks": {"stride": 250},
+}
+
+
+def _signal_entries(per_detector: list[list[int]], clear_after: int) -> list[int]:
+    """When a signal of several detectors enters drift: the first entry of any of them,
+    then none until ``clear_after`` values without one (approximately the engine's rule)."""
+    out: list[int] = []
+    last = -(10**12)
+    for index in sorted(i for entries in per_detector for i in entries):
+        if index - last >= clear_after:
+            out.append(index)
+        last = index
+    return out
+
+
 ROWS = (
     Row("river ADWIN (plain)", None, "numeric"),
     *(Row(k, k, "numeric") for k in ("adwin", "page_hinkley", "psi", "ks", "prediction_band")),
+    Row("numeric feature (default group)", "+".join(FEATURE_GROUP), "numeric"),
     Row("kswin", "kswin", "numeric", short=True),
     Row("river ADWIN (plain)", None, "binary"),
     *(Row(k, k, "binary") for k in ("adwin", "ddm", "eddm", "hddm_a", "hddm_w", "fhddm")),
@@ -148,7 +177,7 @@ class Settings:
     seeds: int
     pre: int
     stable: int
-    n_signals: int
+    n_detectors: int
 
 
 def _entries(row: Row, values: Any, settings: Settings) -> list[int]:
@@ -162,7 +191,26 @@ def _entries(row: Row, values: Any, settings: Settings) -> list[int]:
                 found.append(i)
         return found
     policy = AlarmPolicy()
-    detector = create(row.kind, policy.detector_params(row.kind, settings.n_signals))
+    if "+" in row.kind:  # a signal's group of detectors
+        per_detector = [
+            _detector_entries(kind, FEATURE_GROUP[kind], row.family, values, settings)
+            for kind in row.kind.split("+")
+        ]
+        return _signal_entries(per_detector, policy.clear_after)
+    return _detector_entries(row.kind, {}, row.family, values, settings)
+
+
+def _detector_entries(
+    kind: str, base: dict[str, Any], family: str, values: Any, settings: Settings
+) -> list[int]:
+    policy = AlarmPolicy()
+    detector = create(kind, policy.detector_params(kind, settings.n_detectors, base))
+    if family == "numeric" and kind in ("adwin", "page_hinkley", "kswin"):
+        # as the engine: the transform of the first values, fed all values (warm-up too)
+        pit = QuantileTransform.from_values(values[:WARMUP])
+        values = pit.transform(values)
+        if kind == "page_hinkley":
+            values = (values - 0.5) * np.sqrt(12.0)
     states = detector.update_many(values)
     gate = SignalGate(policy)
     return [
@@ -261,20 +309,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--stable", type=int, default=100_000, help="stable stream length/seed")
     parser.add_argument("--pre", type=int, default=5000, help="events before the change")
     parser.add_argument(
-        "--signals",
+        "--detectors",
         type=int,
-        default=10,
-        help="signals per model for the policy's budget split (default 10)",
+        default=40,
+        help="detectors sharing the model's false-alarm budget (default 40)",
     )
     parser.add_argument("--processes", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args(argv)
     seeds, stable = (10, 20_000) if args.quick else (args.seeds, args.stable)
-    settings = Settings(seeds=seeds, pre=args.pre, stable=stable, n_signals=args.signals)
+    settings = Settings(seeds=seeds, pre=args.pre, stable=stable, n_detectors=args.detectors)
     started = time.perf_counter()
     table = run(settings, args.processes)
     print(
         f"Detection delay in events, median / p90 over {seeds} seeds (missed detections in "
-        f"brackets); AlarmPolicy defaults with n_signals={settings.n_signals}; "
+        f"brackets); AlarmPolicy defaults (expected_run_time 1 000 000) shared by "
+        f"{settings.n_detectors} detectors; "
         f"{settings.pre} events before each change."
     )
     print(table)

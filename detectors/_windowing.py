@@ -150,6 +150,8 @@ class WindowedDetector(Detector):
     uses_reference: ClassVar[bool] = True
     #: dtype of the encoded values kept in the ring buffer.
     code_dtype: ClassVar[type[np.generic]] = np.float64
+    #: Numbers a stored calibration must hold (checked on restore).
+    calibration_keys: ClassVar[tuple[str, ...]] = ()
     #: ``array`` type code of the warm-up buffer (``None``: a list, for non-numbers); numbers
     #: take 8 bytes each there instead of a float object and a pointer (32 bytes) in a list.
     warm_typecode: ClassVar[str | None] = None
@@ -180,6 +182,21 @@ class WindowedDetector(Detector):
     def _evaluate(self, window: npt.NDArray[Any]) -> Verdict:
         """Judge one full window; must depend only on the window's multiset of values."""
 
+    def _calibrate(self) -> dict[str, Any] | None:
+        """Thresholds for this reference from the detector's false-alarm budget (plain
+        data), or ``None`` when the detector uses its configured thresholds."""
+        return None
+
+    _calibration: dict[str, Any] | None
+
+    @property
+    def calibration(self) -> dict[str, Any] | None:
+        """The calibrated thresholds (computed once, at the first evaluated window, seeded,
+        and kept in the snapshot: a restored detector never recalibrates)."""
+        if self._calibration is None and self._reference is not None:
+            self._calibration = self._calibrate()
+        return self._calibration
+
     def _valid_code(self, code: Any) -> bool:
         """Whether a stored ring-buffer value can come out of :meth:`_encode`."""
         return _is_real(code)
@@ -200,6 +217,7 @@ class WindowedDetector(Detector):
         self._streak = 0
         self._last: Verdict | None = None
         self._evaluations = 0
+        self._calibration = None
         # during and after update_many: (accepted values done, last verdict, evaluations,
         # state) at the batch start and after each window it evaluated, for result_at
         self._marks: list[tuple[int, Verdict | None, int, DriftState]] = []
@@ -209,6 +227,7 @@ class WindowedDetector(Detector):
         self._check_reference(reference)
         self._reference = reference
         self._warm = self._new_warm()
+        self._calibration = None
 
     @classmethod
     def with_reference(cls, params: Params | None, reference: Any) -> Self:
@@ -396,6 +415,7 @@ class WindowedDetector(Detector):
             "streak": self._streak,
             "evaluations": self._evaluations,
             "last": None if self._last is None else self._last.to_data(),
+            "calibration": self._calibration,
         }
 
     def _state_from_data(self, data: Mapping[str, Any]) -> None:
@@ -424,5 +444,15 @@ class WindowedDetector(Detector):
         self._streak = _stored_int(data, "streak", 0, self._evaluations)
         last = data["last"]
         self._last = None if last is None else Verdict.from_data(last)
+        calibration = data.get("calibration")
+        if calibration is not None and not isinstance(calibration, Mapping):
+            raise ValueError(f"'calibration' must be a mapping or null, got {calibration!r}")
+        if calibration is not None and self._reference is None:
+            raise ValueError("'calibration' needs a reference")
+        if calibration is not None and not all(
+            _is_real(calibration.get(key)) for key in self.calibration_keys
+        ):
+            raise ValueError(f"'calibration' must hold the numbers {self.calibration_keys}")
+        self._calibration = None if calibration is None else dict(calibration)
         if (self._last is None) != (self._evaluations == 0):
             raise ValueError("'last' must be present exactly when windows were evaluated")

@@ -1,16 +1,22 @@
-"""False alarms under control: one alarm policy per model, one gate per signal x detector.
+"""False alarms under control: one budget per model, one gate per signal x detector.
 
 Many features x several detectors multiply false alarms. :class:`AlarmPolicy` holds a
-model's rules; the stream engine asks it for budget-adjusted detector parameters and runs
-every detector's states through a :class:`SignalGate`, which turns them into transitions
+model's rules; the stream engine asks it for each detector's parameters and runs every
+detector's states through a :class:`SignalGate`, which turns them into transitions
 (entered drift, entered warning, cleared) — the only things worth an alert.
 
-* **Budget split** (``split="bonferroni"``): a model with ``n`` signals gets, in total,
-  the false-alarm rate of one detector with its default parameters: each detector's
-  significance (ADWIN ``delta``, KS/chi-square/KSWIN ``alpha``, HDDM confidences, FHDDM
-  ``confidence_level``) is divided by ``n``, and z-score thresholds (DDM, prediction band)
-  move to the z of the divided tail probability. Thresholds that are not probabilities
-  (PSI, Jensen-Shannon, Page-Hinkley, EDDM, quality fractions) are left as configured.
+* **One budget** (``split="budget"``): ``expected_run_time`` is the mean number of the
+  model's events between two false alarms, across all its detectors (default 1 000 000).
+  Each of the model's ``n`` detectors gets an equal share, a run length of
+  ``expected_run_time * n / weight`` of its own updates, and every statistical threshold
+  derives from it (:mod:`detectors.budget`): ADWIN's ``delta`` and Page-Hinkley's
+  ``threshold`` from simulated run lengths (aiming at ten times the share), the window
+  tests' thresholds from their null distribution for their reference (calibrated when
+  the reference exists), per-update significances (KSWIN, HDDM, FHDDM, DDM) as
+  ``1 / run length``, per-window ones (band,
+  quality) as ``step / run length``. A parameter given in the configuration wins over the
+  budget; EDDM has no probability to derive and keeps its own. ``split="none"`` uses the
+  configured (or library default) parameters as they are.
 * **Minimum evidence**: a detector's state is ignored until it has ``min_updates``
   updates; window tests need ``confirm_windows`` consecutive windows beyond the threshold.
 * **Hysteresis**: a signal enters drift at the first detection and leaves it only after
@@ -18,8 +24,12 @@ every detector's states through a :class:`SignalGate`, which turns them into tra
   window test that stays above its threshold) raises one alarm, not a storm.
 
 >>> policy = AlarmPolicy()
->>> policy.detector_params("adwin", n_signals=10)["delta"]
-0.0002
+>>> policy.run_length("adwin", n_detectors=40)
+40000000.0
+>>> round(policy.detector_params("adwin", n_detectors=40)["delta"], 5)
+0.00016
+>>> policy.detector_params("psi", n_detectors=40)["run_length"]
+40000000.0
 >>> gate = SignalGate(policy)
 >>> gate.observe(DriftState.DRIFT, updates=700) is None  # too early: min_updates=1000
 True
@@ -34,91 +44,172 @@ True
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
-from dataclasses import dataclass
-from statistics import NormalDist
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
 
-from detectors._checks import require_bool, require_choice, require_int
+from detectors import budget
+from detectors._checks import require_bool, require_choice, require_int, require_real
 from detectors.base import DriftState, InvalidParameterError, Params, SnapshotError
 from detectors.registry import DETECTORS
 
 __all__ = [
-    "SIGNIFICANCE_PARAMETERS",
-    "Z_PARAMETERS",
+    "BUDGETED",
     "AlarmPolicy",
     "SignalGate",
     "Transition",
 ]
 
-#: Parameters that are probabilities of a false detection: divided by the number of signals.
-SIGNIFICANCE_PARAMETERS: Final[Mapping[str, tuple[str, ...]]] = {
-    "adwin": ("delta",),
-    "kswin": ("alpha",),
-    "hddm_a": ("drift_confidence", "warning_confidence"),
-    "hddm_w": ("drift_confidence", "warning_confidence"),
-    "fhddm": ("confidence_level",),
-    "ks": ("alpha", "warning_alpha"),
-    "chi_square": ("alpha", "warning_alpha"),
+#: A per-evaluation warning sits at ten times the drift tail probability.
+_WARNING_FACTOR: Final = 10.0
+
+
+def _step(values: Mapping[str, Any]) -> int:
+    """Values between two evaluations of a window detector."""
+    return int(
+        values["stride"] if values.get("mode", "sliding") == "sliding" else values["window_size"]
+    )
+
+
+def _per_update(
+    *names: str, warning: str | None = None
+) -> Callable[[Mapping[str, Any], float], dict[str, Any]]:
+    def derive(values: Mapping[str, Any], length: float) -> dict[str, Any]:
+        out = dict.fromkeys(names, 1.0 / length)
+        if warning is not None:
+            out[warning] = min(0.5, _WARNING_FACTOR / length)
+        return out
+
+    return derive
+
+
+def _window_alpha(values: Mapping[str, Any], length: float) -> dict[str, Any]:
+    return {"alpha": budget.evaluation_tail(length, _step(values))}
+
+
+def _band(values: Mapping[str, Any], length: float) -> dict[str, Any]:
+    tail = budget.evaluation_tail(length, _step(values))
+    return {
+        "k": budget.z_for_tail(tail, 2),
+        "warning_k": budget.z_for_tail(min(0.5, tail * _WARNING_FACTOR), 2),
+    }
+
+
+def _ddm(values: Mapping[str, Any], length: float) -> dict[str, Any]:
+    return {
+        "drift_threshold": budget.z_for_tail(1.0 / length),
+        "warning_threshold": budget.z_for_tail(min(0.5, _WARNING_FACTOR / length)),
+    }
+
+
+#: How each budgeted kind turns its run length into parameters.
+BUDGETED: Final[Mapping[str, Callable[[Mapping[str, Any], float], dict[str, Any]]]] = {
+    "adwin": lambda values, length: {
+        "delta": budget.adwin_delta(length * budget.SEQUENTIAL_MARGIN)
+    },
+    "page_hinkley": lambda values, length: {
+        "threshold": budget.page_hinkley_threshold(
+            length * budget.SEQUENTIAL_MARGIN, values["delta"]
+        )
+    },
+    "kswin": _per_update("alpha"),
+    "ddm": _ddm,
+    "hddm_a": _per_update("drift_confidence", warning="warning_confidence"),
+    "hddm_w": _per_update("drift_confidence", warning="warning_confidence"),
+    "fhddm": _per_update("confidence_level"),
+    "psi": lambda values, length: {"run_length": length},
+    "ks": lambda values, length: {"run_length": length},
+    "jensen_shannon": lambda values, length: {"run_length": length},
+    "chi_square": lambda values, length: {"run_length": length},
+    "prediction_band": _band,
+    "type": _window_alpha,
+    "missing_rate": _window_alpha,
+    "value_range": _window_alpha,
+    "allowed_categories": _window_alpha,
 }
-
-#: Parameters that are z-score thresholds, with the number of tails they test.
-Z_PARAMETERS: Final[Mapping[str, tuple[tuple[str, int], ...]]] = {
-    "ddm": (("warning_threshold", 1), ("drift_threshold", 1)),
-    "prediction_band": (("k", 2), ("warning_k", 2)),
-}
-
-_NORMAL: Final = NormalDist()
-
-
-def _split_z(z: float, n_signals: int, tails: int) -> float:
-    """The z whose tail probability is that of ``z`` divided by ``n_signals``."""
-    tail = tails * (1.0 - _NORMAL.cdf(z)) / n_signals
-    return _NORMAL.inv_cdf(1.0 - tail / tails)
 
 
 @dataclass(frozen=True, slots=True)
 class AlarmPolicy(Params):
     """A model's alarm rules; defaults are explained in ``docs/detectors-windows.md``.
 
-    ``split``: ``"bonferroni"`` (divide the budget across signals) or ``"none"``;
-    ``min_updates``: updates a detector needs before it may alarm; ``confirm_windows``:
-    consecutive evaluated windows beyond the threshold for window tests; ``clear_after``:
-    quiet updates before a signal leaves drift/warning; ``warnings``: report warnings.
+    ``expected_run_time``: mean events of the model between two false alarms, across all
+    its detectors; ``split``: ``"budget"`` (derive every threshold from it) or ``"none"``
+    (``"bonferroni"`` is read as ``"budget"``); ``weights``: ``{kind: w}``, a detector kind
+    with weight ``w`` gets ``w`` times the equal share (``driftradar backtest --tune``
+    lowers the weight of kinds that alarm on a stable span); ``min_updates``: updates a
+    detector needs before it may alarm; ``confirm_windows``: consecutive evaluated windows
+    beyond the threshold for window tests; ``clear_after``: quiet updates before a signal
+    leaves drift/warning; ``warnings``: report warnings.
     """
 
-    split: str = "bonferroni"
+    expected_run_time: float = 1_000_000.0
+    split: str = "budget"
+    weights: Mapping[str, float] = field(default_factory=dict)
     min_updates: int = 1000
     confirm_windows: int = 1
     clear_after: int = 5000
     warnings: bool = True
 
     def validate(self) -> None:
-        require_choice(self, "split", ("bonferroni", "none"))
+        require_real(self, "expected_run_time", low=100.0)
+        require_choice(self, "split", ("budget", "none", "bonferroni"))
+        weights: Any = self.weights
+        if not isinstance(weights, Mapping):
+            self._fail("weights", f"must be a mapping of detector kind to weight, got {weights!r}")
+        for kind, weight in self.weights.items():
+            if kind not in DETECTORS and kind != "baseline":
+                self._fail(
+                    f"weights.{kind}", f"is not a detector kind ({', '.join(sorted(DETECTORS))})"
+                )
+            ok = isinstance(weight, int | float) and not isinstance(weight, bool)
+            if not ok or not 0 < weight <= 1000 or not math.isfinite(weight):
+                self._fail(f"weights.{kind}", f"must be a number in (0, 1000], got {weight!r}")
         require_int(self, "min_updates", minimum=0)
         require_int(self, "confirm_windows", minimum=1, maximum=1000)
         require_int(self, "clear_after", minimum=1)
         require_bool(self, "warnings")
 
-    def detector_params(
-        self, kind: str, n_signals: int, base: Mapping[str, Any] | None = None
-    ) -> dict[str, Any]:
-        """Full, validated parameters for a ``kind`` detector on one of ``n_signals`` signals.
+    def to_dict(self) -> dict[str, Any]:
+        data = Params.to_dict(self)
+        data["weights"] = dict(self.weights)
+        return data
 
-        ``base`` is the configured parameters (defaults for what it omits); the result is
+    @property
+    def budgeted(self) -> bool:
+        return self.split != "none"
+
+    def run_length(self, kind: str, n_detectors: int) -> float:
+        """Mean updates between false alarms of one ``kind`` detector of a model with
+        ``n_detectors`` detectors: its share of ``expected_run_time``."""
+        return budget.run_length(self.expected_run_time, n_detectors, self.weights.get(kind, 1.0))
+
+    def budget_share(self, kind: str, n_detectors: int) -> float:
+        """The fraction of the model's false-alarm budget one ``kind`` detector may use."""
+        return self.weights.get(kind, 1.0) / max(1, n_detectors)
+
+    def detector_params(
+        self, kind: str, n_detectors: int, base: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Full, validated parameters for a ``kind`` detector, one of ``n_detectors`` of its
+        model; ``base`` is the configured parameters (they win over the budget), the result
         plain data for :func:`detectors.registry.create`.
 
-        >>> AlarmPolicy().detector_params("ks", 4, {"window_size": 500})["alpha"]
-        2.5e-05
-        >>> round(AlarmPolicy().detector_params("ddm", 10)["drift_threshold"], 2)
-        3.64
+        >>> params = AlarmPolicy().detector_params("ks", 40, {"window_size": 500})
+        >>> params["run_length"], params["window_size"]
+        (40000000.0, 500)
+        >>> round(AlarmPolicy().detector_params("ddm", 40)["drift_threshold"], 2)
+        5.45
+        >>> AlarmPolicy(split="none").detector_params("adwin", 40)["delta"]
+        0.002
         """
-        if isinstance(n_signals, bool) or not isinstance(n_signals, int) or n_signals < 1:
+        if isinstance(n_detectors, bool) or not isinstance(n_detectors, int) or n_detectors < 1:
             raise InvalidParameterError(
-                "AlarmPolicy", "n_signals", f"must be an integer >= 1, got {n_signals!r}"
+                "AlarmPolicy", "n_detectors", f"must be an integer >= 1, got {n_detectors!r}"
             )
         if kind not in DETECTORS:
             known = ", ".join(sorted(DETECTORS))
@@ -128,11 +219,10 @@ class AlarmPolicy(Params):
         values = {**params_type.from_mapping(configured).to_dict()}
         if "confirmations" in values and "confirmations" not in configured:
             values["confirmations"] = self.confirm_windows
-        if self.split == "bonferroni" and n_signals > 1:
-            for name in SIGNIFICANCE_PARAMETERS.get(kind, ()):
-                values[name] = values[name] / n_signals
-            for name, tails in Z_PARAMETERS.get(kind, ()):
-                values[name] = _split_z(values[name], n_signals, tails)
+        derive = BUDGETED.get(kind)
+        if self.budgeted and derive is not None:
+            derived = derive(values, self.run_length(kind, n_detectors))
+            values.update({k: v for k, v in derived.items() if k not in configured})
         return params_type.from_mapping(values).to_dict()
 
 

@@ -38,7 +38,71 @@ __all__ = [
     "KSWINParams",
     "PageHinkley",
     "PageHinkleyParams",
+    "adwin_bound",
 ]
+
+
+def adwin_bound(
+    older: float, recent: float, variance: float, delta: float, difference: float
+) -> tuple[float, float]:
+    """ADWIN's cut threshold ``epsilon`` between sub-windows of ``older`` and ``recent``
+    values (the Bernstein-type bound of river's ADWIN, ``delta' = ln(2 ln(n) / delta)``,
+    ``variance`` the window's), and the ``delta`` at which a mean difference of
+    ``difference`` would just reach it (the cut's tail bound: smaller is stronger).
+
+    >>> epsilon, bound = adwin_bound(500, 500, 1 / 12, 0.001, 0.2)
+    >>> round(epsilon, 3), bound < 1e-6
+    (0.106, True)
+    """
+    width = older + recent
+    m_recip = 1.0 / max(1.0, older - 4.0) + 1.0 / max(1.0, recent - 4.0)
+    log_n = math.log(max(width, 3.0))
+    prime = math.log(2.0 * log_n / delta)
+    epsilon = math.sqrt(2.0 * m_recip * variance * prime) + 2.0 / 3.0 * prime * m_recip
+    a, b = 2.0 / 3.0 * m_recip, math.sqrt(2.0 * m_recip * max(variance, 0.0))
+    root = (-b + math.sqrt(b * b + 4.0 * a * abs(difference))) / (2.0 * a)
+    return epsilon, min(1.0, 2.0 * log_n * math.exp(-root * root))
+
+
+def _strongest_cut(
+    dropped: tuple[float, float], window: Mapping[str, Any], delta: float
+) -> dict[str, Any] | None:
+    """The cut with the most evidence in the window ADWIN held before it dropped its
+    oldest values: ``dropped`` (total, width) followed by the kept buckets, oldest first.
+
+    ADWIN reports a change by dropping old buckets while some cut passes its bound; the
+    dropped/kept split is not where the evidence is. This finds, among the bucket
+    boundaries, the cut whose mean difference exceeds its bound by most.
+    """
+    chunks = [dropped]
+    for level in range(len(window["buckets"]) - 1, -1, -1):
+        chunks += [(total, float(1 << level)) for total in window["buckets"][level]["totals"]]
+    totals = np.cumsum([c[0] for c in chunks])
+    widths = np.cumsum([c[1] for c in chunks])
+    all_total, all_width = float(totals[-1]), float(widths[-1])
+    kept_width = float(window["width"])
+    variance = float(window["variance"]) / kept_width if kept_width else 0.0
+    best: dict[str, Any] | None = None
+    for k in range(len(chunks) - 1):
+        older, recent = float(widths[k]), all_width - float(widths[k])
+        if older < 5 or recent < 5:
+            continue
+        before = float(totals[k]) / older
+        after = (all_total - float(totals[k])) / recent
+        epsilon, bound = adwin_bound(older, recent, variance, delta, after - before)
+        excess = abs(after - before) - epsilon
+        if best is None or excess > best["excess"]:
+            best = {
+                "excess": excess,
+                "mean_before": before,
+                "mean_after": after,
+                "statistic": abs(after - before),
+                "threshold": epsilon,
+                "p_value": bound,
+                "recent": int(recent),
+                "older": int(older),
+            }
+    return best
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,8 +131,11 @@ class ADWINParams(Params):
 class ADWIN(RiverDetector):
     """Adaptive windowing: drift when the means of two sub-windows differ significantly.
 
-    On drift, :meth:`result` reports ``mean_before`` (the values ADWIN dropped) and
-    ``mean_after`` (the window it kept).
+    On drift, :meth:`result` reports the cut with the most evidence in the window ADWIN
+    held (among its bucket boundaries): ``mean_before``/``mean_after`` on either side of
+    it, the mean difference as ``statistic``, ADWIN's bound at that cut as ``threshold``
+    and the ``delta`` at which the cut would just pass as ``p_value``; ``dropped`` is how
+    many old values ADWIN discarded.
 
     >>> import numpy as np
     >>> from detectors.base import DriftState
@@ -82,7 +149,10 @@ class ADWIN(RiverDetector):
     Change detected at index 1055
     >>> details = detector.result().details
     >>> round(details["mean_before"], 1), round(details["mean_after"], 1)
-    (0.0, 0.4)
+    (0.0, 0.9)
+    >>> result = detector.result()
+    >>> result.statistic > result.threshold, result.p_value < detector.params.delta
+    (True, True)
     """
 
     kind: ClassVar[str] = "adwin"
@@ -161,18 +231,26 @@ class ADWIN(RiverDetector):
             "variance": helper.variance_in_window if width else None,
             "delta": self._params.delta,
         }
-        statistic = None
+        statistic, threshold, p_value = None, None, None
         if self._state is DriftState.DRIFT and self._cut is not None and width:
             dropped_total, dropped_width = self._cut
-            details["mean_before"] = dropped_total / dropped_width
-            details["mean_after"] = details["mean"]
             details["dropped"] = int(dropped_width)
-            statistic = abs(details["mean_after"] - details["mean_before"])
+            cut = _strongest_cut(self._cut, window_to_data(helper), self._params.delta)
+            if cut is None:  # too few values around every boundary: the drop itself
+                details["mean_before"] = dropped_total / dropped_width
+                details["mean_after"] = details["mean"]
+                statistic = abs(details["mean_after"] - details["mean_before"])
+            else:
+                details["mean_before"] = cut["mean_before"]
+                details["mean_after"] = cut["mean_after"]
+                details["recent_values"] = cut["recent"]
+                statistic, threshold, p_value = cut["statistic"], cut["threshold"], cut["p_value"]
         return DetectionResult(
             state=self._state,
             updates=self._updates,
             statistic=statistic,
-            threshold=self._params.delta,
+            threshold=threshold,
+            p_value=p_value,
             window_size=int(width),
             details=details,
         )

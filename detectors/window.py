@@ -32,7 +32,8 @@ from scipy import special
 
 from detectors._checks import require_int, require_real
 from detectors._windowing import Verdict, WindowedDetector, WindowParams
-from detectors.base import DriftState
+from detectors.base import DriftState, Params
+from detectors.budget import evaluation_tail, fit_scaled_chi2, two_sample_draws
 from detectors.profile import (
     QUANTILE_LEVELS,
     UNSEEN,
@@ -100,6 +101,33 @@ class _RecentReferences:
 
 
 _RECENT_REFERENCES: Final = _RecentReferences(8)
+
+
+#: With a calibrated threshold the warning level is at ten times the drift tail probability.
+_WARNING_FACTOR: Final = 10.0
+#: Chi-square cells expected to hold fewer window values than this are pooled into one.
+_MIN_EXPECTED: Final = 5.0
+
+
+def _check_run_length(params: Params) -> None:
+    value = getattr(params, "run_length")  # noqa: B009 - every budgeted params class has it
+    if value is not None:
+        require_real(params, "run_length", low=1.0)
+
+
+def _tails(run_length: float, step: int) -> tuple[float, float]:
+    """(drift, warning) tail probabilities per evaluation for a detector's run length."""
+    tail = evaluation_tail(run_length, step)
+    return tail, min(0.5, tail * _WARNING_FACTOR)
+
+
+def _mean_shift(after: float, before: float, spread: float) -> float | None:
+    return (after - before) / spread if spread > 0 else None
+
+
+def _scaled_sf(calibration: dict[str, Any], value: float) -> float:
+    """Tail probability of ``value`` under the fitted scaled chi-square."""
+    return float(special.chdtrc(calibration["dof"], value / calibration["scale"]))
 
 
 def _level(exceeds_drift: bool, exceeds_warning: bool) -> DriftState:
@@ -200,6 +228,7 @@ class NumericWindowTest(WindowedDetector):
             return {
                 "mean_before": reference.mean,
                 "mean_after": mean,
+                "mean_shift_sd": _mean_shift(mean, reference.mean, reference.std),
                 "std_before": reference.std,
                 "std_after": math.sqrt(variance),
                 "quantile_levels": _floats(_REPORTED_LEVELS),
@@ -217,15 +246,23 @@ class NumericWindowTest(WindowedDetector):
 class PopulationStabilityParams(NumericWindowParams):
     """PSI thresholds: the usual reading is < 0.1 stable, 0.1-0.25 moderate, > 0.25 shifted.
 
-    ``epsilon`` floors empty bin shares so that the log ratio stays finite.
+    ``epsilon`` floors empty bin shares so that the log ratio stays finite. With a
+    ``run_length`` (mean values between false alarms, from the model's budget) the drift
+    threshold is calibrated for the reference instead (``threshold``/``warning_threshold``
+    are then unused) and ``floor`` is an additional effect-size gate: drift also needs
+    PSI >= ``floor``.
     """
 
     threshold: float = 0.25
     warning_threshold: float = 0.1
     epsilon: float = 1e-4
+    run_length: float | None = None
+    floor: float = 0.0
 
     def validate(self) -> None:
         NumericWindowParams.validate(self)
+        _check_run_length(self)
+        require_real(self, "floor", low=0.0)
         require_real(self, "threshold", low=0.0, low_open=True)
         require_real(self, "warning_threshold", low=0.0, high=self.threshold, low_open=True)
         require_real(self, "epsilon", low=0.0, high=0.01, low_open=True)
@@ -248,11 +285,42 @@ class PopulationStability(NumericWindowTest):
 
     kind: ClassVar[str] = "psi"
     params_type: ClassVar[type[PopulationStabilityParams]] = PopulationStabilityParams
+    calibration_keys: ClassVar[tuple[str, ...]] = (
+        "tail",
+        "threshold",
+        "warning_threshold",
+        "scale",
+        "dof",
+    )
     _params: PopulationStabilityParams
 
     def _set_reference(self, reference: Profile) -> None:
         super()._set_reference(reference)
         self._ref_floor = np.maximum(self._ref_share, self._params.epsilon)
+
+    def _calibrate(self) -> dict[str, Any] | None:
+        """PSI's null distribution for this reference's bins, window and stride: reference
+        and window redrawn from the reference's bin shares (seeded), scaled chi-square
+        fitted to the draws, its quantile at the per-evaluation tail probability."""
+        params, reference = self._params, self._reference
+        if params.run_length is None or reference is None:
+            return None
+        tail, warning_tail = _tails(params.run_length, params.step)
+        shares = np.append(self._ref_share, 0.0)
+        refs, wins = two_sample_draws(shares, 0.0, reference.count, params.window_size)
+        eps = params.epsilon
+        p = np.maximum(refs[:, :-1] / reference.count, eps)
+        q = np.maximum(wins[:, :-1] / params.window_size, eps)
+        fit = fit_scaled_chi2(np.sum((q - p) * np.log(q / p), axis=1))
+        return {
+            "method": "bootstrap, scaled chi-square",
+            "tail": tail,
+            "threshold": max(fit.isf(tail), params.floor),
+            "warning_threshold": max(fit.isf(warning_tail), params.floor),
+            "scale": fit.scale,
+            "dof": fit.dof,
+            "draws": len(refs),
+        }
 
     def _evaluate(self, window: npt.NDArray[Any]) -> Verdict:
         params = self._params
@@ -262,8 +330,15 @@ class PopulationStability(NumericWindowTest):
         q = np.maximum(share, params.epsilon)
         p = self._ref_floor
         psi = float(np.sum((q - p) * np.log(q / p)))
-        level = _level(psi > params.threshold, psi > params.warning_threshold)
-        return Verdict(level, psi, params.threshold, None, details)
+        calibration = self.calibration
+        p_value = None
+        if calibration is None:
+            threshold, warning = params.threshold, params.warning_threshold
+        else:
+            threshold, warning = calibration["threshold"], calibration["warning_threshold"]
+            p_value = _scaled_sf(calibration, psi)
+        level = _level(psi > threshold, psi > warning)
+        return Verdict(level, psi, threshold, p_value, details)
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,11 +352,26 @@ class KolmogorovSmirnovParams(NumericWindowParams):
     stride: int = 50
     alpha: float = 1e-4
     warning_alpha: float = 1e-3
+    run_length: float | None = None
 
     def validate(self) -> None:
         NumericWindowParams.validate(self)
         require_real(self, "alpha", low=0.0, high=0.5, low_open=True)
         require_real(self, "warning_alpha", low=self.alpha, high=0.5)
+        _check_run_length(self)
+
+
+def kolmogorov_critical(alpha: float, n_window: int, n_reference: int) -> float:
+    """The KS distance whose :func:`kolmogorov_p_value` is ``alpha`` (the threshold in the
+    statistic's units).
+
+    >>> d = kolmogorov_critical(1e-4, 500, 1000)
+    >>> round(d, 3), round(kolmogorov_p_value(d, 500, 1000), 6)
+    (0.121, 0.0001)
+    """
+    effective = n_window * n_reference / (n_window + n_reference)
+    root = math.sqrt(effective)
+    return float(special.kolmogi(alpha) / (root + 0.12 + 0.11 / root))
 
 
 def kolmogorov_p_value(statistic: float, n_window: int, n_reference: int) -> float:
@@ -415,6 +505,7 @@ class KolmogorovSmirnov(NumericWindowTest):
 
     kind: ClassVar[str] = "ks"
     params_type: ClassVar[type[KolmogorovSmirnovParams]] = KolmogorovSmirnovParams
+    calibration_keys: ClassVar[tuple[str, ...]] = ("tail", "warning_tail", "threshold")
     _params: KolmogorovSmirnovParams
 
     def _init_state(self) -> None:
@@ -433,8 +524,33 @@ class KolmogorovSmirnov(NumericWindowTest):
         statistic = float(max((self._steps_hi - above).max(), (below - self._steps_lo).max()))
         p_value = kolmogorov_p_value(statistic, len(ordered), self._reference.count)
         details = self._describe(ordered)
-        level = _level(p_value < params.alpha, p_value < params.warning_alpha)
-        return Verdict(level, statistic, params.alpha, p_value, details)
+        calibration = self.calibration
+        alpha, warning_alpha = (
+            (params.alpha, params.warning_alpha)
+            if calibration is None
+            else (calibration["tail"], calibration["warning_tail"])
+        )
+        level = _level(p_value < alpha, p_value < warning_alpha)
+        threshold = (
+            calibration["threshold"]
+            if calibration is not None
+            else kolmogorov_critical(alpha, len(ordered), self._reference.count)
+        )
+        return Verdict(level, statistic, threshold, p_value, details)
+
+    def _calibrate(self) -> dict[str, Any] | None:
+        """Analytic: the Kolmogorov distribution for a window of ``window_size`` values
+        against a reference sample of ``reference.count`` values."""
+        params, reference = self._params, self._reference
+        if params.run_length is None or reference is None:
+            return None
+        tail, warning_tail = _tails(params.run_length, params.step)
+        return {
+            "method": "kolmogorov (two-sample)",
+            "tail": tail,
+            "warning_tail": warning_tail,
+            "threshold": kolmogorov_critical(tail, params.window_size, reference.count),
+        }
 
 
 # -- categorical -----------------------------------------------------------------------
@@ -487,6 +603,12 @@ class _CategoricalWindowTest(WindowedDetector):
         )
         self._ref_share = self._ref_counts / self._ref_counts.sum()
 
+    def _missing_mass(self) -> float:
+        """Good-Turing estimate of the share of values in categories the reference missed:
+        the share of its values whose category it saw once."""
+        counts = self._ref_counts[:-1]
+        return float(np.count_nonzero(counts == 1) / max(1.0, counts.sum()))
+
     def _valid_warm(self, value: Any) -> bool:
         return isinstance(value, str)
 
@@ -511,6 +633,7 @@ class _CategoricalWindowTest(WindowedDetector):
             moved = np.argsort(-np.abs(share - ref_share), kind="stable")
             shown = sorted(moved[:_REPORTED_CATEGORIES].tolist())
             return {
+                "moved_share": 0.5 * float(np.abs(share - ref_share).sum()),
                 "categories": [names[i] for i in shown],
                 "proportions_before": _floats(ref_share[shown]),
                 "proportions_after": _floats(share[shown]),
@@ -523,15 +646,23 @@ class _CategoricalWindowTest(WindowedDetector):
 
 @dataclass(frozen=True, slots=True)
 class JensenShannonParams(WindowParams):
-    """Drift when the Jensen-Shannon distance (base 2, in [0, 1]) exceeds ``threshold``."""
+    """Drift when the Jensen-Shannon distance (base 2, in [0, 1]) exceeds ``threshold``.
+
+    With a ``run_length`` the threshold is calibrated for the reference, window and stride
+    instead, and ``floor`` is an additional effect-size gate (distance >= ``floor``).
+    """
 
     threshold: float = 0.1
     warning_threshold: float = 0.05
+    run_length: float | None = None
+    floor: float = 0.0
 
     def validate(self) -> None:
         WindowParams.validate(self)
         require_real(self, "threshold", low=0.0, high=1.0, low_open=True)
         require_real(self, "warning_threshold", low=0.0, high=self.threshold, low_open=True)
+        _check_run_length(self)
+        require_real(self, "floor", low=0.0, high=1.0)
 
 
 class JensenShannon(_CategoricalWindowTest):
@@ -550,6 +681,13 @@ class JensenShannon(_CategoricalWindowTest):
 
     kind: ClassVar[str] = "jensen_shannon"
     params_type: ClassVar[type[JensenShannonParams]] = JensenShannonParams
+    calibration_keys: ClassVar[tuple[str, ...]] = (
+        "tail",
+        "threshold",
+        "warning_threshold",
+        "scale",
+        "dof",
+    )
     _params: JensenShannonParams
 
     def _evaluate(self, window: npt.NDArray[Any]) -> Verdict:
@@ -562,21 +700,60 @@ class JensenShannon(_CategoricalWindowTest):
             nz = dist > 0
             divergence += 0.5 * float(np.sum(dist[nz] * np.log2(dist[nz] / mid[nz])))
         distance = math.sqrt(max(divergence, 0.0))
-        level = _level(distance > params.threshold, distance > params.warning_threshold)
-        return Verdict(level, distance, params.threshold, None, self._describe(share))
+        calibration = self.calibration
+        p_value = None
+        if calibration is None:
+            threshold, warning = params.threshold, params.warning_threshold
+        else:
+            threshold, warning = calibration["threshold"], calibration["warning_threshold"]
+            p_value = _scaled_sf(calibration, distance * distance)
+        level = _level(distance > threshold, distance > warning)
+        return Verdict(level, distance, threshold, p_value, self._describe(share))
+
+    def _calibrate(self) -> dict[str, Any] | None:
+        """The distance's null distribution for this reference (its categories, their
+        shares and the mass it missed), window and stride: reference and window redrawn
+        (seeded), scaled chi-square fitted to the squared distances (the divergence)."""
+        params, reference = self._params, self._reference
+        if params.run_length is None or reference is None:
+            return None
+        tail, warning_tail = _tails(params.run_length, params.step)
+        refs, wins = two_sample_draws(
+            self._ref_share, self._missing_mass(), reference.count, params.window_size
+        )
+        p = refs / refs.sum(axis=1, keepdims=True)
+        q = wins / wins.sum(axis=1, keepdims=True)
+        mid = (p + q) / 2
+        with np.errstate(divide="ignore", invalid="ignore"):
+            terms = np.where(p > 0, p * np.log2(p / mid), 0.0) + np.where(
+                q > 0, q * np.log2(q / mid), 0.0
+            )
+        fit = fit_scaled_chi2(np.maximum(0.5 * terms.sum(axis=1), 0.0))
+        return {
+            "method": "bootstrap, scaled chi-square",
+            "tail": tail,
+            "threshold": max(math.sqrt(fit.isf(tail)), params.floor),
+            "warning_threshold": max(math.sqrt(fit.isf(warning_tail)), params.floor),
+            "scale": fit.scale,
+            "dof": fit.dof,
+            "draws": len(refs),
+        }
 
 
 @dataclass(frozen=True, slots=True)
 class ChiSquareParams(WindowParams):
-    """Drift when the homogeneity test's p-value is below ``alpha`` (warning: ``warning_alpha``)."""
+    """Drift when the homogeneity test's p-value is below ``alpha`` (warning: ``warning_alpha``);
+    with a ``run_length`` ``alpha`` is the per-evaluation share of the budget instead."""
 
     alpha: float = 1e-4
     warning_alpha: float = 1e-3
+    run_length: float | None = None
 
     def validate(self) -> None:
         WindowParams.validate(self)
         require_real(self, "alpha", low=0.0, high=0.5, low_open=True)
         require_real(self, "warning_alpha", low=self.alpha, high=0.5)
+        _check_run_length(self)
 
 
 class ChiSquare(_CategoricalWindowTest):
@@ -599,12 +776,35 @@ class ChiSquare(_CategoricalWindowTest):
 
     kind: ClassVar[str] = "chi_square"
     params_type: ClassVar[type[ChiSquareParams]] = ChiSquareParams
+    calibration_keys: ClassVar[tuple[str, ...]] = ("tail", "warning_tail")
     _params: ChiSquareParams
+
+    def _set_reference(self, reference: Profile) -> None:
+        super()._set_reference(reference)
+        # cells the window is expected to fill with fewer than 5 values (rare categories
+        # and the unseen bucket) are pooled into one, where the chi-square law holds
+        expected = self._ref_share * self._params.window_size
+        rare = expected < _MIN_EXPECTED
+        rare[-1] = True
+        kept = np.flatnonzero(~rare)
+        self._cells = np.full(len(expected), len(kept), dtype=np.intp)
+        self._cells[kept] = np.arange(len(kept))
+        self._n_cells = len(kept) + 1
+        self._pooled_ref = np.bincount(self._cells, self._ref_counts, self._n_cells)
+
+    def _calibrate(self) -> dict[str, Any] | None:
+        """Analytic: chi-square with (cells - 1) degrees of freedom after pooling."""
+        params = self._params
+        if params.run_length is None or self._reference is None:
+            return None
+        tail, warning_tail = _tails(params.run_length, params.step)
+        return {"method": "chi-square (pooled cells)", "tail": tail, "warning_tail": warning_tail}
 
     def _evaluate(self, window: npt.NDArray[Any]) -> Verdict:
         params = self._params
-        counts = all_counts = self._window_counts(window)
-        ref = self._ref_counts
+        all_counts = self._window_counts(window)
+        counts = np.bincount(self._cells, all_counts, self._n_cells)
+        ref = self._pooled_ref
         total = ref + counts
         used = total > 0
         total, ref, counts = total[used], ref[used], counts[used]
@@ -618,6 +818,13 @@ class ChiSquare(_CategoricalWindowTest):
         )
         dof = len(total) - 1
         p_value = float(special.chdtrc(dof, statistic)) if dof > 0 else 1.0
-        level = _level(p_value < params.alpha, p_value < params.warning_alpha)
+        calibration = self.calibration
+        alpha, warning_alpha = (
+            (params.alpha, params.warning_alpha)
+            if calibration is None
+            else (calibration["tail"], calibration["warning_tail"])
+        )
+        level = _level(p_value < alpha, p_value < warning_alpha)
+        threshold = float(special.chdtri(dof, alpha)) if dof > 0 else math.inf
         details = self._describe(all_counts / len(window), degrees_of_freedom=dof)
-        return Verdict(level, statistic, params.alpha, p_value, details)
+        return Verdict(level, statistic, threshold, p_value, details)

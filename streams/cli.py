@@ -45,6 +45,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "retrain-worker": ("retrain_worker", "consume retrain requests and act on them"),
     "alerts": ("alerts", "tail the alert topic (human-readable, or --json)"),
     "status": ("status", "show models, signals and detector state (read from Redis)"),
+    "backtest": (
+        "backtest",
+        "replay recorded events through the engine: alarms, delays, budget, HTML report",
+    ),
     "stack": ("stack", "start/stop the local broker and Redis in the background"),
 }
 

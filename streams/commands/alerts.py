@@ -99,23 +99,55 @@ def _show(message: Message, raw: bool) -> None:
 
 
 def format_alert(alert: Alert) -> str:
-    """One readable line per alert.
+    """One readable line per alert: where (``#`` the model's event index), the statistic
+    against its threshold, the tail probability, the effect size and the detector's share
+    of the false-alarm budget; alerts without them (ops, verification) show their first
+    scalar details.
 
     >>> print(format_alert(Alert(alert_id="a1", type="data_drift", severity="warning",
     ...     model_id="churn", model_version="v3", signal="feature:monthly_charges",
-    ...     detector="adwin", detected_at="2026-11-27T10:05:00Z",
-    ...     details={"psi": 0.31, "bins": [1, 2], "position": 9})))
-    2026-11-27T10:05:00Z WARNING  churn@v3 data_drift feature:monthly_charges [adwin] psi=0.31
-    """
-    details = " ".join(
-        f"{key}={_short(value)}"
-        for key, value in list(_scalar_details(alert.details))[:_MAX_DETAILS]
-    )
+    ...     detector="ks", detected_at="2026-11-27T10:05:00Z",
+    ...     details={"position": 9120, "statistic": 0.1513, "threshold": 0.1207,
+    ...              "p_value": 3.2e-9, "effect": "mean shift (reference sd)",
+    ...              "effect_size": 0.74, "budget_share": 0.0238})))
+    2026-11-27T10:05:00Z WARNING  churn@v3 data_drift feature:monthly_charges [ks] #9120 statistic=0.1513 > threshold=0.1207 p=3.2e-09 mean shift (reference sd)=+0.74 budget=2.38%
+    >>> print(format_alert(Alert(alert_id="a2", type="infrastructure", severity="critical",
+    ...     model_id="churn", signal="silence", detector="timeout",
+    ...     detected_at="2026-11-27T10:05:00Z", details={"silent_seconds": 301.5})))
+    2026-11-27T10:05:00Z CRITICAL churn@unknown infrastructure silence [timeout] silent_seconds=301.5
+    """  # noqa: E501
     line = (
         f"{alert.detected_at} {alert.severity.upper():<8} {alert.model_id}@{alert.model_version} "
         f"{alert.type} {alert.signal} [{alert.detector}]"
     )
-    return f"{line} {details}" if details else line
+    details = alert.details
+    if "statistic" in details and "threshold" in details:
+        parts = []
+        if isinstance(details.get("position"), int):
+            parts.append(f"#{details['position']}")
+        parts.append(
+            f"statistic={_short(details['statistic'])} {_relation(details)} "
+            f"threshold={_short(details['threshold'])}"
+        )
+        if details.get("p_value") is not None:
+            parts.append(f"p={details['p_value']:.2g}")
+        if details.get("effect") is not None and details.get("effect_size") is not None:
+            parts.append(f"{details['effect']}={details['effect_size']:+.3g}")
+        if details.get("budget_share"):
+            parts.append(f"budget={100 * details['budget_share']:.3g}%")
+        return f"{line} {' '.join(parts)}"
+    scalars = " ".join(
+        f"{key}={_short(value)}" for key, value in list(_scalar_details(details))[:_MAX_DETAILS]
+    )
+    return f"{line} {scalars}" if scalars else line
+
+
+def _relation(details: dict[str, Any]) -> str:
+    """``>`` or ``<``: which way the statistic passed its threshold."""
+    statistic, threshold = details["statistic"], details["threshold"]
+    if isinstance(statistic, int | float) and isinstance(threshold, int | float):
+        return "<" if statistic < threshold else ">"
+    return "vs"
 
 
 #: Readable lines show at most this many scalar details (``--json`` has them all).

@@ -25,6 +25,9 @@ Interface used by the runner, with the changes made against the original brief:
   - ``metrics_view() -> {"models": {model_id: ModelView}}`` — a dict shaped like
     ``streams.metrics.EngineView`` (not an iterator), plus engine counters (``join``,
     ``counters``, ``quality``, ``retrain``, ``features``).
+  - ``traces()`` (each detector's statistic and threshold now, per model) and
+    ``signal_results(model_id, signal)`` (its detectors' results), for
+    ``driftradar backtest``.
 """
 
 from streams.engine.config import ConfigError, ModelConfig, MonitorConfig, load_config

@@ -112,14 +112,14 @@ DEFAULT_DETECTORS: Final[Mapping[str, Mapping[str, Mapping[str, Any]]]] = {
 DETECTOR_GROUPS: Final = frozenset(DEFAULT_DETECTORS)
 
 #: Quality expectations and their parameters; which ones apply depends on the feature.
-#: ``alpha``: a window beyond its limit alerts only when the excess is significant
-#: (binomial tail < 0.001), so a source slightly within its limit does not flap.
-_QUALITY_SIGNIFICANCE: Final[Mapping[str, Any]] = {"alpha": 0.001}
+#: A window beyond its limit alerts only when the excess is significant (binomial tail
+#: below ``alpha``, which the false-alarm budget sets), so a source slightly within its
+#: limit does not flap.
 DEFAULT_QUALITY: Final[Mapping[str, Mapping[str, Any]]] = {
-    "type": _QUALITY_SIGNIFICANCE,
-    "missing_rate": _QUALITY_SIGNIFICANCE,
-    "value_range": _QUALITY_SIGNIFICANCE,
-    "allowed_categories": _QUALITY_SIGNIFICANCE,
+    "type": {},
+    "missing_rate": {},
+    "value_range": {},
+    "allowed_categories": {},
 }
 
 #: Rolling performance metrics per task, and whether higher is better.
@@ -213,14 +213,17 @@ class PerformanceConfig(Settings, frozen=True):
     """Rolling performance over the last ``window`` joined pairs, evaluated every ``every``.
 
     ``thresholds`` are the acceptable limits (a minimum for accuracy/roc_auc, a maximum for
-    log_loss/mae/rmse); ``relative_drop`` alerts when a metric is that fraction worse than
-    the version's first full window (``None`` disables).
+    log_loss/mae/rmse); the ``baseline`` check alerts when a window's metric is worse than
+    the version's first ``reference_pairs`` pairs by more than chance allows within the
+    false-alarm budget (bootstrap, see :mod:`streams.engine.baseline`) and by at least
+    ``relative_drop`` of the reference value (``None`` disables the baseline check).
     """
 
     window: Annotated[int, msgspec.Meta(ge=10)] = 1000
     every: PositiveInt = 100
     thresholds: dict[MetricName, Number] = {}
-    relative_drop: Fraction | None = 0.2
+    relative_drop: Fraction | None = 0.05
+    reference_pairs: Annotated[int, msgspec.Meta(ge=100)] = 1000
 
 
 class VersionsConfig(Settings, frozen=True):
@@ -331,7 +334,7 @@ class ModelConfig(Settings, frozen=True):
     @property
     def quality(self) -> Mapping[str, Mapping[str, Any] | None]:
         """Parameters of each quality expectation; ``None``: switched off."""
-        return {k: p or None for k, p in self.quality_section.detectors.items()}
+        return {k: None if p is False else p for k, p in self.quality_section.detectors.items()}
 
     @property
     def quality_exclude(self) -> Literal["event", "value"]:

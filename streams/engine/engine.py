@@ -26,7 +26,7 @@ from streams.engine.config import ConfigError, ModelConfig, MonitorConfig
 from streams.engine.ids import alert_id
 from streams.engine.model import ModelState
 from streams.engine.records import EngineOutput, InputRecord
-from streams.engine.views import model_status, model_view
+from streams.engine.views import model_status, model_trace, model_view
 from streams.events import Alert, rfc3339
 
 __all__ = ["MONITOR_MODEL_ID", "SNAPSHOT_FORMAT", "Engine"]
@@ -304,6 +304,21 @@ class Engine:
         """``{"models": {model_id: view}}`` (``streams.metrics.EngineView``): detector
         statistics, performance vs limits, label coverage and lag, join and retrain counters."""
         return {"models": {mid: model_view(model) for mid, model in self._models.items()}}
+
+    def traces(self) -> dict[str, dict[str, Any]]:
+        """``{model_id: trace}``: every detector's statistic and threshold now (see
+        :func:`streams.engine.views.model_trace`); ``driftradar backtest`` charts them."""
+        return {mid: model_trace(model) for mid, model in self._models.items()}
+
+    def signal_results(self, model_id: str, signal: str) -> dict[str, dict[str, Any]]:
+        """Each detector's ``result()`` (plain data) on ``signal`` of the model's current
+        version; ``{}`` if there is no such signal."""
+        model = self._models.get(model_id)
+        version = (
+            None if model is None or model.current is None else model.versions.get(model.current)
+        )
+        found = None if version is None else version.signals.get(signal)
+        return {} if found is None else found.results()
 
     def partitions(self) -> set[int]:
         """Partitions whose state this engine holds."""

@@ -21,7 +21,10 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
+from detectors.budget import evaluation_tail
 from detectors.profile import CategoricalProfile, Profile
+from streams.engine.alert_details import drift_details, metric_details
+from streams.engine.budget import count_detectors
 from streams.engine.columns import Column
 from streams.engine.config import ModelConfig
 from streams.engine.expectations import prediction_detectors, quality_detectors
@@ -72,6 +75,7 @@ class ModelState:
             if spec.type is not None:  # configured numbers are numbers; categories any key
                 self.features[name] = [spec.type, "number" if spec.type == "numeric" else None, 0]
         self.ignored: list[str] = []
+        self._numbers = np.zeros(0, dtype=np.int64)  # see process()
         self.counters: dict[str, int] = dict.fromkeys(
             (
                 "predictions",
@@ -111,9 +115,11 @@ class ModelState:
 
     # -- helpers -------------------------------------------------------------------------
 
-    def new_performance(self) -> RollingPerformance:
+    def new_performance(self, n_detectors: int) -> RollingPerformance:
+        """Rolling performance of a version whose budget is shared by ``n_detectors``."""
         assert self.task is not None
         perf = self.config.performance
+        run_length = self.config.alarms.run_length("baseline", n_detectors)
         return RollingPerformance(
             self.task,
             window=perf.window,
@@ -122,6 +128,8 @@ class ModelState:
             relative_drop=perf.relative_drop,
             threshold=self.config.threshold,
             clear_after=self.config.alarms.clear_after,
+            reference_pairs=perf.reference_pairs,
+            baseline_tail=evaluation_tail(run_length, perf.every),
         )
 
     # -- the hot path --------------------------------------------------------------------
@@ -202,6 +210,8 @@ class ModelState:
         self.counters["ground_truth"] += labels
         if n:
             self.counters["predictions"] += n
+        # the model's prediction index of each prediction of the batch: alerts' `position`
+        self._numbers = np.arange(n, dtype=np.int64) + (self.counters["predictions"] - n + 1)
         self.last_event_time = max(self.last_event_time or -_INF, join.watermark)
 
         # 2. features, predictions and quality, per version
@@ -265,6 +275,9 @@ class ModelState:
                 self.counters["retired_versions"] += 1
             version = self.versions[name] = VersionState(name)
             version.first_position = self.seq
+            version.n_detectors = count_detectors(
+                self.config, self.features, self.seq, self.prediction_kind
+            )
             if self.current is not None and self.current != name:
                 version.verify = verification_plan(
                     self.current,
@@ -294,20 +307,24 @@ class ModelState:
         group: str,
         reference: Profile | None = None,
         detectors: Mapping[str, Mapping[str, Any]] | None = None,
+        *,
+        transform: bool = False,
     ) -> Signal:
         signal = version.signals.get(name)
         if signal is None:
+            if not version.n_detectors:  # a version restored from before the budget
+                version.n_detectors = count_detectors(
+                    self.config, self.features, version.first_position, self.prediction_kind
+                )
             signal = Signal.create(
                 name,
                 alert_type,
                 detectors if detectors is not None else self.config.detectors[group],
                 warmup=self.config.warmup,
                 policy=self.config.alarms,
-                # the false-alarm budget is split over the features, predictions and errors
-                # known when the version started (deterministic, whatever the batching)
-                n_signals=sum(1 for f in self.features.values() if f[2] <= version.first_position)
-                + 2,
+                n_detectors=version.n_detectors,
                 reference=reference,
+                transform=transform,
             )
             version.signals[name] = signal
         return signal
@@ -342,7 +359,9 @@ class ModelState:
                 keys = column.values
                 values = [keys[i] for i in sel.tolist()]
                 group = "categorical"
-            signal = self._signal(version, signal_name, "data_drift", group, reference)
+            signal = self._signal(
+                version, signal_name, "data_drift", group, reference, transform=ftype == "numeric"
+            )
             self._record(signal, signal.feed(values), version, sel, seqs, times, timeline)
             if ftype == "categorical" and self.config.detectors["unseen"]:
                 self._feed_unseen(version, name, values, sel, seqs, times, timeline)
@@ -367,6 +386,7 @@ class ModelState:
                 "prediction",
                 self._reference("prediction", "numeric"),
                 detectors=prediction_detectors(self.config, self.task),
+                transform=True,
             )
             values = prediction.values[sel]
         self._record(signal, signal.feed(values), version, sel, seqs, times, timeline)
@@ -447,11 +467,15 @@ class ModelState:
         seqs: npt.NDArray[np.int64],
         times: npt.NDArray[np.float64],
         timeline: list[_Entry],
+        numbers: npt.NDArray[np.int64] | None = None,
     ) -> None:
         """Put the drift entries of a signal on the batch timeline, each with its detector's
-        statistics as they were at the entry (read now: the next batch replaces them)."""
+        statistics as they were at the entry (read now: the next batch replaces them).
+        ``numbers[j]`` is the alert's ``position``: the model's prediction index (default)
+        or, for the error stream, the version's pair index."""
         if not entries:
             return
+        numbers = self._numbers if numbers is None else numbers
         for i, label, update in entries:
             j = int(sel[i])
             result = signal.detector(label).result_at(update)
@@ -460,7 +484,7 @@ class ModelState:
                     int(seqs[j]),
                     len(timeline),
                     "drift",
-                    (version, signal, label, update, float(times[j]), result),
+                    (version, signal, label, update, float(times[j]), result, int(numbers[j])),
                 )
             )
 
@@ -488,10 +512,19 @@ class ModelState:
             times = np.asarray([item[1] for item in chosen], dtype=np.float64)[sel]
             order = np.arange(sel.size, dtype=np.int64)
             group_name = "error_regression" if self.task == "regression" else "error"
-            signal = self._signal(version, "error", "concept_drift", group_name)
-            self._record(signal, signal.feed(errors), version, order, seqs, times, timeline)
+            signal = self._signal(
+                version,
+                "error",
+                "concept_drift",
+                group_name,
+                transform=self.task == "regression",
+            )
+            numbers = order + (signal.inputs + 1)  # the version's pair index
+            self._record(
+                signal, signal.feed(errors), version, order, seqs, times, timeline, numbers
+            )
             if version.performance is None:
-                version.performance = self.new_performance()
+                version.performance = self.new_performance(version.n_detectors)
             perf = version.performance
             before = perf.updates
             plan = version.verify
@@ -550,12 +583,19 @@ class ModelState:
         detected_at = rfc3339(now)
         for position, _, kind, payload in timeline:
             if kind == "drift":
-                version, signal, label, at, t, entry = payload
-                result = entry.to_dict()
-                details = {k: v for k, v in result.items() if k != "details" and v is not None}
-                details.update(result["details"])
+                version, signal, label, at, t, entry, number = payload
+                details = drift_details(label, entry.to_dict(), signal.slot_info(label))
+                details["detector_updates"] = at
                 alert = self._alert(
-                    signal.alert_type, version.name, signal.name, label, at, t, detected_at, details
+                    signal.alert_type,
+                    version.name,
+                    signal.name,
+                    label,
+                    at,
+                    t,
+                    detected_at,
+                    details,
+                    position=number,
                 )
             elif kind == "metric":
                 version, change, t = payload
@@ -563,11 +603,11 @@ class ModelState:
                 self.policy.performance(f"{signal_name}/{change.detector}", change.entered)
                 if not change.entered:
                     continue
-                details = {
-                    "value": change.value,
-                    "limit": change.limit,
-                    "window": self.config.performance.window,
-                }
+                details = metric_details(
+                    change,
+                    self.config.performance.window,
+                    self.config.alarms.budget_share("baseline", version.n_detectors),
+                )
                 alert = self._alert(
                     "performance_degradation",
                     version.name,
@@ -625,16 +665,19 @@ class ModelState:
         version: str,
         signal: str,
         detector: str,
-        position: int,
+        at: int,
         event_time: float,
         detected_at: str,
         details: dict[str, Any],
         *,
         severity: str | None = None,
+        position: int | None = None,
     ) -> Alert:
+        """An alert; ``at`` (the detector's update count, the pair count of a metric…)
+        makes its id, ``position`` (default ``at``) is the model's event index."""
         self.alerts += 1
         return Alert(
-            alert_id=alert_id(self.model_id, version, signal, detector, position),
+            alert_id=alert_id(self.model_id, version, signal, detector, at),
             type=alert_type,
             severity=severity or self.config.severities[alert_type],
             model_id=self.model_id,
@@ -643,7 +686,7 @@ class ModelState:
             detector=detector,
             detected_at=detected_at,
             event_time=rfc3339(event_time),
-            details={"position": position, **details},
+            details={"position": at if position is None else position, **details},
         )
 
     # -- checkpointing --------------------------------------------------------------------

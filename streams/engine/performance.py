@@ -6,6 +6,12 @@ a restored buffer continues bit-for-bit (river's incremental rolling metrics acc
 floating-point round-off that a restore from plain data cannot reproduce; the unit tests
 check these formulas against river.metrics).
 
+Two checks per metric: ``threshold``, the configured acceptable limit, and ``baseline``, a
+limit learnt from the version's first ``reference_pairs`` pairs (:mod:`~streams.engine.baseline`:
+the metric's spread over windows of ``window`` pairs, bootstrapped from those pairs, at the
+tail probability of the detector's share of the false-alarm budget), widened to at least
+``relative_drop`` of the reference value when one is configured.
+
 >>> perf = RollingPerformance("regression", window=10, every=5, thresholds={"mae": 0.5},
 ...                           relative_drop=None)
 >>> changes = perf.update(np.zeros(10), np.ones(10))
@@ -23,6 +29,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy.stats import rankdata
 
+from streams.engine.baseline import BaselineLimit, calibrate_baseline
 from streams.engine.config import METRICS
 
 __all__ = ["MetricChange", "RollingPerformance", "compute_metric"]
@@ -72,6 +79,7 @@ class MetricChange:
     position: int
     value: float
     limit: float
+    baseline: BaselineLimit | None = None
 
 
 class RollingPerformance:
@@ -87,6 +95,8 @@ class RollingPerformance:
         relative_drop: float | None,
         threshold: float = 0.5,
         clear_after: int = 1,
+        reference_pairs: int = 1000,
+        baseline_tail: float = 1e-6,
     ) -> None:
         self.task = task
         self.metrics: Mapping[str, bool] = METRICS[task]  # name -> higher is better
@@ -99,7 +109,14 @@ class RollingPerformance:
         self._label = np.zeros(window)
         self.updates = 0
         self.values: dict[str, float | None] = {}
-        self.baseline: dict[str, float] = {}
+        self.baseline: dict[str, float] = {}  # metric -> value on the reference pairs
+        self.limits: dict[str, BaselineLimit] = {}  # metric -> calibrated baseline limit
+        # the version's first pairs, until the baseline is calibrated from them
+        self.reference_pairs = max(reference_pairs, window)
+        self.baseline_tail = baseline_tail
+        self._ref_score: list[float] = []
+        self._ref_label: list[float] = []
+        self._calibrated = relative_drop is None
         self.active: dict[str, bool] = {}  # "<metric>/<detector>" -> below limit
         # Hysteresis (as the detectors' SignalGate): a metric that crossed its limit stays
         # degraded until it has been back within the limit for ``clear_after`` pairs, so a
@@ -130,6 +147,10 @@ class RollingPerformance:
         return changes
 
     def _append(self, score: FloatArray, label: FloatArray) -> None:
+        room = self.reference_pairs - len(self._ref_score)
+        if not self._calibrated and room > 0:
+            self._ref_score.extend(score[:room].tolist())
+            self._ref_label.extend(label[:room].tolist())
         if score.size > self.window:  # only the last `window` values can stay
             skip = score.size - self.window
             self.updates += skip
@@ -144,22 +165,50 @@ class RollingPerformance:
             self._label[:rest] = label[first:]
         self.updates += score.size
 
+    def _calibrate(self) -> None:
+        """The baseline limits, once the reference pairs are in (seeded, deterministic)."""
+        if self._calibrated or len(self._ref_score) < self.reference_pairs:
+            return
+        score = np.asarray(self._ref_score)
+        label = np.asarray(self._ref_label)
+        for metric, higher_better in self.metrics.items():
+
+            def compute(s: FloatArray, y: FloatArray, m: str = metric) -> float | None:
+                return compute_metric(m, s, y, self.threshold)
+
+            limit = calibrate_baseline(
+                compute,
+                metric,
+                score,
+                label,
+                window=self.window,
+                higher_better=higher_better,
+                tail=self.baseline_tail,
+                relative_drop=self.relative_drop,
+            )
+            if limit is not None:
+                self.limits[metric] = limit
+                self.baseline[metric] = limit.reference
+        self._calibrated = True
+        self._ref_score, self._ref_label = [], []
+
     def _evaluate(self) -> list[MetricChange]:
         changes = []
+        self._calibrate()
         for metric, higher_better in self.metrics.items():
             value = compute_metric(metric, self._score, self._label, self.threshold)
             self.values[metric] = value
             if value is None:
                 continue
-            if metric not in self.baseline:
-                self.baseline[metric] = value
+            # until the reference pairs are in, the first full window stands for them (a
+            # deployment verification may compare the next version with it)
+            self.baseline.setdefault(metric, value)
             limits = {}
             if metric in self.thresholds:
                 limits["threshold"] = self.thresholds[metric]
-            if self.relative_drop is not None:
-                base = self.baseline[metric]
-                drop = abs(base) * self.relative_drop
-                limits["baseline"] = base - drop if higher_better else base + drop
+            calibrated = self.limits.get(metric)
+            if calibrated is not None:
+                limits["baseline"] = calibrated.limit
             for detector, limit in limits.items():
                 bad = value < limit if higher_better else value > limit
                 key = f"{metric}/{detector}"
@@ -169,7 +218,17 @@ class RollingPerformance:
                     continue  # within the limit, but not for long enough to clear
                 if bad != self.active.get(key, False):
                     self.active[key] = bad
-                    changes.append(MetricChange(metric, detector, bad, self.updates, value, limit))
+                    changes.append(
+                        MetricChange(
+                            metric,
+                            detector,
+                            bad,
+                            self.updates,
+                            value,
+                            limit,
+                            calibrated if detector == "baseline" else None,
+                        )
+                    )
         return changes
 
     def degraded(self) -> bool:
@@ -201,6 +260,9 @@ class RollingPerformance:
             "updates": self.updates,
             "values": dict(self.values),
             "baseline": dict(self.baseline),
+            "limits": {metric: limit.to_data() for metric, limit in self.limits.items()},
+            "reference": [list(self._ref_score), list(self._ref_label)],
+            "calibrated": self._calibrated,
             "active": dict(self.active),
             "last_bad": dict(self._last_bad),
         }
@@ -211,5 +273,12 @@ class RollingPerformance:
         self.updates = int(data["updates"])
         self.values = dict(data["values"])
         self.baseline = {k: float(v) for k, v in data["baseline"].items()}
+        self.limits = {k: BaselineLimit.from_data(v) for k, v in data.get("limits", {}).items()}
+        reference = data.get("reference", [[], []])
+        self._ref_score = [float(v) for v in reference[0]]
+        self._ref_label = [float(v) for v in reference[1]]
+        # a snapshot from before the calibrated baseline collects its reference pairs anew
+        # (the next ``reference_pairs`` pairs) unless the check is off
+        self._calibrated = bool(data.get("calibrated", self.relative_drop is None))
         self.active = {k: bool(v) for k, v in data["active"].items()}
         self._last_bad = {k: int(v) for k, v in data.get("last_bad", {}).items()}

@@ -3,24 +3,33 @@ the detectors that watch it, when it is in drift, and its plain-data snapshot.
 
 Each detector's states go through a :class:`detectors.policy.SignalGate` (minimum evidence,
 hysteresis). The signal enters drift when its first gate enters drift and leaves it when no
-gate is in drift any more; only the entry produces an alert. Detector parameters are
-budget-split across the model's signals by :class:`detectors.policy.AlarmPolicy`.
-Detectors whose parameters are in the
-units of the data (Page-Hinkley) receive standardised values: ``(x - mean) / std`` of the
-signal's first ``warmup`` values, or of the reference profile when one is configured.
+gate is in drift any more; only the entry produces an alert. Detector parameters come from
+the model's false-alarm budget (:class:`detectors.policy.AlarmPolicy`), shared equally by
+the model's ``n_detectors`` detectors.
+
+On a signal made with ``transform=True`` (numeric features, numeric predictions, a
+regression's absolute error), the sequential detectors (ADWIN, Page-Hinkley, KSWIN) receive
+the reference's quantile transform of the values (:mod:`detectors.transform`: uniform under
+no drift, whatever the feature's distribution), built from the reference profile when one
+is configured, else from the signal's first ``warmup`` values; Page-Hinkley gets them
+standardised (``(u - 0.5) * sqrt(12)``). On other signals Page-Hinkley, whose threshold is
+in units of the data, gets ``(x - mean) / std`` of the warm-up.
 
 >>> policy = AlarmPolicy(min_updates=100, clear_after=500)
 >>> signal = Signal.create("feature:x", "data_drift", {"adwin": {}}, warmup=100,
-...                        policy=policy, n_signals=1)
->>> x = np.concatenate((np.zeros(1000), np.ones(1000)))
->>> signal.feed(x)
-[(1023, 'adwin', 1024)]
+...                        policy=policy, n_detectors=1, transform=True)
+>>> rng = np.random.default_rng(1)
+>>> x = np.concatenate((rng.lognormal(0, 2, 2000), rng.lognormal(1, 2, 2000)))
+>>> [(index, label) for index, label, _ in signal.feed(x)]
+[(2175, 'adwin')]
 >>> signal.status(), signal.active  # cleared after 500 quiet updates
-({'adwin': {'updates': 2000, 'drift': False}}, False)
+({'adwin': {'updates': 4000, 'drift': False}}, False)
 """
 
 from __future__ import annotations
 
+import math
+import zlib
 from array import array
 from collections.abc import Mapping
 from typing import Any, Final
@@ -31,11 +40,15 @@ import numpy.typing as npt
 from detectors.base import Detector, DetectorError, DriftState
 from detectors.policy import AlarmPolicy, SignalGate, Transition
 from detectors.profile import NumericProfile, Profile
+from detectors.transform import QuantileTransform
 
-__all__ = ["SCALED_KINDS", "Signal", "check_detector", "create_detector"]
+__all__ = ["SCALED_KINDS", "TRANSFORMED_KINDS", "Signal", "check_detector", "create_detector"]
 
 #: Detector kinds fed standardised values (their thresholds are in units of the data).
 SCALED_KINDS: Final = frozenset({"page_hinkley"})
+#: Sequential detector kinds fed the quantile transform on signals that transform.
+TRANSFORMED_KINDS: Final = frozenset({"adwin", "page_hinkley", "kswin"})
+_ROOT12: Final = math.sqrt(12.0)
 
 
 def check_detector(kind: str, params: Mapping[str, Any]) -> tuple[str, str] | None:
@@ -68,16 +81,17 @@ def create_detector(
     warmup: int,
     reference: Profile | None,
     policy: AlarmPolicy,
-    n_signals: int,
+    n_detectors: int,
 ) -> Detector:
-    """A fresh detector with budget-split parameters; reference-window tests warm up on
-    ``warmup`` values unless they get ``reference`` (from the configured reference file)."""
+    """A fresh detector with parameters from its share of the budget; reference-window
+    tests warm up on ``warmup`` values unless they get ``reference`` (from the configured
+    reference file)."""
     from detectors import registry
 
     params = dict(params)
     if uses_reference(kind):
         params.setdefault("warmup", warmup)
-    params = policy.detector_params(kind, n_signals, params)
+    params = policy.detector_params(kind, n_detectors, params)
     if uses_reference(kind):
         params.setdefault("warmup", warmup)
         if reference is not None:
@@ -86,14 +100,17 @@ def create_detector(
 
 
 class _Slot:
-    """A detector on a signal, with its drift gate."""
+    """A detector on a signal, with its drift gate; ``feed`` says what values it gets:
+    ``raw``, ``quantile`` (the transform), ``quantile_std`` (standardised transform) or
+    ``std`` (standardised by the warm-up)."""
 
-    __slots__ = ("detector", "gate", "saved", "scaled")
+    __slots__ = ("detector", "feed", "gate", "saved", "share")
 
-    def __init__(self, detector: Detector, gate: SignalGate, scaled: bool) -> None:
+    def __init__(self, detector: Detector, gate: SignalGate, feed: str, share: float) -> None:
         self.detector = detector
         self.gate = gate
-        self.scaled = scaled
+        self.feed = feed
+        self.share = share  # the fraction of the model's false-alarm budget it may use
         # (updates, rejected) at the last snapshot, and that snapshot: a detector changes
         # only by taking values, so an idle one is not serialised again at every checkpoint
         self.saved: tuple[tuple[int, int], dict[str, Any]] | None = None
@@ -115,6 +132,7 @@ class Signal:
         "alerts",
         "inputs",
         "name",
+        "pit",
         "policy",
         "scale",
         "slots",
@@ -131,7 +149,8 @@ class Signal:
         self.active = False
         self.inputs = 0  # values offered to the signal
         self.alerts = 0
-        self.scale: tuple[float, float] | None = None  # (mean, std) for scaled detectors
+        self.scale: tuple[float, float] | None = None  # (mean, std) for "std" detectors
+        self.pit: QuantileTransform | None = None  # for "quantile" detectors
         self.warm = array("d")  # warm-up values: 8 bytes each, not a float object each
 
     @classmethod
@@ -143,10 +162,12 @@ class Signal:
         *,
         warmup: int,
         policy: AlarmPolicy,
-        n_signals: int,
+        n_detectors: int,
         reference: Profile | None = None,
+        transform: bool = False,
     ) -> Signal:
-        """A signal with fresh detectors ``{kind: params}``."""
+        """A signal with fresh detectors ``{kind: params}``, each one of the model's
+        ``n_detectors`` detectors sharing its false-alarm budget."""
         signal = cls(name, alert_type, warmup, policy)
         for kind, params in detectors.items():
             detector = create_detector(
@@ -155,12 +176,38 @@ class Signal:
                 warmup=warmup,
                 reference=reference,
                 policy=policy,
-                n_signals=n_signals,
+                n_detectors=n_detectors,
             )
-            signal.slots[kind] = _Slot(detector, SignalGate(policy), kind in SCALED_KINDS)
+            if transform and kind in TRANSFORMED_KINDS:
+                feed = "quantile_std" if kind in SCALED_KINDS else "quantile"
+            else:
+                feed = "std" if kind in SCALED_KINDS else "raw"
+            share = policy.budget_share(kind, n_detectors) if policy.budgeted else 0.0
+            signal.slots[kind] = _Slot(detector, SignalGate(policy), feed, share)
         if isinstance(reference, NumericProfile):
             signal.scale = (reference.mean, reference.std or 1.0)
+            if signal._transforms():
+                signal.pit = QuantileTransform.from_profile(reference, signal._seed())
         return signal
+
+    def _seed(self) -> int:
+        """The tie-breaking seed of the signal's quantile transform (from its name)."""
+        return zlib.crc32(self.name.encode("utf-8"))
+
+    def _transforms(self) -> bool:
+        return any(slot.feed.startswith("quantile") for slot in self.slots.values())
+
+    def slot_info(self, label: str) -> dict[str, Any]:
+        """What alert details say about a detector's input and its share of the budget."""
+        slot = self.slots[label]
+        info: dict[str, Any] = {"budget_share": slot.share}
+        if slot.feed != "raw":
+            info["input"] = {
+                "quantile": "reference quantile (uniform under no drift)",
+                "quantile_std": "reference quantile, standardised",
+                "std": "standardised by the warm-up",
+            }[slot.feed]
+        return info
 
     def feed(self, values: npt.NDArray[Any] | list[Any]) -> list[tuple[int, str, int]]:
         """Update every detector; returns ``(index, detector, detector update count)`` for
@@ -168,14 +215,15 @@ class Signal:
         n = len(values)
         if n == 0:
             return []
-        tail = self._scaled_tail(values) if self._needs_scale() else None
+        tails = self._tails(values) if self._needs_warmup() else {}
         events: list[tuple[int, int, int, str, Transition, int]] = []
         in_drift: set[str] = set()
         chunk: Any
         for order, (label, slot) in enumerate(self.slots.items()):
             if slot.gate.level is DriftState.DRIFT:
                 in_drift.add(label)
-            if slot.scaled:
+            if slot.feed != "raw":
+                tail = tails.get(slot.feed)
                 if tail is None or not tail[1].size:
                     continue
                 offset, chunk = tail
@@ -188,7 +236,7 @@ class Signal:
                 continue  # nothing to gate: quiet detector, quiet gate
             first = before + 1
             for update, transition in slot.gate.observe_many(states, first):
-                index = offset + (update - first)
+                index = max(0, offset + (update - first))  # < 0: in the warm-up replay
                 rank = 0 if transition is Transition.CLEARED else 1
                 events.append((index, rank, order, label, transition, update))
         self.inputs += n
@@ -206,27 +254,49 @@ class Signal:
         self.alerts += len(out)
         return out
 
-    def _needs_scale(self) -> bool:
-        return any(slot.scaled for slot in self.slots.values())
+    def _needs_warmup(self) -> bool:
+        return any(slot.feed != "raw" for slot in self.slots.values())
 
-    def _scaled_tail(
+    def _tails(
         self, values: npt.NDArray[Any] | list[Any]
-    ) -> tuple[int, npt.NDArray[np.float64]]:
-        """Index from which values are standardised, and those values; warms up first."""
+    ) -> dict[str, tuple[int, npt.NDArray[np.float64]]]:
+        """For each non-raw feed: the index (in this batch) of its first value, and the
+        values. Warms up first: ``std`` detectors start after the warm-up; ``quantile``
+        detectors get the warm-up values too, transformed once the transform exists (their
+        index is then negative: they came in earlier batches), so they see the whole stream."""
         batch = np.asarray(values, dtype=np.float64)
         start = 0
+        replay = batch[:0]
         if self.scale is None:
             start = min(batch.size, self.warmup - len(self.warm))
             self.warm.extend(batch[:start].tolist())
             if len(self.warm) >= self.warmup:
-                warm = np.asarray(self.warm)
-                std = float(warm.std())
-                self.scale = (float(warm.mean()), std if std > 0 else 1.0)
+                replay = np.asarray(self.warm)
+                warm = replay[np.isfinite(replay)]
+                std = float(warm.std()) if warm.size else 1.0
+                self.scale = (float(warm.mean()) if warm.size else 0.0, std if std > 0 else 1.0)
+                if self._transforms() and self.pit is None:
+                    self.pit = QuantileTransform.from_values(
+                        warm if warm.size else np.zeros(1), self._seed()
+                    )
                 self.warm = array("d")
             else:
-                return start, batch[:0]
-        mean, std = self.scale
-        return start, (batch[start:] - mean) / std
+                return {}
+        rest = batch[start:]
+        out: dict[str, tuple[int, npt.NDArray[np.float64]]] = {}
+        feeds = {slot.feed for slot in self.slots.values()}
+        if "std" in feeds:
+            mean, std = self.scale
+            out["std"] = (start, (rest - mean) / std)
+        if self.pit is not None and feeds & {"quantile", "quantile_std"}:
+            fed = np.concatenate((replay, rest)) if replay.size else rest
+            finite = np.isfinite(fed)
+            u = np.full(fed.shape, np.nan)
+            u[finite] = self.pit.transform(fed[finite])
+            first = start - replay.size
+            out["quantile"] = (first, u)
+            out["quantile_std"] = (first, (u - 0.5) * _ROOT12)
+        return out
 
     # -- reading -------------------------------------------------------------------------
 
@@ -265,9 +335,10 @@ class Signal:
             "inputs": self.inputs,
             "alerts": self.alerts,
             "scale": None if self.scale is None else list(self.scale),
+            "pit": None if self.pit is None else self.pit.to_data(),
             "warm": list(self.warm),
             "slots": [
-                [label, slot.detector_snapshot(), slot.gate.snapshot(), slot.scaled]
+                [label, slot.detector_snapshot(), slot.gate.snapshot(), slot.feed, slot.share]
                 for label, slot in self.slots.items()
             ],
         }
@@ -283,8 +354,14 @@ class Signal:
         scale = data["scale"]
         signal.scale = None if scale is None else (float(scale[0]), float(scale[1]))
         signal.warm = array("d", [float(v) for v in data["warm"]])
-        for label, snapshot, gate, scaled in data["slots"]:
+        pit = data.get("pit")
+        signal.pit = None if pit is None else QuantileTransform.from_data(pit)
+        for label, snapshot, gate, *rest in data["slots"]:
+            if len(rest) == 1:  # before the budget: a "scaled" flag
+                feed, share = ("std" if rest[0] else "raw"), 0.0
+            else:
+                feed, share = str(rest[0]), float(rest[1])
             signal.slots[str(label)] = _Slot(
-                registry.restore(snapshot), SignalGate.restore(policy, gate), bool(scaled)
+                registry.restore(snapshot), SignalGate.restore(policy, gate), feed, share
             )
         return signal

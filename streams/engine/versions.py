@@ -32,6 +32,9 @@ class VersionState:
         self.first_position = 0
         self.last_time = -math.inf
         self.first_time = math.inf
+        # detectors sharing the model's false-alarm budget in this version (fixed when the
+        # version starts: see streams.engine.budget); 0 until then
+        self.n_detectors = 0
         # deployment verification of a version that replaced another (plain data), or None:
         # {"previous", "request_id", "baseline": {metric: value}, "state", "results"}
         self.verify: dict[str, Any] | None = None
@@ -50,6 +53,7 @@ class VersionState:
             "last_time": self.last_time,
             "first_time": self.first_time,
             "first_position": self.first_position,
+            "n_detectors": self.n_detectors,
             "verify": self.verify,
         }
 
@@ -58,11 +62,12 @@ class VersionState:
         cls,
         data: Mapping[str, Any],
         alarms: AlarmPolicy,
-        new_performance: Callable[[], RollingPerformance] | None,
+        new_performance: Callable[[int], RollingPerformance] | None,
     ) -> VersionState:
         """Rebuild a version from :meth:`snapshot`; ``new_performance`` makes the rolling
         performance to restore into (``None`` while the model's task is unknown)."""
         version = cls(str(data["name"]))
+        version.n_detectors = int(data.get("n_detectors", 0))
         for item in data["signals"]:
             signal = Signal.restore(item, alarms)
             version.signals[signal.name] = signal
@@ -71,7 +76,7 @@ class VersionState:
             for name, (ref, warm, count) in data["unseen"].items()
         }
         if data["performance"] is not None and new_performance is not None:
-            version.performance = new_performance()
+            version.performance = new_performance(version.n_detectors)
             version.performance.restore(data["performance"])
         version.predictions = int(data["predictions"])
         version.last_position = int(data["last_position"])

@@ -8,7 +8,38 @@ from typing import Any
 from streams.engine.model import ModelState
 from streams.engine.verification import verification_status
 
-__all__ = ["model_status", "model_view"]
+__all__ = ["model_status", "model_trace", "model_view"]
+
+
+def model_trace(model: ModelState) -> dict[str, Any]:
+    """Each detector's statistic and threshold now (current version), for the backtest's
+    charts: ``{"predictions", "pairs", "version", "signals": {signal: {detector:
+    [statistic, threshold]}}}``; metrics show their value against the baseline limit."""
+    version = model.versions.get(model.current) if model.current is not None else None
+    signals: dict[str, dict[str, list[float | None]]] = {}
+    pairs = 0
+    if version is not None:
+        for name, signal in version.signals.items():
+            signals[name] = {
+                label: [result.statistic, result.threshold]
+                for label, slot in signal.slots.items()
+                for result in (slot.detector.result(),)
+            }
+        perf = version.performance
+        if perf is not None:
+            pairs = perf.updates
+            for metric in perf.metrics:
+                limit = perf.limits.get(metric)
+                value = perf.values.get(metric)
+                signals[f"metric:{metric}"] = {
+                    "baseline": [value, None if limit is None else limit.limit]
+                }
+    return {
+        "predictions": model.counters["predictions"],
+        "pairs": pairs,
+        "version": model.current,
+        "signals": signals,
+    }
 
 
 def model_status(model: ModelState) -> dict[str, Any]:
@@ -100,9 +131,9 @@ def model_view(model: ModelState) -> dict[str, Any]:
             if value is None:
                 continue
             limit = perf.thresholds.get(metric)
-            if limit is None and metric in perf.baseline and perf.relative_drop is not None:
-                drop = abs(perf.baseline[metric]) * perf.relative_drop
-                limit = perf.baseline[metric] - drop if higher else perf.baseline[metric] + drop
+            calibrated = perf.limits.get(metric)
+            if limit is None and calibrated is not None:
+                limit = calibrated.limit  # the baseline check's limit (bootstrap + budget)
             out["performance"][metric] = {
                 "value": value,
                 "threshold": limit,

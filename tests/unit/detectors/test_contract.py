@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 from detectors.base import Detector, DriftState, InvalidParameterError, SnapshotError
+from detectors.policy import BUDGETED, AlarmPolicy
 from detectors.registry import DETECTORS, create, restore
 
 Stream = Callable[[np.random.Generator, int], list[Any]]
@@ -131,13 +132,31 @@ SCALE = {"kswin": 0.1}
 JUNK: list[Any] = [None, math.nan, math.inf, -math.inf, "text", [1.0], {"x": 1}, b"\x00"]
 
 KINDS = sorted(DETECTORS)
+#: Every budgeted kind again, with the parameters its share of a false-alarm budget gives
+#: (a short one, so that the test streams' changes are detected): window tests then
+#: calibrate their thresholds, and the calibration must survive snapshots like the rest.
+BUDGET = AlarmPolicy(expected_run_time=2000)
+VARIANTS = KINDS + [f"{kind}+budget" for kind in sorted(BUDGETED)]
+
+
+def base(variant: str) -> str:
+    return variant.partition("+")[0]
+
+
+def make(variant: str) -> Detector:
+    """A fresh detector of ``kind`` or ``kind+budget``."""
+    kind, _, flavour = variant.partition("+")
+    if flavour:
+        return create(kind, BUDGET.detector_params(kind, 1))
+    return create(kind)
 
 
 def size(kind: str, n: int) -> int:
-    return int(n * SCALE.get(kind, 1.0))
+    return int(n * SCALE.get(base(kind), 1.0))
 
 
 def stream_for(kind: str, n: int, seed: int = 7) -> list[Any]:
+    kind = base(kind)
     n = size(kind, n)
     if kind not in STREAMS:
         pytest.fail(f"no stream factory for detector kind {kind!r}: add one to STREAMS")
@@ -167,7 +186,7 @@ def assert_plain(value: Any, where: str = "snapshot") -> None:
 
 
 def fed(kind: str, values: list[Any]) -> Detector:
-    detector = create(kind)
+    detector = make(kind)
     for value in values:
         detector.update(value)
     return detector
@@ -175,7 +194,7 @@ def fed(kind: str, values: list[Any]) -> Detector:
 
 def snapshot_points(kind: str, prefix: list[Any]) -> dict[str, int]:
     """Where to cut: a fixed point, and the first update that reported drift (if any)."""
-    states = create(kind).update_many(list(prefix))
+    states = make(kind).update_many(list(prefix))
     points = {"fixed": len(prefix)}
     drifted = np.flatnonzero(states == DriftState.DRIFT)
     if len(drifted):
@@ -187,7 +206,7 @@ def test_every_kind_has_a_stream() -> None:
     assert sorted(STREAMS) == KINDS
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", VARIANTS)
 def test_snapshot_restore_continues_exactly(kind: str) -> None:
     prefix, continuation = size(kind, PREFIX), size(kind, CONTINUATION)
     values = stream_for(kind, PREFIX + CONTINUATION)
@@ -218,16 +237,16 @@ def test_snapshot_restore_continues_exactly(kind: str) -> None:
         assert revived.snapshot() == original.snapshot()
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", VARIANTS)
 def test_batch_equals_one_by_one(kind: str) -> None:
     values: list[Any] = stream_for(kind, 6000, seed=11)
     n = len(values)
     for i in range(5, n, 97):  # sprinkle unusable values
         values[i] = JUNK[i % len(JUNK)]
-    one = create(kind)
+    one = make(kind)
     expected = np.array([one.update(v) for v in values], dtype=np.int8)
 
-    as_list = create(kind)
+    as_list = make(kind)
     halves = [as_list.update_many(values[: n // 3]), as_list.update_many(values[n // 3 :])]
     np.testing.assert_array_equal(np.concatenate(halves), expected)
     assert as_list.snapshot() == one.snapshot()
@@ -235,9 +254,9 @@ def test_batch_equals_one_by_one(kind: str) -> None:
 
     numeric = [v if isinstance(v, int | float) else math.nan for v in values]
     if all(isinstance(v, int | float) for v in stream_for(kind, 50, seed=11)):
-        one_numeric = create(kind)
+        one_numeric = make(kind)
         expected_numeric = np.array([one_numeric.update(v) for v in numeric], dtype=np.int8)
-        as_array = create(kind)
+        as_array = make(kind)
         got = as_array.update_many(np.asarray(numeric, dtype=np.float64))
         assert got.dtype == np.int8
         np.testing.assert_array_equal(got, expected_numeric)
@@ -245,14 +264,14 @@ def test_batch_equals_one_by_one(kind: str) -> None:
         assert as_array.updates + as_array.rejected == n
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", VARIANTS)
 def test_small_uneven_batches_equal_one_by_one(kind: str) -> None:
     """Batches of 1 to 120 values (most end no window), between single updates that move
     the ring's write position (so batches wrap around it), change nothing."""
     values: list[Any] = stream_for(kind, 4000, seed=5)
-    one = create(kind)
+    one = make(kind)
     expected = [int(one.update(v)) for v in values]
-    batched = create(kind)
+    batched = make(kind)
     sizes = np.random.default_rng(5).integers(1, 121, len(values))
     got: list[int] = []
     start = 0
@@ -270,7 +289,7 @@ def test_small_uneven_batches_equal_one_by_one(kind: str) -> None:
     assert result_text(batched) == result_text(one)
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", VARIANTS)
 def test_unusable_values_are_counted_never_raised(kind: str) -> None:
     detector = fed(kind, stream_for(kind, 300))
     seen = detector.updates + detector.rejected
@@ -286,12 +305,12 @@ def test_unusable_values_are_counted_never_raised(kind: str) -> None:
     assert_plain(detector.snapshot())
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", VARIANTS)
 def test_reset_is_a_fresh_start(kind: str) -> None:
     values = stream_for(kind, 3000)
     detector = fed(kind, values)
     detector.reset()
-    fresh = create(kind)
+    fresh = make(kind)
     assert detector.snapshot() == fresh.snapshot()
     assert (detector.updates, detector.rejected, detector.state) == (0, 0, DriftState.NONE)
     np.testing.assert_array_equal(detector.update_many(values), fresh.update_many(values))
@@ -324,11 +343,11 @@ def test_bad_parameters_are_refused_by_name(kind: str) -> None:
         create("no_such_detector")
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", VARIANTS)
 def test_corrupt_snapshots_raise_snapshot_error(kind: str) -> None:
     detector = fed(kind, stream_for(kind, 3000))
     good = json.loads(json.dumps(detector.snapshot()))
-    first_param = fields(DETECTORS[kind].params_type)[0].name
+    first_param = fields(DETECTORS[base(kind)].params_type)[0].name
     broken: list[Any] = [
         None,
         [],

@@ -9,57 +9,65 @@ import numpy as np
 import pytest
 
 from detectors.base import DriftState, InvalidParameterError, SnapshotError
-from detectors.policy import (
-    SIGNIFICANCE_PARAMETERS,
-    Z_PARAMETERS,
-    AlarmPolicy,
-    SignalGate,
-    Transition,
-)
+from detectors.budget import SEQUENTIAL_MARGIN, adwin_delta, page_hinkley_threshold, z_for_tail
+from detectors.policy import BUDGETED, AlarmPolicy, SignalGate, Transition
 from detectors.registry import DETECTORS, create
 
 NONE, WARNING, DRIFT = DriftState.NONE, DriftState.WARNING, DriftState.DRIFT
 
 
-def test_every_adjusted_parameter_exists() -> None:
-    for kind, names in SIGNIFICANCE_PARAMETERS.items():
+def test_every_derived_parameter_exists() -> None:
+    for kind, derive in BUDGETED.items():
         known = {f.name for f in fields(DETECTORS[kind].params_type)}
-        assert set(names) <= known, kind
-    for kind, pairs in Z_PARAMETERS.items():
-        known = {f.name for f in fields(DETECTORS[kind].params_type)}
-        assert {name for name, _ in pairs} <= known, kind
+        values = DETECTORS[kind].params_type().to_dict()
+        assert set(derive(values, 1e7)) <= known, kind
 
 
 @pytest.mark.parametrize("kind", sorted(DETECTORS))
-def test_adjusted_params_build_every_kind(kind: str) -> None:
-    for n_signals in (1, 7, 500):
-        create(kind, AlarmPolicy().detector_params(kind, n_signals))
+def test_budgeted_params_build_every_kind(kind: str) -> None:
+    for n_detectors in (1, 7, 500):
+        create(kind, AlarmPolicy().detector_params(kind, n_detectors))
 
 
-def test_bonferroni_divides_significance_by_the_number_of_signals() -> None:
+def test_every_kind_but_eddm_derives_from_the_budget() -> None:
+    assert set(DETECTORS) - set(BUDGETED) == {"eddm"}
+
+
+def test_the_run_length_is_the_share_of_the_budget() -> None:
+    policy = AlarmPolicy(expected_run_time=2e6, weights={"adwin": 0.5})
+    assert policy.run_length("ks", 10) == 2e7
+    assert policy.run_length("adwin", 10) == 4e7
+    assert policy.budget_share("ks", 10) == 0.1
+    assert policy.budget_share("adwin", 10) == 0.05
+
+
+def test_sequential_parameters_follow_the_run_length() -> None:
     policy = AlarmPolicy()
-    assert policy.detector_params("adwin", 1)["delta"] == 0.002
-    assert policy.detector_params("adwin", 20)["delta"] == pytest.approx(0.0001)
+    adwin = policy.detector_params("adwin", 20)["delta"]
+    assert adwin == pytest.approx(adwin_delta(2e7 * SEQUENTIAL_MARGIN))
+    assert policy.detector_params("adwin", 200)["delta"] < adwin  # longer run: stricter
+    ph = policy.detector_params("page_hinkley", 20)["threshold"]
+    assert ph == pytest.approx(page_hinkley_threshold(2e7 * SEQUENTIAL_MARGIN))
     hddm = policy.detector_params("hddm_a", 10)
-    assert hddm["drift_confidence"] == pytest.approx(0.0001)
-    assert hddm["warning_confidence"] == pytest.approx(0.0005)
-    chi = policy.detector_params("chi_square", 10, {"alpha": 1e-3, "warning_alpha": 1e-2})
-    assert (chi["alpha"], chi["warning_alpha"]) == pytest.approx((1e-4, 1e-3))
-    assert AlarmPolicy(split="none").detector_params("adwin", 20)["delta"] == 0.002
+    assert hddm["drift_confidence"] == pytest.approx(1e-7)
+    assert hddm["warning_confidence"] == pytest.approx(1e-6)
 
 
-def test_z_thresholds_move_to_the_divided_tail() -> None:
-    ddm = AlarmPolicy().detector_params("ddm", 10)
-    assert ddm["drift_threshold"] == pytest.approx(3.64, abs=0.01)  # one-sided 0.00135 / 10
-    band = AlarmPolicy().detector_params("prediction_band", 10)
-    assert band["k"] == pytest.approx(5.43, abs=0.01)  # two-sided 5.7e-7 / 10
-
-
-def test_non_probability_thresholds_are_left_alone() -> None:
+def test_window_tests_get_their_run_length_and_per_window_tails() -> None:
     policy = AlarmPolicy()
-    assert policy.detector_params("psi", 50) == policy.detector_params("psi", 1)
-    default = DETECTORS["page_hinkley"].params_type().to_dict()
-    assert policy.detector_params("page_hinkley", 50) == default
+    assert policy.detector_params("ks", 10)["run_length"] == 1e7
+    quality = policy.detector_params("missing_rate", 10, {"stride": 100})
+    assert quality["alpha"] == pytest.approx(100 / 1e7)
+    band = policy.detector_params("prediction_band", 10)  # stride 50
+    assert band["k"] == pytest.approx(z_for_tail(50 / 1e7, 2))
+
+
+def test_configured_parameters_win_and_none_keeps_defaults() -> None:
+    policy = AlarmPolicy()
+    assert policy.detector_params("adwin", 20, {"delta": 0.01})["delta"] == 0.01
+    assert AlarmPolicy(split="none").detector_params("adwin", 20)["delta"] == 0.002
+    assert AlarmPolicy(split="none").detector_params("psi", 20)["run_length"] is None
+    assert policy.detector_params("eddm", 50) == policy.detector_params("eddm", 1)
 
 
 def test_confirm_windows_reaches_window_tests_unless_configured() -> None:
@@ -72,7 +80,7 @@ def test_confirm_windows_reaches_window_tests_unless_configured() -> None:
 def test_bad_inputs_are_named() -> None:
     with pytest.raises(InvalidParameterError) as info:
         AlarmPolicy().detector_params("adwin", 0)
-    assert info.value.parameter == "n_signals"
+    assert info.value.parameter == "n_detectors"
     with pytest.raises(InvalidParameterError) as info:
         AlarmPolicy().detector_params("nope", 1)
     assert info.value.parameter == "kind"
@@ -85,6 +93,12 @@ def test_bad_inputs_are_named() -> None:
     with pytest.raises(InvalidParameterError) as info:
         AlarmPolicy.from_mapping({"split": "holm"})
     assert info.value.parameter == "split"
+    with pytest.raises(InvalidParameterError) as info:
+        AlarmPolicy.from_mapping({"expected_run_time": 10})
+    assert info.value.parameter == "expected_run_time"
+    with pytest.raises(InvalidParameterError) as info:
+        AlarmPolicy.from_mapping({"weights": {"adwn": 0.5}})
+    assert info.value.parameter == "weights.adwn"
 
 
 def test_min_evidence_ignores_early_alarms() -> None:

@@ -44,3 +44,49 @@ def test_alert_details_do_not_depend_on_the_batch_size(
     assert [(a.alert_id, a.details) for a in batched if a.type == "data_drift"] == [
         (a.alert_id, a.details) for a in drift
     ]
+
+
+@pytest.mark.parametrize("numeric", ["ks", "psi", "adwin", "page_hinkley"])
+def test_every_drift_alert_reads_the_same_way(numeric: str) -> None:
+    """statistic and threshold in the same units (the statistic passed it), effect size and
+    budget share, ``position`` the model's prediction index, not the detector's count."""
+    records = churn_stream(4000, seed=12, data_drift_at=2000)
+    alerts, _ = run(_engine({numeric: {}}), records)
+    (alert,) = [a for a in alerts if a.type == "data_drift"]
+    details = alert.details
+    assert details["statistic"] > details["threshold"]
+    assert 0 < details["budget_share"] < 1
+    assert 2000 < details["position"] < 4000  # predictions: the shift starts at 2000
+    # x_unused moves by 3 reference sd; a window test's window is partly shifted when it fires
+    if numeric in ("ks", "adwin"):
+        assert details["effect"].startswith("mean shift")
+        assert details["effect_size"] > 0.5
+    if numeric == "psi":
+        assert details["effect"] == "PSI"
+        assert details["effect_size"] == details["statistic"]
+        assert details["mean_shift_sd"] > 0.3
+    if numeric in ("ks", "adwin", "psi"):
+        assert 0 <= details["p_value"] < 1e-3
+    if numeric in ("adwin", "page_hinkley"):  # fed the quantile transform (warm-up included)
+        assert details["detector_updates"] == details["position"]
+        assert details["input"].startswith("reference quantile")
+
+
+def test_metric_alerts_carry_reference_spread_and_tail() -> None:
+    records = churn_stream(9000, seed=3, concept_drift_at=4500)
+    alerts, _ = run(_engine({}), records)
+    metric = [a for a in alerts if a.signal.startswith("metric:")]
+    assert metric
+    for alert in metric:
+        details = alert.details
+        assert details["statistic"] == details["value"]
+        assert details["threshold"] == details["limit"]
+        assert details["p_value"] < 1e-3
+        assert details["effect"] == "metric change"
+        assert details["position"] > 1000  # pairs: after the 1000 reference pairs
+
+
+def test_a_stable_stream_raises_no_performance_alert() -> None:
+    records = churn_stream(12_000, seed=8)
+    alerts, _ = run(_engine({}), records)
+    assert [a for a in alerts if a.type == "performance_degradation"] == []

@@ -74,7 +74,11 @@ def test_a_binary_model_refuses_0_1_detectors_on_its_error_stream() -> None:
 
 
 def test_quality_alerts_need_a_significant_breach_then_hold() -> None:
-    params = {**DEFAULT_QUALITY["missing_rate"], "max_failing_fraction": 0.05}
+    # the parameters a default model's missing-rate check gets (its share of the budget)
+    policy = MonitorConfig().model("m").alarms
+    params = policy.detector_params(
+        "missing_rate", 40, {**DEFAULT_QUALITY["missing_rate"], "max_failing_fraction": 0.05}
+    )
     rng = np.random.default_rng(11)
     within = MissingRate(MissingRateParams.from_mapping(params))
     values = np.where(rng.random(20_000) < 0.04, np.nan, 1.0)  # 4 % missing, limit 5 %

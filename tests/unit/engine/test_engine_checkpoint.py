@@ -164,7 +164,7 @@ def test_idle_detectors_are_not_serialised_again() -> None:
     """A detector that took no value since the last snapshot reuses it; others are fresh."""
     policy = CONFIG.defaults.alarms
     signal = Signal.create(
-        "feature:x", "data_drift", {"adwin": {}, "psi": {}}, warmup=50, policy=policy, n_signals=1
+        "feature:x", "data_drift", {"adwin": {}, "psi": {}}, warmup=50, policy=policy, n_detectors=1
     )
     signal.feed([float(i % 7) for i in range(300)])
     first = signal.snapshot()
@@ -173,7 +173,7 @@ def test_idle_detectors_are_not_serialised_again() -> None:
     assert all(a[1] is b[1] for a, b in zip(again["slots"], first["slots"], strict=True))
     signal.feed([None, 3.0])  # one rejected value, one update
     later = signal.snapshot()
-    for label, data, _, _ in later["slots"]:
+    for label, data, *_ in later["slots"]:
         assert data == signal.detector(label).snapshot()
         assert data["updates"] == 301
     assert later != first

@@ -87,7 +87,7 @@ def test_other_mappings_merge_key_by_key() -> None:
     assert (age.type, age.range, age.max_missing_rate) == ("numeric", (0.0, 120.0), 0.1)
     assert churn.quality["missing_rate"] == {"alpha": 0.01, "window_size": 500}
     assert churn.quality["type"] is None  # `false` switches it off
-    assert churn.quality["value_range"] == {"alpha": 0.001}  # built-in parameters
+    assert churn.quality["value_range"] == {}  # built-in parameters (the budget sets alpha)
     assert (churn.severities["data_drift"], churn.severities["concept_drift"]) == ("info", "info")
     assert churn.severities["infrastructure"] == "critical"
     assert churn.performance.thresholds == {"accuracy": 0.7, "roc_auc": 0.6}
