@@ -5,7 +5,15 @@ One Redis hash per input partition number, ``driftradar:{<group>}:p:<n>``, holds
 - ``offsets`` — JSON ``{topic: next offset}`` for *both* input topics of partition ``n``;
 - ``state`` — the engine's partition snapshot, plain data encoded with msgpack (never pickle);
 - ``status`` — JSON ``{model_id: status}`` of the models that partition owns;
+- ``alignment`` — JSON: how the two input topics of the partition are aligned (which one is
+  paused or waited for, buffered records, lead), for ``driftradar status``;
 - ``updated_at`` — epoch seconds of the write.
+
+Pending predictions (:mod:`streams.engine.pending`) live beside it in small hashes
+``driftradar:{<group>}:p:<n>:j:<model tag>:<bucket>``. The same script applies each
+partition's write-back delta (new entries, joined entries deleted, a few buckets swept of
+expired entries): the store changes with the checkpoint, all or nothing, and a checkpoint's
+cost depends on what changed, not on how many predictions are pending.
 
 :meth:`CheckpointStore.save` writes any number of partitions with one Lua script, so
 either every hash is replaced or none is, and it refuses the whole write when an offset would
@@ -17,12 +25,14 @@ Cluster slot, so the script stays valid on a cluster.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 import msgspec
 import redis
+
+from streams.engine.pending_codec import PendingLookup
 
 __all__ = [
     "CheckpointError",
@@ -81,6 +91,8 @@ class PartitionCheckpoint:
     offsets: Mapping[str, int]
     state: Any
     status: Mapping[str, Any] = field(default_factory=dict)
+    alignment: Mapping[str, Any] = field(default_factory=dict)
+    pending: bytes = b""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,20 +103,83 @@ class StoredStatus:
     offsets: Mapping[str, int]
     status: Mapping[str, Any]
     updated_at: float
+    alignment: Mapping[str, Any] = field(default_factory=dict)
 
+
+# Applies one partition's pending delta (streams.engine.pending_codec for the layout).
+# Keys are built from the partition key, so they share its {group} hash tag (one slot).
+_APPLY_PENDING: Final = """
+local function apply_pending(base, blob)
+  local pos = 1
+  local size = #blob
+  while pos <= size do
+    local prefix = base .. ':j:' .. string.sub(blob, pos, pos + 7) .. ':'
+    pos = pos + 8
+    local n
+    n, pos = struct.unpack('<I4', blob, pos)
+    local i = 0
+    while i < n do
+      local bucket = struct.unpack('<I4', blob, pos)
+      local args = {}
+      repeat
+        args[#args + 1] = string.sub(blob, pos + 4, pos + 15)
+        args[#args + 1] = string.sub(blob, pos + 16, pos + 36)
+        pos = pos + 37
+        i = i + 1
+      until i >= n or #args >= 4000 or struct.unpack('<I4', blob, pos) ~= bucket
+      redis.call('HSET', prefix .. bucket, unpack(args))
+    end
+    n, pos = struct.unpack('<I4', blob, pos)
+    i = 0
+    while i < n do
+      local bucket = struct.unpack('<I4', blob, pos)
+      local args = {}
+      repeat
+        args[#args + 1] = string.sub(blob, pos + 4, pos + 15)
+        pos = pos + 16
+        i = i + 1
+      until i >= n or #args >= 4000 or struct.unpack('<I4', blob, pos) ~= bucket
+      redis.call('HDEL', prefix .. bucket, unpack(args))
+    end
+    n, pos = struct.unpack('<I4', blob, pos)
+    local sweep = {}
+    for k = 1, n do
+      sweep[k], pos = struct.unpack('<I4', blob, pos)
+    end
+    local cutoff
+    cutoff, pos = struct.unpack('<d', blob, pos)
+    for k = 1, n do
+      local key = prefix .. sweep[k]
+      local all = redis.call('HGETALL', key)
+      local dead = {}
+      for j = 1, #all, 2 do
+        if struct.unpack('<d', all[j + 1], 6) < cutoff then
+          dead[#dead + 1] = all[j]
+        end
+      end
+      if #dead > 0 then
+        redis.call('HDEL', key, unpack(dead))
+      end
+    end
+  end
+end
+"""
 
 # KEYS[1] = the group's partition index (a set); KEYS[2..] = partition hashes.
-# ARGV[1] = now; then for each partition hash, three values: offsets JSON, state, status JSON;
-# then, in the same order, the partition numbers.
+# ARGV[1] = now; then for each partition hash, five values: offsets JSON, state, status JSON,
+# alignment JSON, pending delta; then, in the same order, the partition numbers.
 # Every offset check happens before any write, so a refusal writes nothing.
-_SAVE_SCRIPT: Final = """
+_STRIDE: Final = 5
+_SAVE_SCRIPT: Final = (
+    _APPLY_PENDING
+    + """
 local n = #KEYS - 1
 for i = 1, n do
   local key = KEYS[i + 1]
   local stored = redis.call('HGET', key, 'offsets')
   if stored then
     local old = cjson.decode(stored)
-    local new = cjson.decode(ARGV[2 + 3 * (i - 1)])
+    local new = cjson.decode(ARGV[2 + 5 * (i - 1)])
     for topic, offset in pairs(old) do
       local proposed = new[topic]
       if proposed == nil or proposed < offset then
@@ -115,12 +190,29 @@ for i = 1, n do
   end
 end
 for i = 1, n do
-  local base = 2 + 3 * (i - 1)
+  local base = 2 + 5 * (i - 1)
   redis.call('HSET', KEYS[i + 1], 'offsets', ARGV[base], 'state', ARGV[base + 1],
-             'status', ARGV[base + 2], 'updated_at', ARGV[1])
-  redis.call('SADD', KEYS[1], ARGV[2 + 3 * n + (i - 1)])
+             'status', ARGV[base + 2], 'alignment', ARGV[base + 3], 'updated_at', ARGV[1])
+  apply_pending(KEYS[i + 1], ARGV[base + 4])
+  redis.call('SADD', KEYS[1], ARGV[2 + 5 * n + (i - 1)])
 end
 return n
+"""
+)
+
+# KEYS[1] = a partition hash; ARGV[1] = lookup records (tag 8 | bucket u32 | field 12).
+# Returns one value per record, '' where there is none.
+_LOOKUP_SCRIPT: Final = """
+local prefix = KEYS[1] .. ':j:'
+local blob = ARGV[1]
+local out = {}
+local pos = 1
+for i = 1, #blob / 24 do
+  local key = prefix .. string.sub(blob, pos, pos + 7) .. ':' .. struct.unpack('<I4', blob, pos + 8)
+  out[i] = redis.call('HGET', key, string.sub(blob, pos + 12, pos + 23)) or ''
+  pos = pos + 24
+end
+return out
 """
 
 _JSON_ENCODER: Final = msgspec.json.Encoder()
@@ -141,6 +233,7 @@ class CheckpointStore:
         self._client = client
         self._group_id = group_id
         self._save = client.register_script(_SAVE_SCRIPT)
+        self._lookup = client.register_script(_LOOKUP_SCRIPT)
 
     @property
     def group_id(self) -> str:
@@ -162,11 +255,24 @@ class CheckpointStore:
             args.append(_JSON_ENCODER.encode(dict(cp.offsets)))
             args.append(_MSGPACK_ENCODER.encode(cp.state))
             args.append(_JSON_ENCODER.encode(dict(cp.status)))
+            args.append(_JSON_ENCODER.encode(dict(cp.alignment)))
+            args.append(cp.pending)
         args.extend(str(cp.partition) for cp in items)
         try:
             return int(self._save(keys=keys, args=args))
         except redis.ResponseError as exc:
             raise _regression_from(exc) from None
+
+    def lookup_pending(self, lookups: Sequence[PendingLookup]) -> list[list[bytes]]:
+        """The stored values each lookup asks for (``b""`` where none), in one round trip."""
+        pipe = self._client.pipeline(transaction=False)
+        for lookup in lookups:
+            self._lookup(
+                keys=[partition_key(self._group_id, lookup.partition)],
+                args=[lookup.blob],
+                client=pipe,
+            )
+        return [list(values) for values in pipe.execute()]
 
     def load(self, partitions: Iterable[int]) -> dict[int, PartitionCheckpoint]:
         """The stored checkpoints of ``partitions`` (absent ones are left out)."""
@@ -193,9 +299,13 @@ class CheckpointStore:
         partitions = sorted(int(m) for m in members)
         pipe = self._client.pipeline(transaction=False)
         for p in partitions:
-            pipe.hmget(partition_key(self._group_id, p), "offsets", "status", "updated_at")
+            pipe.hmget(
+                partition_key(self._group_id, p), "offsets", "status", "updated_at", "alignment"
+            )
         result = []
-        for p, (offsets, status, updated_at) in zip(partitions, pipe.execute(), strict=True):
+        for p, (offsets, status, updated_at, alignment) in zip(
+            partitions, pipe.execute(), strict=True
+        ):
             if offsets is None:
                 continue
             key = partition_key(self._group_id, p)
@@ -205,15 +315,27 @@ class CheckpointStore:
                     offsets=_decode(_OFFSETS_DECODER, offsets, key, "offsets"),
                     status=_decode(_STATUS_DECODER, status or b"{}", key, "status"),
                     updated_at=float(updated_at or 0.0),
+                    alignment=_decode(_STATUS_DECODER, alignment or b"{}", key, "alignment"),
                 )
             )
         return result
 
     def delete_group(self) -> int:
-        """Remove every checkpoint of the group (a reset: the group restarts from scratch)."""
+        """Remove every checkpoint of the group and its pending predictions (a reset: the
+        group restarts from scratch); returns how many keys were deleted."""
         members = self._client.smembers(_index_key(self._group_id))
         keys = [partition_key(self._group_id, int(m)) for m in members]
-        return int(self._client.delete(_index_key(self._group_id), *keys))
+        deleted = int(self._client.delete(_index_key(self._group_id), *keys))
+        pattern = f"{KEY_PREFIX}:{{{self._group_id}}}:p:*:j:*"
+        batch: list[bytes] = []
+        for key in self._client.scan_iter(match=pattern, count=1000):
+            batch.append(key)
+            if len(batch) >= 1000:
+                deleted += int(self._client.delete(*batch))
+                batch = []
+        if batch:
+            deleted += int(self._client.delete(*batch))
+        return deleted
 
 
 def _decode(decoder: msgspec.json.Decoder[Any], raw: bytes, key: str, name: str) -> Any:

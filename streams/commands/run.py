@@ -172,5 +172,8 @@ def settings_from(config: MonitorConfig, args: argparse.Namespace) -> RunnerSett
         batch_size=args.batch_size,
         checkpoint_events=every_events,
         checkpoint_seconds=every_seconds,
+        max_lead_seconds=config.defaults.join.max_lead_seconds,
+        max_idle_seconds=config.defaults.join.max_idle_seconds,
+        max_buffered=config.defaults.join.max_buffered,
         kafka=kafka,
     )

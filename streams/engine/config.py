@@ -254,24 +254,59 @@ class PredictionConfig:
 
 @dataclass(frozen=True, slots=True)
 class JoinConfig:
-    """Prediction/label join buffer: entries expire ``ttl_seconds`` (event time) after their
-    own event time; at most ``max_pending`` entries per model (oldest evicted first). The
-    ids of the last ``remember_joined`` joined pairs are kept to recognise duplicates."""
+    """Prediction/label join: pending entries expire ``ttl_seconds`` (event time) after their
+    own event time. Pending predictions live in Redis, at most ``max_pending`` per model (the
+    oldest time slot is evicted beyond); labels that come before their prediction wait in
+    memory, at most ``max_early_labels`` per model. The ids of the last ``remember_joined``
+    joined pairs are kept to recognise duplicates.
+
+    Alignment of the two input topics (per partition, so only under ``defaults.join``): a
+    side is paused when its consumed event time leads the other's by more than
+    ``max_lead_seconds`` (``None``: the observed median label delay, within 60 s..1 h) or it
+    buffers more than ``max_buffered`` records; a side that is empty and caught up for
+    ``max_idle_seconds`` no longer holds the other back.
+    """
 
     ttl_seconds: float = 7 * 86400.0
-    max_pending: int = 100_000
+    max_pending: int = 10_000_000
     remember_joined: int = 10_000
+    max_early_labels: int = 100_000
+    max_lead_seconds: float | None = None
+    max_idle_seconds: float = 2.0
+    max_buffered: int = 50_000
 
     @classmethod
     def parse(cls, value: Any, key: str) -> JoinConfig:
         data = _mapping(value, key)
-        _only(data, key, {"ttl_seconds", "max_pending", "remember_joined"})
+        _only(data, key, set(JOIN_KEYS))
         d = cls()
+        lead = data.get("max_lead_seconds", d.max_lead_seconds)
         return cls(
             _number(data.get("ttl_seconds", d.ttl_seconds), f"{key}.ttl_seconds", above=True),
             _integer(data.get("max_pending", d.max_pending), f"{key}.max_pending", minimum=1),
             _integer(data.get("remember_joined", d.remember_joined), f"{key}.remember_joined"),
+            _integer(
+                data.get("max_early_labels", d.max_early_labels),
+                f"{key}.max_early_labels",
+                minimum=1,
+            ),
+            _number(lead, f"{key}.max_lead_seconds", above=True) if lead is not None else None,
+            _number(data.get("max_idle_seconds", d.max_idle_seconds), f"{key}.max_idle_seconds"),
+            _integer(data.get("max_buffered", d.max_buffered), f"{key}.max_buffered", minimum=1),
         )
+
+
+#: Keys of ``join``; the alignment ones apply per partition, so only under ``defaults``.
+JOIN_KEYS: Final = (
+    "ttl_seconds",
+    "max_pending",
+    "remember_joined",
+    "max_early_labels",
+    "max_lead_seconds",
+    "max_idle_seconds",
+    "max_buffered",
+)
+PARTITION_JOIN_KEYS: Final = frozenset({"max_lead_seconds", "max_idle_seconds", "max_buffered"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -715,6 +750,7 @@ class MonitorConfig:
         defaults = ModelConfig.parse(default_data, "defaults")
         models = {}
         for model_id, spec in _mapping(data.get("models"), "models").items():
+            _partition_keys_only_in_defaults(spec, f"models.{model_id}")
             merged = _merge(default_data, _mapping(spec, f"models.{model_id}"))
             models[model_id] = ModelConfig.parse(merged, f"models.{model_id}")
         port = _integer(data.get("metrics_port", 9108), "metrics_port", minimum=0)
@@ -731,6 +767,17 @@ class MonitorConfig:
             defaults=defaults,
             models=models,
         )
+
+
+def _partition_keys_only_in_defaults(spec: Any, key: str) -> None:
+    """The alignment settings are per input partition, shared by every model on it."""
+    join = _mapping(spec, key).get("join")
+    if isinstance(join, Mapping):
+        for name in sorted(PARTITION_JOIN_KEYS & set(join)):
+            raise ConfigError(
+                f"{key}.join.{name}",
+                "applies to a whole input partition (all its models); set it under defaults.join",
+            )
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> MonitorConfig:

@@ -26,7 +26,8 @@ from streams.engine.columns import Column
 from streams.engine.config import ModelConfig
 from streams.engine.expectations import prediction_detectors, quality_detectors
 from streams.engine.ids import alert_id
-from streams.engine.join import DUPLICATE, JoinBuffer, JoinedPair
+from streams.engine.join import DUPLICATE, JoinedPair
+from streams.engine.pending import PendingJoin
 from streams.engine.performance import RollingPerformance
 from streams.engine.records import InputRecord
 from streams.engine.retrain import VERIFICATION, RetrainPolicy
@@ -87,8 +88,12 @@ class ModelState:
             0,
         )
         self.quality: dict[str, list[int]] = {}  # signal -> [missing, invalid]
-        self.join = JoinBuffer(
-            config.join.ttl_seconds, config.join.max_pending, config.join.remember_joined
+        self.join = PendingJoin(
+            model_id,
+            config.join.ttl_seconds,
+            config.join.max_pending,
+            config.join.remember_joined,
+            config.join.max_early_labels,
         )
         self.policy = RetrainPolicy(model_id, config.retrain)
         self.versions: dict[str, VersionState] = {}
@@ -686,11 +691,13 @@ class ModelState:
         model.ignored = [str(name) for name in data["ignored"]]
         model.counters.update({k: int(v) for k, v in data["counters"].items()})
         model.quality = {k: [int(c[0]), int(c[1])] for k, c in data["quality"].items()}
-        model.join = JoinBuffer.restore(
+        model.join = PendingJoin.restore(
+            model.model_id,
             data["join"],
             config.join.ttl_seconds,
             config.join.max_pending,
             config.join.remember_joined,
+            config.join.max_early_labels,
         )
         model.policy.restore(data["policy"])
         for item in data["versions"]:

@@ -52,23 +52,26 @@ from streams.checkpoint import (
     partition_key,
 )
 from streams.dead_letter import dead_letter, model_hint
-from streams.engine.config import CheckpointConfig
+from streams.engine.config import CheckpointConfig, JoinConfig
 from streams.engine.records import EngineOutput, InputRecord
 from streams.kafka_config import FAST_GROUP, TopicNames, consumer_config
 from streams.metrics import MonitorMetrics
 from streams.publisher import OutputTopics, Publisher
 from streams.runner.connect import open_redis
-from streams.runner.decode import decode_batch
+from streams.runner.decode import Rejected, decode_batch
 from streams.runner.errors import ConsumeError, UnreachableError
+from streams.runner.intake import Intake
 from streams.runner.lag import read_stats
 from streams.runner.layout import check_layout
 from streams.runner.observe import LoopObserver
 from streams.runner.offsets import OffsetBook
+from streams.runner.pending import PendingHooks
 from streams.runner.properties import common_properties, split_properties
 from streams.topics import partition_counts
 
-#: Checkpoint cadence when the caller gives none: the configuration's defaults.
+#: Checkpoint cadence and alignment settings when the caller gives none: config defaults.
 _CHECKPOINT_DEFAULTS: Final = CheckpointConfig()
+_JOIN_DEFAULTS: Final = JoinConfig()
 
 __all__ = ["Engine", "Runner", "RunnerSettings"]
 
@@ -123,6 +126,10 @@ class RunnerSettings:
     tick_seconds: float = 1.0
     view_seconds: float = 1.0
     stats_interval_ms: int = 5000
+    # alignment of the two input topics (streams.runner.align); lead None: derived
+    max_lead_seconds: float | None = _JOIN_DEFAULTS.max_lead_seconds
+    max_idle_seconds: float = _JOIN_DEFAULTS.max_idle_seconds
+    max_buffered: int = _JOIN_DEFAULTS.max_buffered
     kafka: Mapping[str, Any] = field(default_factory=dict)
     group_timings: Mapping[str, Any] = field(default_factory=lambda: dict(FAST_GROUP))
 
@@ -177,6 +184,15 @@ class Runner:
             self.metrics, settings.inputs, view_seconds=settings.view_seconds, clock=clock
         )
         self._offsets = OffsetBook(settings.inputs)
+        self._intake = Intake(
+            settings.inputs,
+            self._offsets,
+            max_lead=settings.max_lead_seconds,
+            max_idle=settings.max_idle_seconds,
+            max_buffered=settings.max_buffered,
+            engine=engine,
+        )
+        self._pending = PendingHooks(engine)
         self._models: dict[int, set[str]] = {}
         self._progress = _Progress()
         self._stopping = False
@@ -214,6 +230,7 @@ class Runner:
             self._store = CheckpointStore(
                 open_redis(self.settings.redis_url), self.settings.group_id
             )
+            self._pending.connect(self._store)
             self.observer.redis_ok()
             self._check_topics()
             self._publisher = Publisher(
@@ -255,21 +272,30 @@ class Runner:
         return messages
 
     def _decode(self, messages: list[Message]) -> list[InputRecord]:
-        """Decoded records of the new messages; bad ones go to the dead-letter topic."""
-        batch = decode_batch(messages, self.settings.predictions_topic, self._offsets)
+        """The records whose turn has come in each partition's event-time merge of the two
+        input topics (:mod:`streams.runner.align`); bad ones go to the dead-letter topic."""
+        assert self._consumer is not None
+        batch = decode_batch(messages, self.settings.predictions_topic, self._intake.fetched)
         for error in batch.errors:
             self._consumer_error(error)
-        for message, reason in batch.rejected:
-            self._dead_letter(message, reason)
         for partition, model_id in batch.models:
             self._models.setdefault(partition, set()).add(model_id)
-        self._progress.events += len(batch.records) + len(batch.rejected)
-        self._progress.since_checkpoint += len(batch.records) + len(batch.rejected)
-        return batch.records
+        records: list[InputRecord] = []
+        letters = 0
+        for item in self._intake.take(batch.lanes, self._consumer):
+            if isinstance(item, Rejected):
+                self._dead_letter(item.message, item.reason)
+                letters += 1
+            else:
+                records.append(item)
+        self._progress.events += len(records) + letters
+        self._progress.since_checkpoint += len(records) + letters
+        return records
 
     def _update(self, records: list[InputRecord]) -> EngineOutput:
         if not records:
             return EngineOutput()
+        self._pending.prefetch(records)  # pending predictions the batch's labels need
         return self._engine.process(records)
 
     def _publish(self, output: EngineOutput) -> None:
@@ -314,6 +340,8 @@ class Runner:
                 offsets=self._offsets.offsets(p),
                 state=self._engine.snapshot_partition(p),
                 status={m: models[m] for m in sorted(self._models.get(p, ())) if m in models},
+                alignment=self._intake.status(p),
+                pending=self._pending.delta(p),
             )
             for p in sorted(partitions)
         ]
@@ -324,6 +352,9 @@ class Runner:
             self.observer.checkpoint_failed(exc)
             raise
         self.observer.checkpoint(time.perf_counter() - started)
+        for p in partitions:
+            self._pending.saved(p)
+            self._intake.refresh_lead(p)
         self._offsets.mark_clean(set(partitions))
         self._progress.checkpoints += 1
         self._progress.since_checkpoint = 0
@@ -428,7 +459,7 @@ class Runner:
                     raise CorruptCheckpointError(f"{key}: cannot restore its state: {exc}") from exc
                 self._models[p] = set(checkpoint.status)
                 self.observer.restored(checkpoint.status)
-            self._offsets.own(p, checkpoint.offsets if checkpoint else {})
+            self._intake.own(p, checkpoint.offsets if checkpoint else {})
         for tp in assigned:
             next_offset = self._offsets.next_offset(tp.topic, tp.partition)
             tp.offset = OFFSET_BEGINNING if next_offset is None else next_offset
@@ -453,7 +484,7 @@ class Runner:
     def _release(self, numbers: frozenset[int]) -> None:
         for p in numbers:
             self._engine.drop_partition(p)
-            self._offsets.release(p)
+            self._intake.release(p)
             self._models.pop(p, None)
         self.observer.assignment(self._offsets.owned)
 
