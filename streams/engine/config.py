@@ -34,6 +34,7 @@ __all__ = [
     "CheckpointConfig",
     "ConfigError",
     "ConfirmConfig",
+    "EstimateConfig",
     "FeatureConfig",
     "JoinConfig",
     "ModelConfig",
@@ -343,6 +344,36 @@ class PerformanceConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class EstimateConfig:
+    """Label-free performance estimate of binary models (``estimate:<metric>`` signals,
+    ``streams.engine.estimate``): every ``every`` predictions, over the last
+    ``performance.window`` of them, calibrated on the last ``calibration_pairs`` labelled
+    pairs of the version, once it has ``min_pairs``; checked against the same limits as the
+    realised metrics."""
+
+    enabled: bool = True
+    every: int = 500
+    calibration_pairs: int = 2000
+    min_pairs: int = 500
+
+    @classmethod
+    def parse(cls, value: Any, key: str) -> EstimateConfig:
+        data = _mapping(value, key)
+        _only(data, key, {"enabled", "every", "calibration_pairs", "min_pairs"})
+        d = cls()
+        return cls(
+            _boolean(data.get("enabled", d.enabled), f"{key}.enabled"),
+            _integer(data.get("every", d.every), f"{key}.every", minimum=1),
+            _integer(
+                data.get("calibration_pairs", d.calibration_pairs),
+                f"{key}.calibration_pairs",
+                minimum=10,
+            ),
+            _integer(data.get("min_pairs", d.min_pairs), f"{key}.min_pairs", minimum=10),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class VersionsConfig:
     """When an old ``model_version`` is retired: after this many predictions of other
     versions, or this many seconds (event time) without one of its own."""
@@ -488,6 +519,7 @@ _MODEL_KEYS: Final = frozenset(
         "detectors",
         "quality",
         "performance",
+        "estimate",
         "severities",
         "join",
         "versions",
@@ -519,6 +551,7 @@ class ModelConfig:
     )
     quality_exclude: Literal["event", "value"] = "event"
     performance: PerformanceConfig = PerformanceConfig()
+    estimate: EstimateConfig = EstimateConfig()
     severities: Mapping[str, Severity] = field(default_factory=lambda: dict(DEFAULT_SEVERITIES))
     join: JoinConfig = JoinConfig()
     versions: VersionsConfig = VersionsConfig()
@@ -566,6 +599,7 @@ class ModelConfig:
                 ("event", "value"),
             ),
             performance=PerformanceConfig.parse(data.get("performance"), f"{key}.performance"),
+            estimate=EstimateConfig.parse(data.get("estimate"), f"{key}.estimate"),
             severities=_parse_severities(data.get("severities"), f"{key}.severities"),
             join=JoinConfig.parse(data.get("join"), f"{key}.join"),
             versions=VersionsConfig.parse(data.get("versions"), f"{key}.versions"),

@@ -16,7 +16,6 @@ check these formulas against river.metrics).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, Final
 
 import numpy as np
@@ -24,6 +23,7 @@ import numpy.typing as npt
 from scipy.stats import rankdata
 
 from streams.engine.config import METRICS
+from streams.engine.limits import LimitChecks, MetricChange
 
 __all__ = ["MetricChange", "RollingPerformance", "compute_metric"]
 
@@ -61,19 +61,6 @@ def compute_metric(
     raise ValueError(f"unknown metric {name!r}")
 
 
-@dataclass(frozen=True, slots=True)
-class MetricChange:
-    """A metric crossed its limit (``entered``) or came back (not ``entered``) after
-    ``position`` pairs; ``detector`` is ``threshold`` (configured) or ``baseline``."""
-
-    metric: str
-    detector: str
-    entered: bool
-    position: int
-    value: float
-    limit: float
-
-
 class RollingPerformance:
     """Metrics of one model version over a sliding window of joined pairs."""
 
@@ -99,13 +86,17 @@ class RollingPerformance:
         self._label = np.zeros(window)
         self.updates = 0
         self.values: dict[str, float | None] = {}
-        self.baseline: dict[str, float] = {}
-        self.active: dict[str, bool] = {}  # "<metric>/<detector>" -> below limit
-        # Hysteresis (as the detectors' SignalGate): a metric that crossed its limit stays
-        # degraded until it has been back within the limit for ``clear_after`` pairs, so a
-        # value hovering around the limit raises one alert, not one per crossing.
+        self.limits = LimitChecks(self.thresholds, relative_drop, clear_after)
         self.clear_after = clear_after
-        self._last_bad: dict[str, int] = {}  # "<metric>/<detector>" -> pairs at last breach
+
+    @property
+    def baseline(self) -> dict[str, float]:
+        return self.limits.baseline
+
+    @property
+    def active(self) -> dict[str, bool]:
+        """``"<metric>/<detector>"`` -> below its limit (see :class:`LimitChecks`)."""
+        return self.limits.active
 
     def detectors(self, metric: str) -> list[str]:
         """Names of the checks run on ``metric``."""
@@ -149,27 +140,8 @@ class RollingPerformance:
         for metric, higher_better in self.metrics.items():
             value = compute_metric(metric, self._score, self._label, self.threshold)
             self.values[metric] = value
-            if value is None:
-                continue
-            if metric not in self.baseline:
-                self.baseline[metric] = value
-            limits = {}
-            if metric in self.thresholds:
-                limits["threshold"] = self.thresholds[metric]
-            if self.relative_drop is not None:
-                base = self.baseline[metric]
-                drop = abs(base) * self.relative_drop
-                limits["baseline"] = base - drop if higher_better else base + drop
-            for detector, limit in limits.items():
-                bad = value < limit if higher_better else value > limit
-                key = f"{metric}/{detector}"
-                if bad:
-                    self._last_bad[key] = self.updates
-                elif self.updates - self._last_bad.get(key, 0) < self.clear_after:
-                    continue  # within the limit, but not for long enough to clear
-                if bad != self.active.get(key, False):
-                    self.active[key] = bad
-                    changes.append(MetricChange(metric, detector, bad, self.updates, value, limit))
+            if value is not None:
+                changes += self.limits.check(metric, higher_better, value, self.updates)
         return changes
 
     def degraded(self) -> bool:
@@ -200,9 +172,7 @@ class RollingPerformance:
             "label": self._label.tolist(),
             "updates": self.updates,
             "values": dict(self.values),
-            "baseline": dict(self.baseline),
-            "active": dict(self.active),
-            "last_bad": dict(self._last_bad),
+            **self.limits.snapshot(),
         }
 
     def restore(self, data: Mapping[str, Any]) -> None:
@@ -210,6 +180,4 @@ class RollingPerformance:
         self._label = np.asarray(data["label"], dtype=np.float64)
         self.updates = int(data["updates"])
         self.values = dict(data["values"])
-        self.baseline = {k: float(v) for k, v in data["baseline"].items()}
-        self.active = {k: bool(v) for k, v in data["active"].items()}
-        self._last_bad = {k: int(v) for k, v in data.get("last_bad", {}).items()}
+        self.limits.restore(data)
