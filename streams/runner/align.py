@@ -207,6 +207,7 @@ class Aligner:
             for side, other in ((left, right), (right, left)):
                 if other.keys:  # the other side is ahead: this one follows the order again
                     side.free_run = False
+            state.blocked_since = None  # both sides spoke: the idle time starts again
         waiting = left if left.keys else right if right.keys else None
         if waiting is None:
             state.blocked_since = None

@@ -152,3 +152,17 @@ def test_flow_control_pauses_the_leading_side_and_resumes_it_drained() -> None:
     _feed(aligner, "g", [45.0], 1)
     assert aligner.take(lambda t, p: False) == ["p1", "p2", "p3"]
     assert aligner.flow() == ([("g", 0)], [("p", 0)])  # now the labels lead, predictions empty
+
+
+def test_the_idle_time_counts_only_while_the_other_side_says_nothing() -> None:
+    """Labels 30 s ahead of live predictions wait for them, however long the stream runs."""
+    now = [0.0]
+    aligner = _aligner(clock=lambda: now[0], max_idle=2.0)
+    for k in range(10):  # a prediction and a label 30 s ahead every second
+        _feed(aligner, "p", [float(k)], k)
+        _feed(aligner, "g", [float(k) + 30.0], k)
+        now[0] = float(k)
+        assert aligner.take(lambda t, p: True) == [f"p{k}"]
+    assert aligner.status(0)["waiting_for"] == "p"
+    now[0] = 11.5  # the predictions stop: after max_idle the labels go
+    assert aligner.take(lambda t, p: True) == [f"g{k}" for k in range(10)]
