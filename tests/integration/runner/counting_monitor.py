@@ -2,7 +2,8 @@
 
 Per model it counts predictions, ground truth and dead letters and keeps, per topic, a running
 digest of the (offset, event_id) sequence, so "no record lost, none applied twice, same order"
-is checkable by comparing the status with an uninterrupted run. Every 250th prediction of a
+is checkable by comparing the status with an uninterrupted run; a third digest ("m") follows
+the merged sequence of both topics, as the runner's event-time alignment hands it over. Every 250th prediction of a
 model raises an alert with a deterministic id (to test at-least-once publishing).
 
 Run like ``driftradar run`` (same arguments and environment).
@@ -35,7 +36,12 @@ class CountingEngine:
         models = self.partitions.setdefault(partition, {})
         return models.setdefault(
             model_id,
-            {"predictions": 0, "ground_truth": 0, "dead_letters": 0, "digest": {"p": "", "g": ""}},
+            {
+                "predictions": 0,
+                "ground_truth": 0,
+                "dead_letters": 0,
+                "digest": {"p": "", "g": "", "m": ""},
+            },
         )
 
     def process(self, records: list[InputRecord]) -> EngineOutput:
@@ -49,6 +55,8 @@ class CountingEngine:
             kind = "p" if is_prediction else "g"
             step = f"{model['digest'][kind]}|{record.offset}:{event.event_id}"
             model["digest"][kind] = hashlib.sha1(step.encode()).hexdigest()
+            merged = f"{model['digest']['m']}|{kind}{record.offset}"
+            model["digest"]["m"] = hashlib.sha1(merged.encode()).hexdigest()
             if is_prediction and model["predictions"] % 250 == 0:
                 output.alerts.append(
                     Alert(
