@@ -101,6 +101,7 @@ class _Side:
     offsets: list[int] = field(default_factory=list)
     consumed: float = _NO_TIME  # largest merge key ever buffered
     paused: bool = False
+    pauses: int = 0  # times paused since assignment
     free_run: bool = False  # runs on while the other side is quiet (see the module doc)
 
     def pop(self, n: int) -> tuple[list[Item], int]:
@@ -245,6 +246,7 @@ class Aligner:
                 lead = side.consumed - other.consumed if other.consumed > _NO_TIME else 0.0
                 if not side.paused and n and (n > self.max_buffered or lead > max_lead):
                     side.paused = True
+                    side.pauses += 1
                     pause.append((side.topic, partition))
                 elif side.paused and (
                     not n or (2 * n <= self.max_buffered and 2 * lead <= max_lead)
@@ -283,6 +285,7 @@ class Aligner:
         return {
             "waiting_for": waiting_for,
             "paused": [s.topic for s in state.sides if s.paused],
+            "pauses": sum(s.pauses for s in state.sides),
             "free_running": [s.topic for s in state.sides if s.free_run],
             "buffered": {s.topic: len(s.keys) for s in state.sides},
             "lead_seconds": lead,

@@ -83,6 +83,18 @@ class Intake:
             return bool(high >= 0 and fetched >= high)
 
         items = aligner.take(caught_up)
+        if log.isEnabledFor(logging.DEBUG) and not items and aligner.buffered():
+            log.debug(
+                "waiting: %s",
+                {
+                    (t, p): (
+                        consumer.get_watermark_offsets(TopicPartition(t, p), cached=True),
+                        aligner.fetched.next_offset(t, p),
+                    )
+                    for p in aligner.applied.owned
+                    for t in aligner.topics
+                },
+            )
         pause, resume = aligner.flow()
         if pause:
             consumer.pause([TopicPartition(t, p) for t, p in pause])
