@@ -3,8 +3,9 @@
 Per model it counts predictions, ground truth and dead letters and keeps, per topic, a running
 digest of the (offset, event_id) sequence, so "no record lost, none applied twice, same order"
 is checkable by comparing the status with an uninterrupted run; a third digest ("m") follows
-the merged sequence of both topics, as the runner's event-time alignment hands it over. Every 250th prediction of a
-model raises an alert with a deterministic id (to test at-least-once publishing).
+the merged sequence of both topics, as the runner's event-time alignment hands it over.
+Every 250th prediction of a model raises an alert with a deterministic id (to test
+at-least-once publishing).
 
 Run like ``driftradar run`` (same arguments and environment).
 """
