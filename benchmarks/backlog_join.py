@@ -61,6 +61,7 @@ def monitor_child(args: argparse.Namespace) -> dict[str, Any]:
     from streams.runner.app import Runner, RunnerSettings
 
     topics = args.topics.split(",")
+
     class KeepStatus(Engine):
         """The engine's status as it was when the runner let its partitions go."""
 
@@ -126,7 +127,7 @@ def monitor_child(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def catch_up(
-    env: dict[str, str], n: int, *, median_delay: float, sigma: float, interval: float
+    env: dict[str, str], n: int, *, median_delay: float, sigma: float, interval: float = 0.01
 ) -> dict[str, Any]:
     """Publish a backlog on fresh topics, then time the monitor over all of it."""
     bootstrap = env["KAFKA_BOOTSTRAP_SERVERS"]
@@ -292,6 +293,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.backlog_join", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller sizes (a smoke run)")
     parser.add_argument("--only", default="catchup,memory,checkpoint,estimate")
+    parser.add_argument("--repeat", type=int, default=2, help="catch-up runs of each kind")
     parser.add_argument("--monitor-child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--topics", help=argparse.SUPPRESS)
     parser.add_argument("--events", type=int, help=argparse.SUPPRESS)
@@ -310,9 +312,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             env.update(KAFKA_BOOTSTRAP_SERVERS=local.bootstrap, REDIS_URL=local.redis_url)
         if "catchup" in parts:
             n = 1_000_000 // scale
-            backlog = catch_up(env, n, median_delay=3600.0, sigma=1.0, interval=0.01)
-            interleaved = catch_up(env, n, median_delay=1.0, sigma=0.5, interval=0.01)
-            _print_catch_up(backlog, interleaved)
+            runs: dict[str, list[dict[str, Any]]] = {"backlog": [], "interleaved": []}
+            for _ in range(args.repeat):  # alternated; the best of each (the machine is shared)
+                runs["backlog"].append(catch_up(env, n, median_delay=3600.0, sigma=1.0))
+                runs["interleaved"].append(catch_up(env, n, median_delay=1.0, sigma=0.5))
+            best = {k: max(v, key=lambda r: r["per_s"]) for k, v in runs.items()}
+            _print_catch_up(best["backlog"], best["interleaved"])
         if "memory" in parts:
             rows = [
                 catch_up(env, n // scale, median_delay=3600.0, sigma=0.3, interval=0.001)
@@ -328,7 +333,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _print_catch_up(backlog: dict[str, Any], interleaved: dict[str, Any]) -> None:
-    print("\n1. catch-up: every message on the topics before the monitor starts")
+    print("\n1. catch-up: every message on the topics before the monitor starts (best run)")
     header = (
         f"{'labels':<26} {'events':>9} {'events/s':>9} {'vs interleaved':>14} {'joined':>9} "
         f"{'labels':>8} {'evicted p/l':>11} {'peak pending':>12} {'peak RSS':>9}"

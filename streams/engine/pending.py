@@ -112,6 +112,8 @@ class PendingJoin:
         self._new: dict[str, Entry] = {}  # arrived since the last checkpoint
         self._gone: set[str] = set()  # stored entries joined since the last checkpoint
         self._found: dict[str, Entry | None] = {}  # prefetched for the current batch
+        # (bucket, field) of ids looked up since the last checkpoint: hashed once, not twice
+        self._where: dict[str, tuple[int, bytes]] = {}
         self._versions: list[str] = []
         self._version_index: dict[str, int] = {}
         self._classes: list[str] = []
@@ -284,8 +286,14 @@ class PendingJoin:
         ids = [
             i for i in dict.fromkeys(event_ids) if i not in new and i not in done and i not in gone
         ]
-        buckets = self.buckets
-        return ids, lookup_blob(self.tag, [locate(i, buckets) for i in ids])
+        buckets, where = self.buckets, self._where
+        located = []
+        for event_id in ids:
+            place = where.get(event_id)
+            if place is None:
+                place = where[event_id] = locate(event_id, buckets)
+            located.append(place)
+        return ids, lookup_blob(self.tag, located)
 
     def found(self, event_ids: Sequence[str], values: Sequence[bytes]) -> None:
         """The store's answers to :meth:`lookups` (``b""``: absent)."""
@@ -303,8 +311,8 @@ class PendingJoin:
         """What changed since the last checkpoint (module doc), as a delta blob section."""
         cutoff = self.cutoff
         live = [(i, e) for i, e in self._new.items() if e[2] >= cutoff]
-        buckets = self.buckets
-        located = [locate(i, buckets) for i, _ in live]
+        buckets, where = self.buckets, self._where
+        located = [where.get(i) or locate(i, buckets) for i, _ in live]
         versions = np.fromiter((self._version_code(e[0]) for _, e in live), np.uint32, len(live))
         flags = np.empty(len(live), np.uint8)
         scores = np.empty(len(live), np.float64)
@@ -316,7 +324,7 @@ class PendingJoin:
                 flags[k] = FLAG_USABLE if usable else 0
                 scores[k] = prediction
         times = np.fromiter((e[2] for _, e in live), np.float64, len(live))
-        deletes = [locate(i, buckets) for i in self._gone]
+        deletes = [where.get(i) or locate(i, buckets) for i in self._gone]
         sweep: list[int] = []
         if self._counts["expired_unlabelled"] or self._counts["evicted_predictions"]:
             count = min(SWEEP_BUCKETS, buckets)
@@ -329,6 +337,8 @@ class PendingJoin:
         """The last :meth:`delta` is in the store: start a new one."""
         self._new = {}
         self._gone = set()
+        self._where = {}
+        self._found = {}
         if self._counts["expired_unlabelled"] or self._counts["evicted_predictions"]:
             self._sweep_at = (self._sweep_at + min(SWEEP_BUCKETS, self.buckets)) % self.buckets
 
