@@ -263,7 +263,7 @@ class JoinConfig:
 
     Alignment of the two input topics (per partition, so only under ``defaults.join``): a
     side is paused when its consumed event time leads the other's by more than
-    ``max_lead_seconds`` (``None``: the observed median label delay, within 60 s..1 h) or it
+    ``max_lead_seconds`` (``None``: the observed median label delay, within 15 min..1 h) or it
     buffers more than ``max_buffered`` records; a side that is empty and caught up for
     ``max_idle_seconds`` no longer holds the other back.
     """
