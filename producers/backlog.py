@@ -11,7 +11,7 @@ Deterministic per seed.
 
 >>> stream = delayed_labels(1000, median_delay=3600.0, seed=1)
 >>> len(stream.predictions), len(stream.labels), stream.labels_before_prediction > 0
-(1000, 899, True)
+(1000, 907, True)
 """
 
 from __future__ import annotations
