@@ -2,8 +2,11 @@
 
 Each turn of the loop is a short list of named steps::
 
-    poll batch -> decode (bad -> dead letter) -> engine update -> publish alerts
-               -> (every N events / T seconds) flush -> checkpoint state+offsets -> commit
+    poll batch -> decode -> align (the two topics of each partition merged by event time,
+               streams.runner.intake; bad -> dead letter) -> read the pending predictions
+               the batch needs (streams.runner.pending) -> engine update -> publish alerts
+               -> (every N events / T seconds) flush -> checkpoint state+offsets+pending
+               delta -> commit
                -> observe (metrics: one call per batch; the engine view about once a second)
 
 Guarantees (DESIGN.md "Guarantees"):
