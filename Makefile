@@ -42,6 +42,7 @@ bench: setup
 	$(BIN)/python -m benchmarks.stack_startup
 	$(BIN)/python -m benchmarks.throughput
 	$(BIN)/python -m benchmarks.faust_reporting
+	$(BIN)/python -m benchmarks.backlog_join
 
 clean:
 	-$(BIN)/driftradar stack down

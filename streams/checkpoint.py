@@ -7,8 +7,16 @@ One Redis hash per input partition number, ``driftradar:{<group>}:p:<n>``, holds
 - ``status`` — JSON ``{model_id: status}`` of the models that partition owns;
 - ``summary`` — JSON: what the partition counts besides its models (dead letters of no
   known model by kind of reason, events refused by the cap on models);
+- ``alignment`` — JSON: how the two input topics of the partition are aligned (which one is
+  paused or waited for, buffered records, lead), for ``driftradar status``;
 - ``updated_at`` — epoch seconds of the write;
 - ``owner`` — the token of the member that owns the partition now (fencing).
+
+Pending predictions (:mod:`streams.engine.pending`) live beside it in small hashes
+``driftradar:{<group>}:p:<n>:j:<model tag>:<bucket>``. The same script applies each
+partition's write-back delta (new entries, joined entries deleted, a few buckets swept of
+expired entries): the store changes with the checkpoint, all or nothing, and a checkpoint's
+cost depends on what changed, not on how many predictions are pending.
 
 :meth:`CheckpointStore.claim` is what a member does when a partition is assigned to it: in
 one script it writes its own owner token and reads the stored checkpoint, so every later
@@ -24,7 +32,7 @@ valid on a cluster.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -32,6 +40,7 @@ import msgspec
 import redis
 
 from streams.core.errors import CheckpointError
+from streams.engine.pending_codec import PendingLookup
 
 __all__ = [
     "CheckpointError",
@@ -105,6 +114,9 @@ class PartitionCheckpoint:
     #: The writer's owner token (from :meth:`CheckpointStore.claim`); ``""``: no fencing.
     owner: str = ""
     summary: Mapping[str, Any] = field(default_factory=dict)
+    alignment: Mapping[str, Any] = field(default_factory=dict)
+    #: the engine's pending-prediction delta since the last checkpoint (pending_codec)
+    pending: bytes = b""
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,23 +128,86 @@ class StoredStatus:
     status: Mapping[str, Any]
     updated_at: float
     summary: Mapping[str, Any] = field(default_factory=dict)
+    alignment: Mapping[str, Any] = field(default_factory=dict)
 
+
+# Applies one partition's pending delta (streams.engine.pending_codec for the layout).
+# Keys are built from the partition key, so they share its {group} hash tag (one slot).
+_APPLY_PENDING: Final = """
+local function apply_pending(base, blob)
+  local pos = 1
+  local size = #blob
+  while pos <= size do
+    local prefix = base .. ':j:' .. string.sub(blob, pos, pos + 7) .. ':'
+    pos = pos + 8
+    local n
+    n, pos = struct.unpack('<I4', blob, pos)
+    local i = 0
+    while i < n do
+      local bucket = struct.unpack('<I4', blob, pos)
+      local args = {}
+      repeat
+        args[#args + 1] = string.sub(blob, pos + 4, pos + 15)
+        args[#args + 1] = string.sub(blob, pos + 16, pos + 36)
+        pos = pos + 37
+        i = i + 1
+      until i >= n or #args >= 4000 or struct.unpack('<I4', blob, pos) ~= bucket
+      redis.call('HSET', prefix .. bucket, unpack(args))
+    end
+    n, pos = struct.unpack('<I4', blob, pos)
+    i = 0
+    while i < n do
+      local bucket = struct.unpack('<I4', blob, pos)
+      local args = {}
+      repeat
+        args[#args + 1] = string.sub(blob, pos + 4, pos + 15)
+        pos = pos + 16
+        i = i + 1
+      until i >= n or #args >= 4000 or struct.unpack('<I4', blob, pos) ~= bucket
+      redis.call('HDEL', prefix .. bucket, unpack(args))
+    end
+    n, pos = struct.unpack('<I4', blob, pos)
+    local sweep = {}
+    for k = 1, n do
+      sweep[k], pos = struct.unpack('<I4', blob, pos)
+    end
+    local cutoff
+    cutoff, pos = struct.unpack('<d', blob, pos)
+    for k = 1, n do
+      local key = prefix .. sweep[k]
+      local all = redis.call('HGETALL', key)
+      local dead = {}
+      for j = 1, #all, 2 do
+        if struct.unpack('<d', all[j + 1], 6) < cutoff then
+          dead[#dead + 1] = all[j]
+        end
+      end
+      if #dead > 0 then
+        redis.call('HDEL', key, unpack(dead))
+      end
+    end
+  end
+end
+"""
 
 # KEYS[1] = the group's partition index (a set); KEYS[2..] = partition hashes.
-# ARGV[1] = now; then for each partition hash, five values: offsets JSON, state, status JSON,
-# summary JSON, owner token; then, in the same order, the partition numbers.
-# Every check happens before any write, so a refusal writes nothing. A stored owner that
-# differs from the writer's token refuses the write (fencing); no stored owner (a Redis that
-# lost its data, or a writer without a token) does not.
-_SAVE_SCRIPT: Final = """
+# ARGV[1] = now; then for each partition hash, seven values: offsets JSON, state, status
+# JSON, summary JSON, alignment JSON, pending delta, owner token; then, in the same order,
+# the partition numbers. Every check happens before any write, so a refusal writes nothing.
+# A stored owner that differs from the writer's token refuses the write (fencing); no stored
+# owner (a Redis that lost its data, or a writer without a token) does not.
+_SAVE_SCRIPT: Final = (
+    _APPLY_PENDING
+    + """
 local n = #KEYS - 1
+local stride = 7
 local stale = {}
 for i = 1, n do
   local key = KEYS[i + 1]
-  local base = 2 + 5 * (i - 1)
+  local base = 2 + stride * (i - 1)
   local owner = redis.call('HGET', key, 'owner')
-  if owner and ARGV[base + 4] ~= '' and owner ~= ARGV[base + 4] then
-    table.insert(stale, tonumber(ARGV[2 + 5 * n + (i - 1)]))
+  if owner and ARGV[base + 6] ~= '' and owner ~= ARGV[base + 6] then
+    table.insert(stale, tonumber(ARGV[2 + stride * n + (i - 1)]))
   end
 end
 if #stale > 0 then
@@ -143,7 +218,7 @@ for i = 1, n do
   local stored = redis.call('HGET', key, 'offsets')
   if stored then
     local old = cjson.decode(stored)
-    local new = cjson.decode(ARGV[2 + 5 * (i - 1)])
+    local new = cjson.decode(ARGV[2 + stride * (i - 1)])
     for topic, offset in pairs(old) do
       local proposed = new[topic]
       if proposed == nil or proposed < offset then
@@ -154,15 +229,33 @@ for i = 1, n do
   end
 end
 for i = 1, n do
-  local base = 2 + 5 * (i - 1)
+  local base = 2 + stride * (i - 1)
   redis.call('HSET', KEYS[i + 1], 'offsets', ARGV[base], 'state', ARGV[base + 1],
-             'status', ARGV[base + 2], 'summary', ARGV[base + 3], 'updated_at', ARGV[1])
-  if ARGV[base + 4] ~= '' then
-    redis.call('HSET', KEYS[i + 1], 'owner', ARGV[base + 4])
+             'status', ARGV[base + 2], 'summary', ARGV[base + 3], 'alignment', ARGV[base + 4],
+             'updated_at', ARGV[1])
+  apply_pending(KEYS[i + 1], ARGV[base + 5])
+  if ARGV[base + 6] ~= '' then
+    redis.call('HSET', KEYS[i + 1], 'owner', ARGV[base + 6])
   end
-  redis.call('SADD', KEYS[1], ARGV[2 + 5 * n + (i - 1)])
+  redis.call('SADD', KEYS[1], ARGV[2 + stride * n + (i - 1)])
 end
 return n
+"""
+)
+
+# KEYS[1] = a partition hash; ARGV[1] = lookup records (tag 8 | bucket u32 | field 12).
+# Returns one value per record, '' where there is none.
+_LOOKUP_SCRIPT: Final = """
+local prefix = KEYS[1] .. ':j:'
+local blob = ARGV[1]
+local out = {}
+local pos = 1
+for i = 1, #blob / 24 do
+  local key = prefix .. string.sub(blob, pos, pos + 7) .. ':' .. struct.unpack('<I4', blob, pos + 8)
+  out[i] = redis.call('HGET', key, string.sub(blob, pos + 12, pos + 23)) or ''
+  pos = pos + 24
+end
+return out
 """
 
 # KEYS = partition hashes; ARGV[1] = the new owner token. Claims every partition and returns
@@ -195,6 +288,7 @@ class CheckpointStore:
         self._group_id = group_id
         self._save = client.register_script(_SAVE_SCRIPT)
         self._claim = client.register_script(_CLAIM_SCRIPT)
+        self._lookup = client.register_script(_LOOKUP_SCRIPT)
 
     @property
     def group_id(self) -> str:
@@ -218,12 +312,25 @@ class CheckpointStore:
             args.append(_MSGPACK_ENCODER.encode(cp.state))
             args.append(_JSON_ENCODER.encode(dict(cp.status)))
             args.append(_JSON_ENCODER.encode(dict(cp.summary)))
+            args.append(_JSON_ENCODER.encode(dict(cp.alignment)))
+            args.append(cp.pending)
             args.append(cp.owner)
         args.extend(str(cp.partition) for cp in items)
         try:
             return int(self._save(keys=keys, args=args))
         except redis.ResponseError as exc:
             raise _refusal_from(exc) from None
+
+    def lookup_pending(self, lookups: Sequence[PendingLookup]) -> list[list[bytes]]:
+        """The stored values each lookup asks for (``b""`` where none), in one round trip."""
+        pipe = self._client.pipeline(transaction=False)
+        for lookup in lookups:
+            self._lookup(
+                keys=[partition_key(self._group_id, lookup.partition)],
+                args=[lookup.blob],
+                client=pipe,
+            )
+        return [list(values) for values in pipe.execute()]
 
     def load(self, partitions: Iterable[int]) -> dict[int, PartitionCheckpoint]:
         """The stored checkpoints of ``partitions`` (absent ones are left out)."""
@@ -270,10 +377,12 @@ class CheckpointStore:
         pipe = self._client.pipeline(transaction=False)
         for p in partitions:
             key = partition_key(self._group_id, p)
-            pipe.hmget(key, "offsets", "status", "updated_at", "summary")
+            pipe.hmget(key, "offsets", "status", "updated_at", "summary", "alignment")
         result = []
         rows = pipe.execute()
-        for p, (offsets, status, updated_at, summary) in zip(partitions, rows, strict=True):
+        for p, (offsets, status, updated_at, summary, alignment) in zip(
+            partitions, rows, strict=True
+        ):
             if offsets is None:
                 continue
             key = partition_key(self._group_id, p)
@@ -284,6 +393,7 @@ class CheckpointStore:
                     status=_decode(_STATUS_DECODER, status or b"{}", key, "status"),
                     updated_at=float(updated_at or 0.0),
                     summary=_decode(_STATUS_DECODER, summary or b"{}", key, "summary"),
+                    alignment=_decode(_STATUS_DECODER, alignment or b"{}", key, "alignment"),
                 )
             )
         return result

@@ -298,6 +298,24 @@ def model(d: Layout) -> None:
         ],
     )
     d.panel(
+        "Estimated (no labels yet) vs realised performance",
+        [
+            (
+                f"max by (metric) (driftradar_model_performance_estimate{{{M}}})",
+                "{{metric}} estimated",
+            ),
+            (
+                f"max by (metric) (driftradar_model_performance"
+                f'{{{M}, metric=~"accuracy|roc_auc"}})',
+                "{{metric}} realised",
+            ),
+        ],
+    )
+    d.panel(
+        "Pending predictions (waiting for labels)",
+        [(f"max(driftradar_join_buffer_entries{{{M}}})", "pending")],
+    )
+    d.panel(
         "Label coverage",
         [(f"max(driftradar_label_coverage{{{M}}})", "coverage")],
         unit="percentunit",

@@ -148,5 +148,6 @@ def settings_from(config: MonitorConfig, args: argparse.Namespace) -> RunnerSett
         topics=config.topics,
         checkpoint=replace(config.checkpoint, **{k: v for k, v in given.items() if v is not None}),
         batch_size=args.batch_size,
+        join=config.defaults.join,
         kafka=kafka,
     )

@@ -53,6 +53,7 @@ def status_document(stored: list[StoredStatus]) -> dict[str, Any]:
                 # dead letters of no known model by kind, events refused by max_models
                 "dead_letters": dict(s.summary.get("dead_letters", {})),
                 "refused_events": int(s.summary.get("refused_events", 0)),
+                "alignment": dict(s.alignment),
             }
             for s in stored
         },
@@ -91,15 +92,75 @@ def _print_tables(group: str, document: dict[str, Any]) -> None:
             "[red]" + ", ".join(signals) + "[/]" if signals else "[green]none[/]",
         )
     console.print(table)
-    parts = Table(title="checkpointed offsets (next offset to consume per topic)")
+    console.print(_join_table(models))
+    parts = Table(title="checkpointed offsets (next offset to consume per topic) and alignment")
     parts.add_column("partition", justify="right")
     parts.add_column("offsets")
+    parts.add_column("waits for")
+    parts.add_column("paused")
     parts.add_column("dead letters of no model")
     parts.add_column("updated at")
     for partition, info in document["partitions"].items():
         offsets = ", ".join(f"{topic}={offset}" for topic, offset in info["offsets"].items())
+        alignment = info.get("alignment", {})
         junk = ", ".join(f"{kind} {n}" for kind, n in sorted(info["dead_letters"].items()))
         if info["refused_events"]:
             junk += f" ({info['refused_events']} refused by max_models)"
-        parts.add_row(partition, offsets, junk, info["updated_at"])
+        parts.add_row(
+            partition,
+            offsets,
+            alignment.get("waiting_for") or "-",
+            ", ".join(alignment.get("paused", [])) or "-",
+            junk or "-",
+            info["updated_at"],
+        )
     console.print(parts)
+
+
+def _join_table(models: dict[str, Any]) -> Table:
+    """Per model: what waits for its label, how much of it came, how late, what was lost."""
+    table = Table(title="prediction / label join")
+    columns = (
+        "model",
+        "pending",
+        "label coverage",
+        "delay p50",
+        "delay p95",
+        "expired",
+        "evicted (pred / label)",
+        "labels w/o prediction",
+    )
+    for name in columns:
+        table.add_column(name, justify="left" if name == "model" else "right")
+    for model_id, status in models.items():
+        join = status.get("join", {})
+        coverage = join.get("label_coverage")
+        table.add_row(
+            model_id,
+            str(join.get("pending_predictions", 0)),
+            "-" if coverage is None else f"{coverage:.1%}",
+            _duration(join.get("label_delay_p50")),
+            _duration(join.get("label_delay_p95")),
+            str(join.get("expired_unlabelled", 0)),
+            f"{join.get('evicted_predictions', 0)} / {join.get('evicted_labels', 0)}",
+            str(join.get("label_without_prediction", 0)),
+        )
+    return table
+
+
+def _duration(seconds: float | None) -> str:
+    """``1h 05m``, ``42s``… for a delay in seconds (``-`` when unknown).
+
+    >>> _duration(3900.0), _duration(42.4), _duration(None), _duration(2 * 86400.0)
+    ('1h 05m', '42s', '-', '2d 00h')
+    """
+    if seconds is None:
+        return "-"
+    s = round(seconds)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m {s % 60:02d}s"
+    if s < 86400:
+        return f"{s // 3600}h {s % 3600 // 60:02d}m"
+    return f"{s // 86400}d {s % 86400 // 3600:02d}h"

@@ -69,6 +69,7 @@ __all__ = [
     "CheckpointConfig",
     "ConfigError",
     "ConfirmConfig",
+    "EstimateConfig",
     "FeatureConfig",
     "JoinConfig",
     "ModelConfig",
@@ -200,13 +201,43 @@ class PredictionConfig(Settings, frozen=True):
 
 
 class JoinConfig(Settings, frozen=True):
-    """Prediction/label join buffer: entries expire ``ttl_seconds`` (event time) after their
-    own event time; at most ``max_pending`` entries per model (oldest evicted first). The
-    ids of the last ``remember_joined`` joined pairs are kept to recognise duplicates."""
+    """Prediction/label join: pending entries expire ``ttl_seconds`` (event time) after their
+    own event time. Pending predictions live in Redis, at most ``max_pending`` per model (the
+    oldest time slot is evicted beyond); labels that come before their prediction wait in
+    memory, at most ``max_early_labels`` per model. The ids of the last ``remember_joined``
+    joined pairs are kept to recognise duplicates.
+
+    Alignment of the two input topics (per partition, so only under ``defaults.join``): a
+    side is paused when its consumed event time leads the other's by more than
+    ``max_lead_seconds`` (``None``: the observed median label delay, within 15 min..1 h) or it
+    buffers more than ``max_buffered`` records; a side that is empty and caught up for
+    ``max_idle_seconds`` no longer holds the other back.
+    """
 
     ttl_seconds: Positive = 7 * 86400.0
-    max_pending: PositiveInt = 100_000
+    max_pending: PositiveInt = 10_000_000
     remember_joined: Count = 10_000
+    max_early_labels: PositiveInt = 100_000
+    max_lead_seconds: Positive | None = None
+    max_idle_seconds: NonNegative = 2.0
+    max_buffered: PositiveInt = 50_000
+
+
+#: ``join`` keys that apply per input partition (all its models), so only under ``defaults``.
+PARTITION_JOIN_KEYS: Final = frozenset({"max_lead_seconds", "max_idle_seconds", "max_buffered"})
+
+
+class EstimateConfig(Settings, frozen=True):
+    """Label-free performance estimate of binary models (``estimate:<metric>`` signals,
+    ``streams.engine.estimate``): every ``every`` predictions, over the last
+    ``performance.window`` of them, calibrated on the last ``calibration_pairs`` labelled
+    pairs of the version, once it has ``min_pairs``; checked against the same limits as the
+    realised metrics."""
+
+    enabled: bool = True
+    every: PositiveInt = 500
+    calibration_pairs: Annotated[int, msgspec.Meta(ge=10)] = 2000
+    min_pairs: Annotated[int, msgspec.Meta(ge=10)] = 500
 
 
 class PerformanceConfig(Settings, frozen=True):
@@ -307,6 +338,7 @@ class ModelConfig(Settings, frozen=True):
     performance: PerformanceConfig = msgspec.field(default_factory=PerformanceConfig)
     severities: dict[AlertTypeName, Severity] = {}
     join: JoinConfig = msgspec.field(default_factory=JoinConfig)
+    estimate: EstimateConfig = msgspec.field(default_factory=EstimateConfig)
     versions: VersionsConfig = msgspec.field(default_factory=VersionsConfig)
     silence_seconds: Positive | None = 300.0
     throughput: ThroughputConfig = msgspec.field(default_factory=ThroughputConfig)
@@ -387,6 +419,8 @@ class MonitorConfig(Settings, frozen=True):
         if isinstance(document, Mapping):
             defaults, models = document.get("defaults"), document.get("models")
             if isinstance(models, Mapping) and isinstance(defaults or {}, Mapping):
+                for model_id, spec in models.items():
+                    _partition_keys_only_in_defaults(spec, f"models.{model_id}")
                 models = {
                     model_id: _merge(defaults or {}, spec)
                     if isinstance(spec, Mapping)
@@ -398,6 +432,17 @@ class MonitorConfig(Settings, frozen=True):
             rest = {k: v for k, v in document.items() if k != "models"}
             document = rest if models is None else {**rest, "models": models}  # defaults first
         return convert(document, cls)
+
+
+def _partition_keys_only_in_defaults(spec: Any, key: str) -> None:
+    """The alignment settings are per input partition, shared by every model on it."""
+    join = spec.get("join") if isinstance(spec, Mapping) else None
+    if isinstance(join, Mapping):
+        for name in sorted(PARTITION_JOIN_KEYS & set(join)):
+            raise ConfigError(
+                f"{key}.join.{name}",
+                "applies to a whole input partition (all its models); set it under defaults.join",
+            )
 
 
 #: Mappings whose entries a model's settings replace instead of merging into (docs/engine.md).

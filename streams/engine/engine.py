@@ -25,14 +25,18 @@ from streams.dead_letter import REASON_KINDS, reason_kind
 from streams.engine.config import ConfigError, ModelConfig, MonitorConfig
 from streams.engine.ids import alert_id
 from streams.engine.model import ModelState
+from streams.engine.pending_codec import PendingLookup
 from streams.engine.records import EngineOutput, InputRecord
 from streams.engine.views import model_status, model_trace, model_view
 from streams.events import Alert, rfc3339
 
 __all__ = ["MONITOR_MODEL_ID", "SNAPSHOT_FORMAT", "Engine"]
 
-#: Version of the partition snapshot layout.
-SNAPSHOT_FORMAT: Final = 1
+#: Version of the partition snapshot layout. 2: pending predictions live in the store, not
+#: in the snapshot; a format-1 snapshot is migrated on restore (its pending predictions
+#: become the write-back delta of the next checkpoint).
+SNAPSHOT_FORMAT: Final = 2
+_MIGRATED_FORMATS: Final = frozenset({1})
 #: ``model_id`` of alerts about the monitor itself (consumer lag, outages, model cap).
 MONITOR_MODEL_ID: Final = "_monitor"
 
@@ -73,6 +77,8 @@ class Engine:
         self._references: dict[str, Mapping[str, Profile]] = {}
         self._books: dict[int, _PartitionBook] = {}
         self._pending = EngineOutput()  # alerts raised outside process/tick (the model cap)
+        # what the last pending_lookups asked, per lookup: [(model, ids)]
+        self._asked: list[list[tuple[ModelState, list[str]]]] = []
         for model_id, model_config in config.models.items():
             self._load_reference(f"models.{model_id}", model_config)
         self._load_reference("defaults", config.defaults)
@@ -94,6 +100,56 @@ class Engine:
             out.alerts.extend(alerts)
             out.retrain_requests.extend(requests)
         return out
+
+    # -- the pending-prediction store (the runner does the I/O: streams.runner.pending) ----
+
+    def pending_lookups(self, records: Sequence[InputRecord]) -> list[PendingLookup]:
+        """The stored pending entries ``records`` may need, one lookup per partition (call
+        before :meth:`process`, then hand the answers to :meth:`pending_found`)."""
+        by_model: dict[str, list[str]] = {}
+        for record in records:
+            by_model.setdefault(record.event.model_id, []).append(record.event.event_id)
+        per_partition: dict[int, tuple[list[bytes], list[tuple[ModelState, list[str]]]]] = {}
+        for model_id, event_ids in by_model.items():
+            model = self._models.get(model_id)
+            if model is None:
+                continue
+            ids, blob = model.join.lookups(event_ids)
+            if ids:
+                blobs, owners = per_partition.setdefault(model.partition, ([], []))
+                blobs.append(blob)
+                owners.append((model, ids))
+        self._asked = [owners for _, owners in per_partition.values()]
+        return [PendingLookup(p, b"".join(blobs)) for p, (blobs, _) in per_partition.items()]
+
+    def pending_found(self, values: Sequence[Sequence[bytes]]) -> None:
+        """The store's answers to the last :meth:`pending_lookups`, in the same order."""
+        for owners, answers in zip(self._asked, values, strict=True):
+            start = 0
+            for model, ids in owners:
+                model.join.found(ids, answers[start : start + len(ids)])
+                start += len(ids)
+        self._asked = []
+
+    def pending_delta(self, partition: int) -> bytes:
+        """The write-back delta of ``partition`` since its last checkpoint (a blob for the
+        checkpoint script, :mod:`streams.engine.pending_codec`)."""
+        return b"".join(m.join.delta() for m in self._models.values() if m.partition == partition)
+
+    def pending_saved(self, partition: int) -> None:
+        """The delta of ``partition`` was checkpointed: start the next one."""
+        for model in self._models.values():
+            if model.partition == partition:
+                model.join.saved()
+
+    def label_delay(self, partition: int) -> float | None:
+        """The median label delay (seconds) of the models of ``partition``: the largest
+        model median, or None before any join (the runner derives the default lead)."""
+        delays = [
+            m.join.delay_quantile(0.5) for m in self._models.values() if m.partition == partition
+        ]
+        known = [d for d in delays if d is not None]
+        return max(known) if known else None
 
     def admit(self, model_id: str, partition: int) -> str | None:
         """``None`` if events of ``model_id`` may be processed, else why they are refused.
@@ -340,10 +396,11 @@ class Engine:
 
     def restore_partition(self, partition: int, data: Mapping[str, Any]) -> None:
         """Replace this partition's state with a :meth:`snapshot_partition` result."""
-        if data.get("format") != SNAPSHOT_FORMAT:
+        if data.get("format") != SNAPSHOT_FORMAT and data.get("format") not in _MIGRATED_FORMATS:
             raise ValueError(
                 f"partition {partition}: snapshot format {data.get('format')!r} is not "
-                f"{SNAPSHOT_FORMAT}"
+                f"{SNAPSHOT_FORMAT} (this release restores formats 1 and 2; a newer monitor "
+                "wrote it?)"
             )
         self.drop_partition(partition)
         with _collector_paused():

@@ -27,9 +27,11 @@ from streams.engine.alert_details import drift_details, metric_details
 from streams.engine.budget import count_detectors
 from streams.engine.columns import Column
 from streams.engine.config import ModelConfig
+from streams.engine.estimate import PerformanceEstimate
 from streams.engine.expectations import prediction_detectors, quality_detectors
 from streams.engine.ids import alert_id
-from streams.engine.join import DUPLICATE, JoinBuffer, JoinedPair
+from streams.engine.join import DUPLICATE, JoinedPair
+from streams.engine.pending import PendingJoin
 from streams.engine.performance import RollingPerformance
 from streams.engine.records import InputRecord
 from streams.engine.retrain import VERIFICATION, RetrainPolicy
@@ -91,11 +93,17 @@ class ModelState:
             0,
         )
         self.quality: dict[str, list[int]] = {}  # signal -> [missing, invalid]
-        self.join = JoinBuffer(
-            config.join.ttl_seconds, config.join.max_pending, config.join.remember_joined
+        self.join = PendingJoin(
+            model_id,
+            config.join.ttl_seconds,
+            config.join.max_pending,
+            config.join.remember_joined,
+            config.join.max_early_labels,
         )
         self.policy = RetrainPolicy(model_id, config.retrain)
         self.versions: dict[str, VersionState] = {}
+        # label-free performance estimate of binary models, per version (estimate:* signals)
+        self.estimates: dict[str, PerformanceEstimate] = {}
         self.current: str | None = None
         self.seq = 0  # records of this model processed (both topics)
         self.schema_alerted = False
@@ -131,6 +139,43 @@ class ModelState:
             reference_pairs=perf.reference_pairs,
             baseline_tail=evaluation_tail(run_length, perf.every),
         )
+
+    def _estimate(self, version: VersionState) -> PerformanceEstimate | None:
+        """The version's performance estimate (binary models, or not yet known ones)."""
+        if not self.config.estimate.enabled or self.task not in (None, "binary"):
+            return None
+        estimate = self.estimates.get(version.name)
+        if estimate is None:
+            perf, conf = self.config.performance, self.config.estimate
+            estimate = self.estimates[version.name] = PerformanceEstimate(
+                window=perf.window,
+                every=conf.every,
+                calibration_pairs=conf.calibration_pairs,
+                min_pairs=conf.min_pairs,
+                threshold=self.config.threshold,
+                thresholds=perf.thresholds,
+                clear_after=self.config.alarms.clear_after,
+            )
+        return estimate
+
+    def _link_estimate(self, version: VersionState) -> None:
+        """An estimate is checked against the baseline its version's realised metric
+        calibrated (same metric, same window: the same chance spread)."""
+        estimate = self.estimates.get(version.name)
+        if estimate is not None and version.performance is not None:
+            estimate.limits.calibrated = version.performance.limits
+
+    def _evaluate_estimates(self, timeline: list[_Entry]) -> None:
+        if self.task not in (None, "binary"):
+            self.estimates.clear()
+            return
+        for name in [n for n in self.estimates if n not in self.versions]:
+            del self.estimates[name]  # retired with its version
+        for name, estimate in self.estimates.items():
+            version = self.versions[name]
+            self._link_estimate(version)
+            for position, t, change in estimate.evaluate():
+                timeline.append((position, len(timeline), "estimate", (version, change, t)))
 
     # -- the hot path --------------------------------------------------------------------
 
@@ -223,6 +268,9 @@ class ModelState:
         # 3. the error stream and rolling performance
         if pairs:
             self._feed_pairs(pairs, timeline)
+        # 4. performance estimated from the scores (before their labels come)
+        if self.estimates:
+            self._evaluate_estimates(timeline)
         return self._settle(timeline, now)
 
     # -- schema ---------------------------------------------------------------------------
@@ -389,6 +437,9 @@ class ModelState:
                 transform=True,
             )
             values = prediction.values[sel]
+            estimate = self._estimate(version)
+            if estimate is not None:
+                estimate.add_scores(values, seqs[sel], times[sel])
         self._record(signal, signal.feed(values), version, sel, seqs, times, timeline)
         self._feed_quality(version, "prediction", prediction, idx, seqs, times, timeline)
 
@@ -511,6 +562,9 @@ class ModelState:
             seqs = np.asarray([item[0] for item in chosen], dtype=np.int64)[sel]
             times = np.asarray([item[1] for item in chosen], dtype=np.float64)[sel]
             order = np.arange(sel.size, dtype=np.int64)
+            estimate = self.estimates.get(version.name)
+            if estimate is not None and self.task == "binary":
+                estimate.add_pairs(scores, labels, seqs)
             group_name = "error_regression" if self.task == "regression" else "error"
             signal = self._signal(
                 version,
@@ -525,6 +579,7 @@ class ModelState:
             )
             if version.performance is None:
                 version.performance = self.new_performance(version.n_detectors)
+                self._link_estimate(version)
             perf = version.performance
             before = perf.updates
             plan = version.verify
@@ -618,6 +673,11 @@ class ModelState:
                     detected_at,
                     details,
                 )
+            elif kind == "estimate":
+                version, change, t = payload
+                if change.entered:
+                    alerts.append(self._estimate_alert(version, change, t, detected_at))
+                continue  # estimates never request retraining
             elif kind == "verify":
                 version, results, pairs, t = payload
                 if results:
@@ -658,6 +718,34 @@ class ModelState:
                 self.last_request_id = request.request_id
                 requests.append(request)
         return alerts, requests
+
+    def _estimate_alert(
+        self, version: VersionState, change: Any, t: float, detected_at: str
+    ) -> Alert:
+        estimate = self.estimates[version.name]
+        error = version.signals.get("error")
+        reliable = not (error is not None and error.active)
+        details = {
+            "value": change.value,
+            "limit": change.limit,
+            "estimated": True,
+            "window": estimate.window,
+            "calibration_pairs": estimate.calibrated_on,
+            "reliable": reliable,
+            "assumption": "P(label | score) learned from the labelled pairs still holds; "
+            "concept drift (see signal error) makes the estimate wrong"
+            + ("" if reliable else ": the error signal is in drift now"),
+        }
+        return self._alert(
+            "performance_degradation",
+            version.name,
+            f"estimate:{change.metric}",
+            change.detector,
+            change.position,
+            t,
+            detected_at,
+            details,
+        )
 
     def _alert(
         self,
@@ -704,6 +792,7 @@ class ModelState:
             "join": self.join.snapshot(),
             "policy": self.policy.snapshot(),
             "versions": [version.snapshot() for version in self.versions.values()],
+            "estimates": {name: e.snapshot() for name, e in self.estimates.items()},
             "current": self.current,
             "seq": self.seq,
             "schema_alerted": self.schema_alerted,
@@ -729,11 +818,13 @@ class ModelState:
         model.ignored = [str(name) for name in data["ignored"]]
         model.counters.update({k: int(v) for k, v in data["counters"].items()})
         model.quality = {k: [int(c[0]), int(c[1])] for k, c in data["quality"].items()}
-        model.join = JoinBuffer.restore(
+        model.join = PendingJoin.restore(
+            model.model_id,
             data["join"],
             config.join.ttl_seconds,
             config.join.max_pending,
             config.join.remember_joined,
+            config.join.max_early_labels,
         )
         model.policy.restore(data["policy"])
         for item in data["versions"]:
@@ -741,6 +832,11 @@ class ModelState:
                 item, config.alarms, model.new_performance if model.task is not None else None
             )
             model.versions[version.name] = version
+        for name, item in data.get("estimates", {}).items():
+            estimate = model._estimate(model.versions[name]) if name in model.versions else None
+            if estimate is not None:
+                estimate.restore(item)
+                model._link_estimate(model.versions[name])
         model.current = data["current"]
         model.seq = int(data["seq"])
         model.schema_alerted = bool(data["schema_alerted"])

@@ -22,7 +22,6 @@ tail probability of the detector's share of the false-alarm budget), widened to 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, Final
 
 import numpy as np
@@ -31,6 +30,7 @@ from scipy.stats import rankdata
 
 from streams.engine.baseline import BaselineLimit, calibrate_baseline
 from streams.engine.config import METRICS
+from streams.engine.limits import LimitChecks, MetricChange
 
 __all__ = ["MetricChange", "RollingPerformance", "compute_metric"]
 
@@ -68,20 +68,6 @@ def compute_metric(
     raise ValueError(f"unknown metric {name!r}")
 
 
-@dataclass(frozen=True, slots=True)
-class MetricChange:
-    """A metric crossed its limit (``entered``) or came back (not ``entered``) after
-    ``position`` pairs; ``detector`` is ``threshold`` (configured) or ``baseline``."""
-
-    metric: str
-    detector: str
-    entered: bool
-    position: int
-    value: float
-    limit: float
-    baseline: BaselineLimit | None = None
-
-
 class RollingPerformance:
     """Metrics of one model version over a sliding window of joined pairs."""
 
@@ -110,19 +96,24 @@ class RollingPerformance:
         self.updates = 0
         self.values: dict[str, float | None] = {}
         self.baseline: dict[str, float] = {}  # metric -> value on the reference pairs
-        self.limits: dict[str, BaselineLimit] = {}  # metric -> calibrated baseline limit
         # the version's first pairs, until the baseline is calibrated from them
         self.reference_pairs = max(reference_pairs, window)
         self.baseline_tail = baseline_tail
         self._ref_score: list[float] = []
         self._ref_label: list[float] = []
         self._calibrated = relative_drop is None
-        self.active: dict[str, bool] = {}  # "<metric>/<detector>" -> below limit
-        # Hysteresis (as the detectors' SignalGate): a metric that crossed its limit stays
-        # degraded until it has been back within the limit for ``clear_after`` pairs, so a
-        # value hovering around the limit raises one alert, not one per crossing.
+        self.checks = LimitChecks(self.thresholds, clear_after)
         self.clear_after = clear_after
-        self._last_bad: dict[str, int] = {}  # "<metric>/<detector>" -> pairs at last breach
+
+    @property
+    def limits(self) -> dict[str, BaselineLimit]:
+        """metric -> calibrated baseline limit (empty until calibrated)."""
+        return self.checks.calibrated
+
+    @property
+    def active(self) -> dict[str, bool]:
+        """``"<metric>/<detector>"`` -> beyond its limit (see :class:`LimitChecks`)."""
+        return self.checks.active
 
     def detectors(self, metric: str) -> list[str]:
         """Names of the checks run on ``metric``."""
@@ -203,32 +194,7 @@ class RollingPerformance:
             # until the reference pairs are in, the first full window stands for them (a
             # deployment verification may compare the next version with it)
             self.baseline.setdefault(metric, value)
-            limits = {}
-            if metric in self.thresholds:
-                limits["threshold"] = self.thresholds[metric]
-            calibrated = self.limits.get(metric)
-            if calibrated is not None:
-                limits["baseline"] = calibrated.limit
-            for detector, limit in limits.items():
-                bad = value < limit if higher_better else value > limit
-                key = f"{metric}/{detector}"
-                if bad:
-                    self._last_bad[key] = self.updates
-                elif self.updates - self._last_bad.get(key, 0) < self.clear_after:
-                    continue  # within the limit, but not for long enough to clear
-                if bad != self.active.get(key, False):
-                    self.active[key] = bad
-                    changes.append(
-                        MetricChange(
-                            metric,
-                            detector,
-                            bad,
-                            self.updates,
-                            value,
-                            limit,
-                            calibrated if detector == "baseline" else None,
-                        )
-                    )
+            changes += self.checks.check(metric, higher_better, value, self.updates)
         return changes
 
     def degraded(self) -> bool:
@@ -263,8 +229,7 @@ class RollingPerformance:
             "limits": {metric: limit.to_data() for metric, limit in self.limits.items()},
             "reference": [list(self._ref_score), list(self._ref_label)],
             "calibrated": self._calibrated,
-            "active": dict(self.active),
-            "last_bad": dict(self._last_bad),
+            **self.checks.snapshot(),
         }
 
     def restore(self, data: Mapping[str, Any]) -> None:
@@ -273,12 +238,13 @@ class RollingPerformance:
         self.updates = int(data["updates"])
         self.values = dict(data["values"])
         self.baseline = {k: float(v) for k, v in data["baseline"].items()}
-        self.limits = {k: BaselineLimit.from_data(v) for k, v in data.get("limits", {}).items()}
+        self.checks.calibrated = {
+            k: BaselineLimit.from_data(v) for k, v in data.get("limits", {}).items()
+        }
         reference = data.get("reference", [[], []])
         self._ref_score = [float(v) for v in reference[0]]
         self._ref_label = [float(v) for v in reference[1]]
         # a snapshot from before the calibrated baseline collects its reference pairs anew
         # (the next ``reference_pairs`` pairs) unless the check is off
         self._calibrated = bool(data.get("calibrated", self.relative_drop is None))
-        self.active = {k: bool(v) for k, v in data["active"].items()}
-        self._last_bad = {k: int(v) for k, v in data.get("last_bad", {}).items()}
+        self.checks.restore(data)

@@ -59,11 +59,34 @@ def model_status(model: ModelState) -> dict[str, Any]:
                     }
                     for detector in perf.detectors(metric)
                 }
+        estimate = model.estimates.get(version.name)
+        if estimate is not None and estimate.values:
+            for metric in estimate.values:
+                detectors = list(estimate.limits.limits(metric))
+                signals[f"estimate:{metric}"] = {
+                    detector: {
+                        "updates": estimate.seen,
+                        "drift": estimate.limits.active.get(f"{metric}/{detector}", False),
+                    }
+                    for detector in detectors
+                }
+    join = model.join.stats()
     out = {
         "predictions": model.counters["predictions"],
         "ground_truth": model.counters["ground_truth"],
-        "joined": model.join.counts()["joined"],
+        "joined": join["joined"],
         "dead_letters": model.counters["dead_letters"],
+        "join": {
+            "pending_predictions": join["pending_predictions"],
+            "early_labels": join["pending_labels"],
+            "label_coverage": join["label_coverage"],
+            "label_delay_p50": join["label_delay_p50"],
+            "label_delay_p95": join["label_delay_p95"],
+            "expired_unlabelled": join["expired_unlabelled"],
+            "label_without_prediction": join["label_without_prediction"],
+            "evicted_predictions": join["evicted_predictions"],
+            "evicted_labels": join["evicted_labels"],
+        },
         "model_version": model.current,
         "versions": list(model.versions),
         "task": model.task,
@@ -89,7 +112,7 @@ def model_view(model: ModelState) -> dict[str, Any]:
         "task": model.task,
         "signals": {},
         "performance": {},
-        "join_buffer_entries": model.join.pending,
+        "join_buffer_entries": model.join.pending_predictions,
         "join_buffer_capacity": model.join.max_pending,
         "join": stats,
         "counters": dict(model.counters),
@@ -124,6 +147,9 @@ def model_view(model: ModelState) -> dict[str, Any]:
     error = out["signals"].get("error", {}).get("adwin", {}).get("details", {})
     if error.get("mean") is not None and model.task != "regression":
         out["error_rate"] = error["mean"]
+    estimate = model.estimates.get(version.name)
+    if estimate is not None and estimate.values:
+        out["estimates"] = estimate.view()
     perf = version.performance
     if perf is not None:
         for metric, higher in perf.metrics.items():

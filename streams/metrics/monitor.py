@@ -96,6 +96,10 @@ _SNAPSHOT_FAMILIES: Final[Mapping[str, tuple[str, tuple[str, ...]]]] = {
         "Rolling model performance by metric (accuracy, auc, log_loss, mae…).",
         ("model_id", "metric"),
     ),
+    "driftradar_model_performance_estimate": (
+        "Performance estimated from the scores before labels arrive (CBPE; binary models).",
+        ("model_id", "metric"),
+    ),
     "driftradar_performance_threshold": (
         "Limit of a performance metric: a minimum (direction=min) or a maximum (direction=max).",
         ("model_id", "metric", "direction"),
@@ -494,6 +498,10 @@ class MonitorMetrics:
                 out["driftradar_performance_threshold"].append(
                     ((model, metric, direction), threshold)
                 )
+        for metric, estimate in mv.get("estimates", {}).items():
+            value = _finite(estimate["value"])
+            if value is not None:
+                out["driftradar_model_performance_estimate"].append(((model, metric), value))
         band = mv.get("prediction_band")
         if band is not None:
             out["driftradar_prediction_band"] += [

@@ -81,6 +81,7 @@ class ModelView(TypedDict, total=False):
     ``prediction_band`` is the expected ``(lower, upper)`` range of the prediction mean.
     ``label_coverage`` is the share (0..1) of predictions whose ground truth has joined;
     ``label_lag_seconds`` the typical delay from prediction to ground truth.
+    ``estimates`` are metrics estimated without labels (CBPE), beside ``performance``.
     ``join_totals`` are the engine's cumulative join outcome counts: the increase since the
     previous view is added to ``driftradar_join_outcomes_total`` (the first view of a model
     is its baseline, so totals restored from a checkpoint are not counted again).
@@ -89,6 +90,7 @@ class ModelView(TypedDict, total=False):
     model_version: str
     signals: Mapping[str, Mapping[str, DetectorView]]
     performance: Mapping[str, PerformanceView]
+    estimates: Mapping[str, PerformanceView]
     prediction_mean: float
     prediction_band: tuple[float, float]
     error_rate: float

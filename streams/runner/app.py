@@ -2,8 +2,11 @@
 
 Each turn of the loop is a short list of named steps::
 
-    poll batch -> decode (bad -> dead letter) -> engine update -> publish alerts
-               -> (every N events / T seconds) flush -> checkpoint changed partitions -> commit
+    poll batch -> decode -> align (the two topics of each partition merged by event time,
+               streams.runner.intake; bad -> dead letter) -> read the pending predictions
+               the batch needs (streams.runner.pending) -> engine update -> publish alerts
+               -> (every N events / T seconds) flush -> checkpoint changed partitions
+               (state + offsets + pending delta) -> commit
                -> observe (metrics: one call per batch; the engine view about once a second)
 
 Guarantees (DESIGN.md "Guarantees"):
@@ -61,20 +64,22 @@ from streams.checkpoint import (
 )
 from streams.core.settings import BrokerConfig, RedisConfig, TopicsConfig
 from streams.dead_letter import dead_letter, model_hint
-from streams.engine.config import CheckpointConfig
+from streams.engine.config import CheckpointConfig, JoinConfig
 from streams.engine.records import EngineOutput, InputRecord
-from streams.events import Alert
+from streams.events import Alert, Prediction, encode
 from streams.kafka_config import FAST_GROUP
 from streams.metrics import MonitorMetrics
 from streams.publisher import DeliveryPendingError
 from streams.redact import redact_text, redact_url, secrets_of_url
 from streams.runner.connect import RETRYABLE
-from streams.runner.decode import decode_batch
+from streams.runner.decode import Rejected, decode_batch
 from streams.runner.errors import ConsumeError, OutageError
+from streams.runner.intake import Intake
 from streams.runner.lag import read_stats
 from streams.runner.observe import LoopObserver
 from streams.runner.offsets import OffsetBook
 from streams.runner.outage import OutageTracker
+from streams.runner.pending import PendingHooks
 from streams.runner.properties import split_properties
 from streams.runner.session import Session, SessionSettings, open_session
 
@@ -132,7 +137,8 @@ class RunnerSettings:
     """Everything the loop needs besides the engine; see ``driftradar run --help``.
 
     ``topics``, ``checkpoint``, ``redis`` and ``broker`` are the configuration's
-    (:class:`~streams.engine.config.MonitorConfig`); ``flush_seconds`` is how long a
+    (:class:`~streams.engine.config.MonitorConfig`), ``join`` its ``defaults.join`` (the
+    alignment of the two input topics is per partition); ``flush_seconds`` is how long a
     checkpoint waits for the broker to acknowledge the outputs before it counts as blocked
     by a broker outage.
     """
@@ -144,6 +150,7 @@ class RunnerSettings:
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     redis: RedisConfig = field(default_factory=RedisConfig)
     broker: BrokerConfig = field(default_factory=BrokerConfig)
+    join: JoinConfig = field(default_factory=JoinConfig)
     batch_size: int = 10_000
     poll_timeout: float = 0.2
     flush_seconds: float = 5.0
@@ -299,6 +306,20 @@ class _Loop:
         self.progress = runner.progress
         self.session = session
         self.failed = False
+        join = self.settings.join
+        self.intake = Intake(
+            self.settings.inputs,
+            self.book,
+            max_lead=join.max_lead_seconds,
+            max_idle=join.max_idle_seconds,
+            max_buffered=join.max_buffered,
+            engine=self.engine,
+        )
+        self.pending = PendingHooks(self.engine)
+        self.pending.connect(session.store)
+        #: records taken from the intake whose pending entries could not be read (Redis
+        #: away): processed before anything else when Redis answers again
+        self.held: list[InputRecord] = []
         #: owner token per claimed partition (fencing: see CheckpointStore.claim)
         self.tokens: dict[int, str] = {}
         self._member = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -338,8 +359,12 @@ class _Loop:
         self._observe(records)
 
     def _consume(self) -> list[InputRecord]:
-        """Poll, decode, update the engine and publish: one batch (empty while paused)."""
+        """Poll, decode, align, update the engine and publish: one batch. During an outage
+        what is polled is only buffered (the engine cannot save or look up anything)."""
         messages = self._poll()
+        if self.outages.current is not None:
+            self._hold(messages)
+            return []
         records = self._decode(messages)
         self._publish(self._update(records))
         return records
@@ -352,23 +377,47 @@ class _Loop:
         return messages
 
     def _decode(self, messages: list[Message]) -> list[InputRecord]:
-        """Decoded records of the new messages; bad ones go to the dead-letter topic."""
-        batch = decode_batch(
-            messages,
-            self.settings.topics.predictions,
-            self.book,
-            self.engine.admit,
-            self._dead_letter,
-        )
+        """The records whose turn has come in each partition's event-time merge of the two
+        input topics (:mod:`streams.runner.align`); bad ones, and events of models the
+        engine does not admit, go to the dead-letter topic, in that same order."""
+        batch = decode_batch(messages, self.settings.topics.predictions, self.intake.fetched)
         for error in batch.errors:
             self._consumer_error(error)
-        consumed = len(batch.records) + len(batch.rejected)
+        records: list[InputRecord] = []
+        admit = self.engine.admit
+        consumed = 0
+        for item in self.intake.take(batch.lanes, self.session.consumer):
+            consumed += 1
+            if isinstance(item, Rejected):
+                self._dead_letter(item.message, item.reason)
+                continue
+            refused = admit(item.event.model_id, item.partition)
+            if refused is None:
+                records.append(item)
+            else:
+                self._dead_letter_record(item, refused)
         self.progress.events += consumed
         self.progress.since_checkpoint += consumed
-        return batch.records
+        return records
+
+    def _hold(self, messages: list[Message]) -> None:
+        """Buffer what a poll returned during an outage (nothing is released)."""
+        if messages:
+            batch = decode_batch(messages, self.settings.topics.predictions, self.intake.fetched)
+            for error in batch.errors:
+                self._consumer_error(error)
+            self.intake.hold(batch.lanes)
 
     def _update(self, records: list[InputRecord]) -> EngineOutput:
+        """The engine's output for ``records``, after reading (one round trip) the pending
+        predictions their labels need; if Redis does not answer, they are held."""
         if not records:
+            return EngineOutput()
+        try:
+            self.pending.prefetch(records)
+        except RETRYABLE as exc:
+            self.held = records
+            self._block("redis", redact_text(f"{type(exc).__name__}: {exc}", self._secrets()))
             return EngineOutput()
         return self.engine.process(records)
 
@@ -458,6 +507,8 @@ class _Loop:
                 status={m: s for m, s in sorted(models.items()) if s.get("partition") == p},
                 owner=self.tokens.get(p, ""),
                 summary=summaries.get(p, {}),
+                alignment=self.intake.status(p),
+                pending=self.pending.delta(p),
             )
             for p in sorted(partitions)
         ]
@@ -468,6 +519,9 @@ class _Loop:
         finally:
             self.observer.redis_call(None)
         self.observer.checkpoint(time.perf_counter() - started)
+        for p in partitions:
+            self.pending.saved(p)
+            self.intake.refresh_lead(p)
         self.book.mark_clean(set(partitions))
         progress = self.progress
         progress.checkpoints += 1
@@ -521,15 +575,29 @@ class _Loop:
             return
         if self.awaiting and not self._restore_awaiting():
             return
+        if self.held and not self._process_held():
+            return
         if self._checkpoint_or_block(self.book.dirty):
             self._recovered()
+
+    def _process_held(self) -> bool:
+        """The records taken before Redis went away, now that it may answer again."""
+        records = self.held
+        try:
+            self.pending.prefetch(records)
+        except RETRYABLE as exc:
+            self._block("redis", redact_text(f"{type(exc).__name__}: {exc}", self._secrets()))
+            return False
+        self.held = []
+        self._publish(self.engine.process(records))
+        return True
 
     def _recovered(self) -> None:
         outage = self.outages.recover()
         if outage is None:
             return
         duration = outage.duration(time.monotonic())
-        self._resume(self.book.owned)
+        self._resume_after_outage()
         self.observer.outage_ended(outage.dependency)
         log.warning(
             "%s answers again after %.1f s: consumption resumed from this member's state",
@@ -557,7 +625,11 @@ class _Loop:
 
     def final_checkpoint(self) -> None:
         """At shutdown: save what changed, unless an outage makes it impossible."""
-        if self.outages.current is not None or not self._checkpoint_or_block(self.book.dirty):
+        if (
+            self.outages.current is not None
+            or self.held
+            or not self._checkpoint_or_block(self.book.dirty)
+        ):
             log.warning(
                 "stopping without a final checkpoint (%s): %d records since the last one "
                 "will be replayed by the next start",
@@ -584,6 +656,27 @@ class _Loop:
             )
         )
         self.engine.record_dead_letter(model_hint(key), partition, reason)
+        self.progress.dead_letters += 1
+        self.progress.batch_dead_letters.append((topic, reason))
+
+    def _dead_letter_record(self, record: InputRecord, reason: str) -> None:
+        """Dead-letter a decoded event the engine refused (``max_models``). Its value is the
+        event re-encoded (the same content in the contract's compact form); topic,
+        partition and offset find the original."""
+        event = record.event
+        topic = self.settings.topics.inputs[0 if isinstance(event, Prediction) else 1]
+        self.session.publisher.dead_letter(
+            dead_letter(
+                topic,
+                record.partition,
+                record.offset,
+                event.model_id.encode(),
+                encode(event),
+                reason,
+                failed_at=self.runner.clock(),
+            )
+        )
+        self.engine.record_dead_letter(event.model_id, record.partition, reason)
         self.progress.dead_letters += 1
         self.progress.batch_dead_letters.append((topic, reason))
 
@@ -648,7 +741,7 @@ class _Loop:
                     key = partition_key(self.settings.group_id, p)
                     raise CorruptCheckpointError(f"{key}: cannot restore its state: {exc}") from exc
                 self.observer.restored(checkpoint.status)
-            self.book.own(p, checkpoint.offsets if checkpoint else {})
+            self.intake.own(p, checkpoint.offsets if checkpoint else {})
             self.tokens[p] = token
         self.observer.assignment(self.book.owned)
 
@@ -725,7 +818,7 @@ class _Loop:
             self._pause(numbers)
         for p in numbers:
             self.engine.drop_partition(p)
-            self.book.release(p)
+            self.intake.release(p)
             self.tokens.pop(p, None)
         self.observer.assignment(self.book.owned)
 
@@ -737,9 +830,16 @@ class _Loop:
         if numbers:
             self.session.consumer.pause(self._partitions(numbers))
 
-    def _resume(self, numbers: frozenset[int]) -> None:
-        if numbers:
-            self.session.consumer.resume(self._partitions(numbers))
+    def _resume_after_outage(self) -> None:
+        """Resume what the outage paused, except what the aligner keeps paused itself."""
+        wanted = [
+            TopicPartition(t, p)
+            for p in sorted(self.book.owned)
+            for t in self.settings.inputs
+            if not self.intake.paused(t, p)
+        ]
+        if wanted:
+            self.session.consumer.resume(wanted)
 
     def _partitions(self, numbers: frozenset[int]) -> list[TopicPartition]:
         return [TopicPartition(t, p) for p in sorted(numbers) for t in self.settings.inputs]

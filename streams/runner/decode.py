@@ -1,21 +1,25 @@
 """Step "decode" of the loop: Kafka messages to engine records, bad ones set aside.
 
-Only messages that are new for a partition we own are decoded (see :class:`OffsetBook`);
-each one advances its partition's next offset, whether it decodes or not, because a bad
-message is handled too: it goes to the dead-letter topic. Nothing a message provokes escapes
-this step: the contract's decoder turns every parse or validation problem into
-:class:`~streams.events.EventDecodeError`, and anything else a message could still raise
-here is caught and dead-lettered with its type, so one message can never stop a partition.
-A message of a model the engine does not admit (its cap of models per partition is reached)
-is dead-lettered too, so junk keys cannot grow the monitor's memory.
+Only messages that are new for a partition we own are decoded (see :class:`OffsetBook`, the
+*fetched* positions); each one advances its partition's fetched offset, whether it decodes or
+not, because a bad message is handled too: it goes to the dead-letter topic.
+
+Decoded records and rejected messages are grouped by topic-partition, in offset order, with
+the key the aligner merges the two input topics on (:mod:`streams.runner.align`): a record's
+event time (its ``timestamp``, else the Kafka message timestamp); a rejected message has no
+time of its own and keeps its place behind its partition's previous record.
+
+Nothing a message provokes escapes this step: the contract's decoder turns every parse or
+validation problem into :class:`~streams.events.EventDecodeError`, and anything else a
+message could still raise here is caught and rejected with its type, so one message can
+never stop a partition.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import cast
+from typing import NamedTuple, cast
 
 from confluent_kafka import KafkaError, Message
 
@@ -24,57 +28,46 @@ from streams.events import (
     EventDecodeError,
     decode_ground_truth,
     decode_prediction,
+    epoch_seconds,
 )
 from streams.runner.offsets import OffsetBook
 
-__all__ = ["Admit", "DecodedBatch", "decode_batch"]
+__all__ = ["DecodedBatch", "Lane", "Rejected", "decode_batch"]
 
 log = logging.getLogger("driftradar.runner")
 
-#: ``admit(model_id, partition)``: ``None`` if the engine takes the model's events, else why not.
-Admit = Callable[[str, int], str | None]
+_NO_TIME = float("-inf")
 
 
-def _admit_all(model_id: str, partition: int) -> str | None:
-    return None
+class Rejected(NamedTuple):
+    """A message bound for the dead-letter topic, and why."""
+
+    message: Message
+    reason: str
 
 
-#: ``reject(message, reason)``: called for each unusable message, in consumption order.
-Reject = Callable[[Message, str], None]
+@dataclass(slots=True)
+class Lane:
+    """The new messages of one topic-partition, in offset order: merge keys, items, offsets."""
+
+    keys: list[float] = field(default_factory=list)
+    items: list[InputRecord | Rejected] = field(default_factory=list)
+    offsets: list[int] = field(default_factory=list)
 
 
 @dataclass(slots=True)
 class DecodedBatch:
-    """The records of one poll, the rejected messages with their reasons, and errors.
+    """The messages of one poll by topic-partition (``lanes``), and consumer errors."""
 
-    Rejected messages are also handed to ``reject`` as they are met, so that what the
-    caller does with them (count them on a model, if it exists yet) follows the order of
-    the stream, not the batching.
-    """
-
-    records: list[InputRecord] = field(default_factory=list)
-    rejected: list[tuple[Message, str]] = field(default_factory=list)
+    lanes: dict[tuple[str, int], Lane] = field(default_factory=dict)
     errors: list[KafkaError] = field(default_factory=list)
     skipped: int = 0
-    reject: Reject | None = None
-
-    def refuse(self, message: Message, reason: str) -> None:
-        self.rejected.append((message, reason))
-        if self.reject is not None:
-            self.reject(message, reason)
 
 
-def decode_batch(
-    messages: list[Message],
-    predictions_topic: str,
-    book: OffsetBook,
-    admit: Admit = _admit_all,
-    reject: Reject | None = None,
-) -> DecodedBatch:
+def decode_batch(messages: list[Message], predictions_topic: str, book: OffsetBook) -> DecodedBatch:
     """Decode ``messages``; those of ``predictions_topic`` are predictions, others ground truth."""
-    batch = DecodedBatch(reject=reject)
-    refuse = batch.refuse
-    records = batch.records
+    batch = DecodedBatch()
+    lanes = batch.lanes
     accepts = book.accepts
     advance = book.advance
     for message in messages:
@@ -86,12 +79,17 @@ def decode_batch(
         partition = cast(int, message.partition())
         offset = cast(int, message.offset())
         if not accepts(topic, partition, offset):
-            batch.skipped += 1  # already applied (a refetch), or no longer ours
+            batch.skipped += 1  # already fetched (a refetch), or no longer ours
             continue
         advance(topic, partition, offset)
+        lane = lanes.get((topic, partition))
+        if lane is None:
+            lane = lanes[(topic, partition)] = Lane()
+        lane.offsets.append(offset)
         value = message.value()
         if value is None:
-            refuse(message, "$: empty message (no value)")
+            lane.keys.append(_NO_TIME)
+            lane.items.append(Rejected(message, "$: empty message (no value)"))
             continue
         try:
             event = (
@@ -100,22 +98,24 @@ def decode_batch(
                 else decode_ground_truth(value)
             )
             key = message.key()
-            if key != event.model_id.encode():
-                # the key decides the partition, and a model's state lives with its partition
-                refuse(message, _key_mismatch(event.model_id, key))
-                continue
+            problem = None if key == event.model_id.encode() else _key_mismatch(event.model_id, key)
         except EventDecodeError as exc:
-            refuse(message, exc.reason)
-            continue
+            problem = exc.reason
         except Exception as exc:  # a last resort: no message may stop the loop
             _log_once(exc, topic, partition, offset)
-            refuse(message, f"$: cannot decode ({type(exc).__name__}: {exc})")
+            problem = f"$: cannot decode ({type(exc).__name__}: {exc})"
+        if problem is not None:
+            # a bad event, or a key that is not its model_id (the key decides the partition,
+            # and a model's state lives with its partition)
+            lane.keys.append(_NO_TIME)
+            lane.items.append(Rejected(message, problem))
             continue
-        refused = admit(event.model_id, partition)
-        if refused is not None:
-            refuse(message, refused)
-            continue
-        records.append(InputRecord(event, partition, offset, message.timestamp()[1] / 1000.0))
+        kafka_time = message.timestamp()[1] / 1000.0
+        ts = event.timestamp
+        lane.keys.append(
+            kafka_time if ts is None else ts if type(ts) is float else epoch_seconds(ts)
+        )
+        lane.items.append(InputRecord(event, partition, offset, kafka_time))
     return batch
 
 

@@ -2,8 +2,10 @@
 
 Per model it counts predictions, ground truth and dead letters and keeps, per topic, a running
 digest of the (offset, event_id) sequence, so "no record lost, none applied twice, same order"
-is checkable by comparing the status with an uninterrupted run. Every 250th prediction of a
-model raises an alert with a deterministic id (to test at-least-once publishing).
+is checkable by comparing the status with an uninterrupted run; a third digest ("m") follows
+the merged sequence of both topics, as the runner's event-time alignment hands it over.
+Every 250th prediction of a model raises an alert with a deterministic id (to test
+at-least-once publishing).
 
 Run like ``driftradar run`` (same arguments and environment).
 """
@@ -40,7 +42,7 @@ class CountingEngine:
                 "ground_truth": 0,
                 "dead_letters": 0,
                 "partition": partition,
-                "digest": {"p": "", "g": ""},
+                "digest": {"p": "", "g": "", "m": ""},
             },
         )
 
@@ -55,6 +57,8 @@ class CountingEngine:
             kind = "p" if is_prediction else "g"
             step = f"{model['digest'][kind]}|{record.offset}:{event.event_id}"
             model["digest"][kind] = hashlib.sha1(step.encode()).hexdigest()
+            merged = f"{model['digest']['m']}|{kind}{record.offset}"
+            model["digest"]["m"] = hashlib.sha1(merged.encode()).hexdigest()
             if is_prediction and model["predictions"] % 250 == 0:
                 output.alerts.append(
                     Alert(

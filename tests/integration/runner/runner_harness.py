@@ -177,6 +177,9 @@ def write_config(path: Path, topics: Mapping[str, str], **checkpoint: Any) -> Pa
             "dead_letter": topics["dead-letter"],
         },
         "checkpoint": {"every_events": 500, "every_seconds": 0.5, **checkpoint},
+        # a side waits for the other this long when that one is quiet (labels are produced
+        # 30 s of event time ahead of their predictions): longer than any producer stall
+        "defaults": {"join": {"max_idle_seconds": 5.0}},
     }
     path.write_text(yaml.safe_dump(document), encoding="utf-8")
     return path

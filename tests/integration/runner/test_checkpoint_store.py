@@ -145,3 +145,61 @@ def test_the_partition_summary_is_stored_beside_the_status(
     store.save([PartitionCheckpoint(2, cp.offsets, cp.state, cp.status, summary=summary)])
     (stored,) = store.statuses()
     assert stored.summary == summary
+
+
+def test_pending_deltas_in_redis_match_the_reference_store(
+    redis_client: redis.Redis, topic_prefix: str
+) -> None:
+    """The checkpoint script applies an engine's write-back deltas (sets, deletes, sweeps)
+    exactly as the Python reference store does, answers the same lookups, and a refused
+    checkpoint writes none of them."""
+    import numpy as np
+
+    from streams.engine import InputRecord, MonitorConfig
+    from streams.engine.engine import Engine
+    from streams.engine.pending_memory import MemoryPendingStore
+    from streams.events import GroundTruth, Prediction
+
+    config = MonitorConfig.from_mapping({"defaults": {"join": {"ttl_seconds": 300.0}}})
+    engine = Engine(config, clock=lambda: 0.0)
+    group = topic_prefix + "pending"
+    store, reference = CheckpointStore(redis_client, group), MemoryPendingStore()
+    rng = np.random.default_rng(4)
+    offset = 0
+    for step in range(6):
+        records = []
+        for k in range(step * 500, step * 500 + 500):
+            t = float(k)
+            records.append(InputRecord(Prediction(f"e{k}", "m", {"x": 1.0}, 0.5, "v1", t), 0, k, t))
+            if k > 400 and rng.random() < 0.7:
+                j = int(rng.integers(k - 400, k))
+                records.append(InputRecord(GroundTruth(f"e{j}", "m", 1.0, t), 0, k, t))
+        lookups = engine.pending_lookups(records)
+        if lookups:
+            from_redis = store.lookup_pending(lookups)
+            assert from_redis == reference.lookup(lookups)
+            engine.pending_found(from_redis)
+        engine.process(records)
+        offset += len(records)
+        state = engine.snapshot_partition(0)
+        delta = engine.pending_delta(0)
+        store.save([PartitionCheckpoint(0, {"p": offset}, state, {}, {}, delta)])
+        reference.apply(0, delta)
+        engine.pending_saved(0)
+        prefix = f"driftradar:{{{group}}}:p:0:j:".encode()
+        in_redis = {
+            key[len(prefix) :]: redis_client.hgetall(key)
+            for key in redis_client.scan_iter(match=prefix + b"*", count=1000)
+        }
+        expected = {
+            tag + b":" + str(bucket).encode(): fields
+            for (_, tag, bucket), fields in reference.hashes.items()
+        }
+        assert in_redis == expected
+    assert engine.status()["models"]["m"]["join"]["expired_unlabelled"] > 0
+    # a stale owner's checkpoint is refused and leaves the pending entries untouched
+    stale = PartitionCheckpoint(0, {"p": 1}, {}, {}, {}, engine.pending_delta(0) or b"")
+    with pytest.raises(OffsetRegressionError):
+        store.save([stale])
+    assert store.delete_group() >= 1 + len(expected)
+    assert not list(redis_client.scan_iter(match=f"driftradar:{{{group}}}:*"))

@@ -106,14 +106,18 @@ def test_run_serves_metrics_health_and_readiness(
             stream.expected_offsets(PARTITIONS),
             monitors=[monitor],
         )
-        # librdkafka statistics (lag) come every 5 s; the engine view about once a second
+        # librdkafka statistics (lag) come every 5 s; the engine view about once a second.
+        # The last labels (30 s of event time after the last prediction) wait for the quiet
+        # predictions topic for max_idle_seconds first, so a statistic may still count them.
         _eventually(
             "lag and model statistics",
             lambda: bool(
-                (s := _scrape(base))["driftradar_consumer_lag"] and s["driftradar_drift_active"]
+                (s := _scrape(base))["driftradar_consumer_lag"]
+                and s["driftradar_drift_active"]
+                and _value(s, "driftradar_consumer_lag") == 0
             ),
             monitor,
-            15,
+            20,
         )
         samples = _scrape(base)
         assert _get(base + "/healthz")[0] == 200

@@ -8,6 +8,7 @@ from engine_streams import T0, batches, churn_stream
 
 from streams.engine import EngineOutput, InputRecord, MonitorConfig
 from streams.engine.engine import Engine
+from streams.engine.pending_memory import MemoryPendingStore
 from streams.engine.signals import Signal
 from streams.events import Prediction
 
@@ -79,12 +80,16 @@ def test_restored_engine_continues_exactly(split: int) -> None:
     clock.now += 1
     original.tick()
     restored = Engine(CONFIG, clock=clock)
+    store = MemoryPendingStore()  # what Redis holds beside the checkpoint
     for partition in sorted(original.partitions()):
-        restored.restore_partition(partition, _round_trip(original.snapshot_partition(partition)))
+        state = store.checkpoint(original, partition)
+        restored.restore_partition(partition, _round_trip(state))
     assert restored.status() == original.status()
     seen_alerts = 0
     for chunk in chunks[split:]:
         clock.now += 1
+        store.prefetch(original, chunk)
+        store.prefetch(restored, chunk)
         expected, got = original.process(chunk), restored.process(chunk)
         assert _outputs(got) == _outputs(expected)
         seen_alerts += len(expected.alerts)

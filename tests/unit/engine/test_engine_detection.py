@@ -53,7 +53,9 @@ def test_concept_drift_is_concept_drift_and_not_data_drift() -> None:
     assert "prediction_drift" not in types
     assert {a.signal for a in alerts if a.type == "concept_drift"} == {"error"}
     assert all(
-        a.signal.startswith("metric:") for a in alerts if a.type == "performance_degradation"
+        a.signal.startswith(("metric:", "estimate:"))
+        for a in alerts
+        if a.type == "performance_degradation"
     )
     assert requests, "concept drift requests retraining under the default policy"
 

@@ -12,6 +12,7 @@ from engine_streams import T0, batches, churn_stream, run
 from streams.engine import ConfigError, InputRecord, MonitorConfig
 from streams.engine.config import RetrainConfig
 from streams.engine.engine import Engine
+from streams.engine.pending_memory import MemoryPendingStore
 from streams.engine.retrain import VERIFICATION, RetrainPolicy
 from streams.events import Alert, Prediction
 
@@ -174,7 +175,9 @@ def test_restore_in_the_middle_of_a_verification_continues_exactly(split: int) -
     original = _engine()
     for chunk in chunks[:split]:
         original.process(chunk)
-    snapshot = msgspec.msgpack.decode(msgspec.msgpack.encode(original.snapshot_partition(0)))
+    store = MemoryPendingStore()  # pending predictions are checkpointed beside the state
+    state = store.checkpoint(original, 0)
+    snapshot = msgspec.msgpack.decode(msgspec.msgpack.encode(state))
     restored = _engine()
     restored.restore_partition(0, snapshot)
     assert restored.status() == original.status()
@@ -182,6 +185,8 @@ def test_restore_in_the_middle_of_a_verification_continues_exactly(split: int) -
     expected: list[Alert] = []
     got: list[Alert] = []
     for chunk in chunks[split:]:
+        store.prefetch(original, chunk)
+        store.prefetch(restored, chunk)
         expected += original.process(chunk).alerts
         got += restored.process(chunk).alerts
     assert _outputs(got) == _outputs(expected)

@@ -72,3 +72,14 @@ def test_model_levels_reach_the_registry(metrics: MonitorMetrics) -> None:
     last = metrics.value("driftradar_last_event_timestamp_seconds", model_id="churn")
     assert last is not None
     assert last <= time.time()
+
+
+def test_the_estimate_is_a_gauge_beside_the_realised_metric(metrics: MonitorMetrics) -> None:
+    for metric in ("accuracy", "roc_auc"):
+        estimated = metrics.value(
+            "driftradar_model_performance_estimate", model_id="churn", metric=metric
+        )
+        realised = metrics.value("driftradar_model_performance", model_id="churn", metric=metric)
+        assert estimated is not None
+        assert realised is not None
+        assert abs(estimated - realised) < 0.1

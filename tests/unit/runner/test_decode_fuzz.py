@@ -1,6 +1,7 @@
 """No message can stop the monitor: arbitrary bytes, arbitrary JSON and mutated valid events
-go through the runner's own decode step, the engine and the dead-letter record, and every one
-is either processed or dead-lettered with a reason — nothing escapes, counts add up.
+go through the runner's own steps — decode, the event-time alignment of the two topics, the
+engine's admission, the engine and the dead-letter record — and every one is either processed
+or dead-lettered with a reason: nothing escapes, counts add up.
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ from hypothesis import strategies as st
 from streams.dead_letter import MAX_VALUE_BYTES, dead_letter, model_hint, reason_kind
 from streams.engine.config import MonitorConfig
 from streams.engine.engine import Engine
+from streams.engine.records import InputRecord
 from streams.events import encode
-from streams.runner.decode import decode_batch
+from streams.runner.align import Aligner
+from streams.runner.decode import Rejected, decode_batch
 from streams.runner.offsets import OffsetBook
 
 TOPICS = ("predictions", "ground-truth")
@@ -81,12 +84,16 @@ nasty_values = st.sampled_from(
 
 
 class Fixture:
-    """The runner's decode step with a fresh engine and offset book per example."""
+    """The runner's steps with a fresh engine, aligner and offset books per example."""
 
     def __init__(self) -> None:
         self.engine = Engine(MonitorConfig.from_mapping({"max_models": 3}), clock=lambda: 1e9)
-        self.book = OffsetBook(TOPICS)
-        self.book.own(0, {})
+        self.applied = OffsetBook(TOPICS)
+        self.aligner = Aligner(
+            TOPICS, max_lead=1e9, max_idle=0.0, max_buffered=10**6, applied=self.applied
+        )
+        self.aligner.own(0, {})
+        self.book = self.aligner.fetched
         self.offset = 0
 
     def message(self, topic: str, value: bytes | None, key: bytes | None) -> Message:
@@ -100,13 +107,30 @@ class Fixture:
             timestamp=(1, 1_790_000_000_000),
         )
 
-    def run(self, messages: list[Message]) -> None:
-        """Decode, process, dead-letter, exactly as the runner does; check the accounting."""
-        batch = decode_batch(messages, TOPICS[0], self.book, self.engine.admit)
+    def release(self, messages: list[Message]) -> tuple[list[InputRecord], list[Rejected]]:
+        """Decode and align as the runner does (the quiet side is caught up: all goes)."""
+        batch = decode_batch(messages, TOPICS[0], self.book)
         assert not batch.errors
-        assert len(batch.records) + len(batch.rejected) + batch.skipped == len(messages)
-        self.engine.process(batch.records)
-        for message, reason in batch.rejected:
+        self.aligner.add(batch.lanes)
+        records: list[InputRecord] = []
+        rejected: list[Rejected] = []
+        for item in self.aligner.take(lambda topic, partition: True):
+            if isinstance(item, Rejected):
+                rejected.append(item)
+                continue
+            refused = self.engine.admit(item.event.model_id, item.partition)
+            if refused is None:
+                records.append(item)
+            else:
+                rejected.append(Rejected(Message(value=encode(item.event)), refused))
+        assert len(records) + len(rejected) + batch.skipped == len(messages)
+        return records, rejected
+
+    def run(self, messages: list[Message]) -> None:
+        """Decode, align, process, dead-letter, as the runner does; check the accounting."""
+        records, rejected = self.release(messages)
+        self.engine.process(records)
+        for message, reason in rejected:
             assert reason, "every dead letter says why"
             assert reason_kind(reason) in {
                 "invalid_json",
@@ -183,8 +207,8 @@ def test_the_three_messages_that_crashed_the_monitor_are_dead_lettered() -> None
         fixture.message("predictions", deep.encode(), b"churn"),
         fixture.message("predictions", huge, b"churn"),
     ]
-    batch = decode_batch(messages, TOPICS[0], fixture.book, fixture.engine.admit)
-    reasons = [reason for _, reason in batch.rejected]
+    _, rejected = fixture.release(messages)
+    reasons = [reason for _, reason in rejected]
     assert reasons[0] == "$.features.tenure: number out of range"
     assert reasons[1] == "$: JSON nested too deeply"
     assert reasons[2].startswith("$: invalid JSON")
@@ -207,9 +231,9 @@ def test_timestamps_beyond_what_an_alert_can_print_are_refused(
 ) -> None:
     fixture = Fixture()
     value = json.dumps({**VALID_PREDICTION, "timestamp": timestamp}).encode()
-    batch = decode_batch([fixture.message("predictions", value, b"churn")], TOPICS[0], fixture.book)
-    assert bool(batch.records) is accepted
-    fixture.engine.process(batch.records)
+    records, _ = fixture.release([fixture.message("predictions", value, b"churn")])
+    assert bool(records) is accepted
+    fixture.engine.process(records)
 
 
 feature_values = st.none() | st.booleans() | st.floats(allow_nan=False) | st.text(max_size=6)
