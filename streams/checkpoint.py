@@ -399,10 +399,21 @@ class CheckpointStore:
         return result
 
     def delete_group(self) -> int:
-        """Remove every checkpoint of the group (a reset: the group restarts from scratch)."""
+        """Remove every checkpoint of the group and its pending predictions (a reset: the
+        group restarts from scratch); returns how many keys were deleted."""
         members = self._client.smembers(_index_key(self._group_id))
         keys = [partition_key(self._group_id, int(m)) for m in members]
-        return int(self._client.delete(_index_key(self._group_id), *keys))
+        deleted = int(self._client.delete(_index_key(self._group_id), *keys))
+        pattern = f"{KEY_PREFIX}:{{{self._group_id}}}:p:*:j:*"
+        batch: list[bytes] = []
+        for key in self._client.scan_iter(match=pattern, count=1000):
+            batch.append(key)
+            if len(batch) >= 1000:
+                deleted += int(self._client.delete(*batch))
+                batch = []
+        if batch:
+            deleted += int(self._client.delete(*batch))
+        return deleted
 
 
 def _decode(decoder: msgspec.json.Decoder[Any], raw: bytes, key: str, name: str) -> Any:

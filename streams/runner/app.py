@@ -475,7 +475,7 @@ class _Loop:
                 "(the owner continues from the stored checkpoint)",
                 exc.partitions,
             )
-            self._release(frozenset(exc.partitions), pause=True)
+            self._release(frozenset(exc.partitions))
             return self._checkpoint_or_block(partitions - frozenset(exc.partitions))
         return True
 
@@ -725,8 +725,9 @@ class _Loop:
             next_offset = self.book.next_offset(tp.topic, tp.partition)
             tp.offset = OFFSET_BEGINNING if next_offset is None else next_offset
         consumer.assign(assigned)
-        if self.outages.current is not None:
-            consumer.pause(assigned)
+        # a partition paused before (an outage, flow control) starts afresh, unless an
+        # outage is still going on
+        (consumer.pause if self.outages.current is not None else consumer.resume)(assigned)
         log.info("assigned partitions %s (%d restored from Redis)", sorted(numbers), len(stored))
 
     def _take(
@@ -813,9 +814,11 @@ class _Loop:
             timeout,
         )
 
-    def _release(self, numbers: frozenset[int], *, pause: bool = False) -> None:
-        if pause:
-            self._pause(numbers)
+    def _release(self, numbers: frozenset[int]) -> None:
+        """Forget ``numbers``: their records are skipped from now on (not ours) until a
+        rebalance assigns them again, restored from Redis."""
+        if self.held:  # taken before an outage, never applied: the next owner replays them
+            self.held = [r for r in self.held if r.partition not in numbers]
         for p in numbers:
             self.engine.drop_partition(p)
             self.intake.release(p)

@@ -183,7 +183,7 @@ def test_pending_deltas_in_redis_match_the_reference_store(
         offset += len(records)
         state = engine.snapshot_partition(0)
         delta = engine.pending_delta(0)
-        store.save([PartitionCheckpoint(0, {"p": offset}, state, {}, {}, delta)])
+        store.save([PartitionCheckpoint(0, {"p": offset}, state, {}, pending=delta)])
         reference.apply(0, delta)
         engine.pending_saved(0)
         prefix = f"driftradar:{{{group}}}:p:0:j:".encode()
@@ -198,7 +198,7 @@ def test_pending_deltas_in_redis_match_the_reference_store(
         assert in_redis == expected
     assert engine.status()["models"]["m"]["join"]["expired_unlabelled"] > 0
     # a stale owner's checkpoint is refused and leaves the pending entries untouched
-    stale = PartitionCheckpoint(0, {"p": 1}, {}, {}, {}, engine.pending_delta(0) or b"")
+    stale = PartitionCheckpoint(0, {"p": 1}, {}, {}, pending=engine.pending_delta(0) or b"")
     with pytest.raises(OffsetRegressionError):
         store.save([stale])
     assert store.delete_group() >= 1 + len(expected)

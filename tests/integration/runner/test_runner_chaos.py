@@ -97,6 +97,16 @@ class Drill:
     def expected(self) -> dict[str, Any]:
         return self.stream_result.counting_models("predictions")
 
+    @staticmethod
+    def per_topic(models: dict[str, Any]) -> dict[str, Any]:
+        """The models without the digest of the merged two-topic sequence: under a fault a
+        quiet, caught-up side may let the other run on (live tail), so only each topic's own
+        sequence is exact; the merged one is checked on the streams of the alignment tests."""
+        return {
+            m: {**s, "digest": {k: v for k, v in s["digest"].items() if k != "m"}}
+            for m, s in models.items()
+        }
+
 
 def _when_progressing(drill: Drill, group: str) -> None:
     wait_for_progress(drill.client, group, beyond=2000, timeout=60)
@@ -110,7 +120,7 @@ def test_broker_frozen_for_30_s_under_load(drill: Drill) -> None:
     time.sleep(30)
     drill.stack.resume("kafka")
     status = drill.finish([monitor], "g", background)
-    assert status["models"] == drill.expected()
+    assert drill.per_topic(status["models"]) == drill.expected()
     log = monitor.log()
     assert "lost partitions" in log or "unavailable" in log, log  # it noticed
 
@@ -139,7 +149,7 @@ def test_redis_frozen_for_20_s_under_load(drill: Drill) -> None:
     time.sleep(20)
     drill.stack.resume("redis")
     status = drill.finish([monitor], "g", background)
-    assert status["models"] == drill.expected()
+    assert drill.per_topic(status["models"]) == drill.expected()
     assert "Redis unavailable" in monitor.log()
 
 
@@ -157,7 +167,7 @@ def test_one_of_three_members_killed_in_a_loop(drill: Drill) -> None:
         time.sleep(2.0)
     assert kills >= 4, "the stream ended before the members could be killed 4 times"
     status = drill.finish(members, "g", background)
-    assert status["models"] == drill.expected()
+    assert drill.per_topic(status["models"]) == drill.expected()
 
 
 def test_a_member_frozen_past_its_session_cannot_overwrite_the_new_owner(drill: Drill) -> None:
@@ -176,7 +186,7 @@ def test_a_member_frozen_past_its_session_cannot_overwrite_the_new_owner(drill: 
     time.sleep(3)  # the new owner checkpoints the partitions it took
     first.process.send_signal(18)  # SIGCONT: it wakes up believing it owns them
     status = drill.finish([first, second], "g", background)
-    assert status["models"] == drill.expected()
+    assert drill.per_topic(status["models"]) == drill.expected()
     log = first.log()
     assert "claimed by another member" in log or "lost partitions" in log, log
 
