@@ -41,6 +41,7 @@ bench: setup
 	$(BIN)/python -m benchmarks.stack_startup
 	$(BIN)/python -m benchmarks.throughput
 	$(BIN)/python -m benchmarks.faust_reporting
+	$(BIN)/python -m benchmarks.retrain_rows
 
 clean:
 	-$(BIN)/driftradar stack down
