@@ -43,6 +43,7 @@ bench: setup
 	$(BIN)/python -m benchmarks.throughput
 	$(BIN)/python -m benchmarks.faust_reporting
 	$(BIN)/python -m benchmarks.backlog_join
+	$(BIN)/python -m benchmarks.retrain_rows
 
 clean:
 	-$(BIN)/driftradar stack down

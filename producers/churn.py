@@ -10,6 +10,19 @@ is well calibrated; scenarios (:mod:`producers.scenarios`) change one of them, o
 >>> risk = churn_probability(MODEL_COEFFICIENTS, customers)
 >>> round(float(risk.mean()), 2)
 0.26
+
+The simulator's model server starts with :data:`MODEL_COEFFICIENTS` as version ``v1`` (the
+``--model-version`` of ``driftradar simulate``); :func:`model_parameters` is the same rule
+as deployable :class:`~streams.events.LogisticParameters`, which the retrain worker and the
+benchmarks use to score that first version like any deployed one:
+
+>>> from producers.serving import served_probabilities
+>>> columns = {name: getattr(customers, name) for name in NUMERIC}
+>>> columns["contract"] = np.asarray(CONTRACTS)[customers.contract]
+>>> columns["payment_method"] = np.asarray(PAYMENT_METHODS)[customers.payment_method]
+>>> served = served_probabilities(model_parameters(MODEL_COEFFICIENTS), columns)
+>>> bool(np.allclose(served, risk, rtol=0, atol=1e-12))
+True
 """
 
 from __future__ import annotations
@@ -19,6 +32,8 @@ from typing import Final
 
 import numpy as np
 import numpy.typing as npt
+
+from streams.events import LogisticParameters, NumericTerm
 
 __all__ = [
     "CATEGORICAL",
@@ -32,6 +47,7 @@ __all__ = [
     "Customers",
     "Population",
     "churn_probability",
+    "model_parameters",
     "sample_customers",
 ]
 
@@ -126,17 +142,41 @@ def sample_customers(rng: np.random.Generator, count: int, population: Populatio
     )
 
 
-def churn_probability(
-    rule: Coefficients, customers: Customers, imputation: Population = REFERENCE_POPULATION
-) -> Floats:
-    """``P(churn)`` under ``rule``; a missing value counts as the population's typical value,
-    an unseen category as the baseline one (as a deployed model would treat them)."""
-    typical = {
+def _typical(imputation: Population) -> dict[str, float]:
+    """The value a missing numeric feature counts as (the population's typical one)."""
+    return {
         "tenure_months": 1.6 * imputation.tenure_scale,
         "monthly_charges": imputation.charges_mean,
         "support_calls": imputation.support_calls_mean,
         "age": imputation.age_mean,
     }
+
+
+def model_parameters(
+    rule: Coefficients, imputation: Population = REFERENCE_POPULATION
+) -> LogisticParameters:
+    """``rule`` as deployable parameters: the same probabilities as :func:`churn_probability`
+    for every event the simulator publishes (a missing value takes the typical one, an
+    unseen category adds 0, ``total_charges`` is not used)."""
+    return LogisticParameters(
+        intercept=rule.intercept,
+        numeric={
+            name: NumericTerm(coef=getattr(rule, name), fill=fill)
+            for name, fill in _typical(imputation).items()
+        },
+        categorical={
+            "contract": dict(zip(CONTRACTS, rule.contract, strict=True)),
+            "payment_method": dict(zip(PAYMENT_METHODS, rule.payment_method, strict=True)),
+        },
+    )
+
+
+def churn_probability(
+    rule: Coefficients, customers: Customers, imputation: Population = REFERENCE_POPULATION
+) -> Floats:
+    """``P(churn)`` under ``rule``; a missing value counts as the population's typical value,
+    an unseen category as the baseline one (as a deployed model would treat them)."""
+    typical = _typical(imputation)
     logit = np.full(len(customers), rule.intercept)
     for name, value in typical.items():
         column = getattr(customers, name)

@@ -1,4 +1,5 @@
-"""Publishing alerts, retrain requests and dead letters with the idempotent producer.
+"""Publishing alerts, retrain requests, retrain results and dead letters with the idempotent
+producer.
 
 Messages are produced asynchronously; :meth:`Publisher.flush` waits until every one of them is
 acknowledged and raises :class:`PublishError` if any delivery failed, so the caller can refuse
@@ -17,7 +18,7 @@ from confluent_kafka import KafkaError, Message, Producer
 
 from streams.core.errors import PublishError
 from streams.core.settings import TopicsConfig
-from streams.events import Alert, DeadLetter, RetrainRequest, encode
+from streams.events import Alert, DeadLetter, RetrainRequest, RetrainResult, encode
 from streams.kafka_config import producer_config
 
 __all__ = ["DeliveryPendingError", "PublishError", "Publisher"]
@@ -40,7 +41,8 @@ class DeliveryPendingError(PublishError):
 
 class Publisher:
     """Produces the monitor's output to ``topics.alerts``, ``.retrain_requests`` and
-    ``.dead_letter``; ``flush()`` is the durability point."""
+    ``.dead_letter`` (and the retrain worker's to ``.retrain_results``); ``flush()`` is the
+    durability point."""
 
     def __init__(
         self,
@@ -70,6 +72,11 @@ class Publisher:
     def retrain_requests(self, requests: Iterable[RetrainRequest]) -> None:
         for request in requests:
             self._produce(self._topics.retrain_requests, request.model_id, encode(request))
+
+    def retrain_results(self, results: Iterable[RetrainResult]) -> None:
+        """Queue retrain outcomes to ``topics.retrain_results``, keyed by ``model_id``."""
+        for result in results:
+            self._produce(self._topics.retrain_results, result.model_id, encode(result))
 
     def dead_letter(self, letter: DeadLetter) -> None:
         self._produce(self._topics.dead_letter, letter.key, encode(letter))

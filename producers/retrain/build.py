@@ -43,6 +43,7 @@ def build_action(
             url=options.url or "",
             secret=secret_from_env("DRIFTRADAR_WEBHOOK_SECRET", environ),
             timeout=options.timeout,
+            results_topic=topics.retrain_results,
         )
     if options.action == "gitlab":
         return GitLabAction(
@@ -51,6 +52,7 @@ def build_action(
             ref=options.ref or "",
             token=secret_from_env("DRIFTRADAR_GITLAB_TRIGGER_TOKEN", environ),
             timeout=options.timeout,
+            results_topic=topics.retrain_results,
         )
     if options.action == "jenkins":
         user = environ.get("DRIFTRADAR_JENKINS_USER") or None
@@ -62,6 +64,7 @@ def build_action(
             api_token=optional_secret_from_env("DRIFTRADAR_JENKINS_API_TOKEN", environ),
             crumb=options.jenkins_crumb,
             timeout=options.timeout,
+            results_topic=topics.retrain_results,
         )
     if options.action == "local":
         if bootstrap is None or redis_client is None:
@@ -76,6 +79,7 @@ def build_action(
             holdout=options.holdout,
             min_rows=options.min_rows,
             min_improvement=options.min_improvement,
+            confidence=options.confidence,
             max_rows=options.max_rows,
             kafka_extra=dict(kafka_extra or {}),
         )

@@ -35,9 +35,11 @@ from collections.abc import Mapping
 from typing import Annotated, Any, Final
 
 from producers.retrain.errors import ConfigError
+from producers.retrain.evaluation import DEFAULT_MIN_ROWS
 from streams.core.convert import convert, one_of
 from streams.core.settings import (
     DEPLOYMENTS_TOPIC,
+    Fraction,
     NonNegative,
     Port,
     Positive,
@@ -97,8 +99,9 @@ class WorkerOptions(Settings, frozen=True):
     metrics_port: Port | None = None
     deployments_topic: Text = DEPLOYMENTS_TOPIC
     holdout: NonNegative = 0.25
-    min_rows: PositiveInt = 100
+    min_rows: PositiveInt = DEFAULT_MIN_ROWS
     min_improvement: NonNegative = 0.0
+    confidence: Fraction = 0.99
     max_rows: PositiveInt = 500_000
 
 

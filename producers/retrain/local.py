@@ -1,20 +1,29 @@
 """The built-in trainer (``--action local``): refit the churn model on the request's window.
 
 Steps: read the labelled events of the window back from the input topics
-(:func:`~producers.retrain.dataset.read_window`); split by event time — the oldest
-``1 - holdout`` for training, the most recent ``holdout`` held out; fit a logistic
-regression (:mod:`~producers.retrain.trainer`); score it and the *current* model (the
-predictions it actually served for those held-out events) by log-loss, accuracy and AUC;
-deploy only if the candidate's log-loss is lower by more than ``min_improvement``.
+(:func:`~producers.retrain.dataset.read_window`) — the window starts where the monitor
+located the change, so these are rows of the new regime; compare a candidate with the
+*current* model on the same held-out rows (:func:`~producers.retrain.evaluation.compare`:
+the oldest ``1 - holdout`` train, the newest ``holdout`` are held out); deploy only when
+the candidate is better by the margin. Every other end is a :class:`Decision` to decline
+(too few rows, training failed, no better than chance, not better by the margin).
+
+The current model is the version this worker deployed last for the model (its parameters
+are in Redis, below) when that is at least the request's ``model_version``; otherwise —
+the first version, which nobody deployed through this worker — it is scored by the
+predictions it served for the held-out events. For the simulator's first version those
+are exactly :data:`producers.churn.MODEL_COEFFICIENTS` applied to each event
+(:func:`producers.churn.model_parameters` is the same model as parameters).
 
 Deploying publishes a :class:`~streams.events.Deployment` to ``model-deployments`` (key:
 ``model_id``) and records the version in Redis under ``<prefix>:model:<model_id>``
 (fields ``version``, ``number``, ``request_id``, ``deployed_at``, ``deployment``). The
 deployment of a request is stored first under ``<prefix>:deployment:<request_id>``, so a
-retried or redelivered request republishes the *same* version instead of a second one.
+retried or redelivered request answers with the *same* version instead of a second one,
+and does not publish it again once it is recorded.
 
-Too few labelled events (labels may still be arriving) is a retryable error; labels that
-are not binary, or served predictions that are not probabilities, are not.
+What is not about the data — a topic that cannot be read, a deployment that cannot be
+published — is an :class:`ActionError` that the worker retries.
 """
 
 from __future__ import annotations
@@ -22,46 +31,37 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 import redis
 from confluent_kafka import KafkaError, Message, Producer
 
-from producers.retrain.dataset import LabelledEvent, parse_time, read_window
-from producers.retrain.errors import ActionError, ConfigError
-from producers.retrain.trainer import fit_logistic, predict_many, score
+from producers.retrain.dataset import parse_time, read_window
+from producers.retrain.decision import Decision
+from producers.retrain.errors import ActionError
+from producers.retrain.evaluation import (
+    DEFAULT_MIN_ROWS,
+    CurrentModel,
+    DecisionRules,
+    binary_label,
+    compare,
+)
 from streams.core.settings import DEPLOYMENTS_TOPIC, TOPICS
-from streams.events import Deployment, Label, RetrainRequest, decode_deployment, encode, rfc3339
+from streams.events import (
+    Deployment,
+    LogisticParameters,
+    RetrainRequest,
+    decode_deployment,
+    encode,
+    rfc3339,
+)
 from streams.kafka_config import producer_config
 
 __all__ = ["LocalTrainerAction", "binary_label", "next_version"]
 
 _VERSION: Final = re.compile(r"^v?(\d+)$")
-
-
-def binary_label(value: Label) -> float:
-    """0/1 from a contract label: 0/1 numbers, booleans, or the strings "0"/"1"/"true"/"false".
-
-    >>> [binary_label(v) for v in (1, 0.0, True, "false")]
-    [1.0, 0.0, 1.0, 0.0]
-    >>> binary_label(0.3)  # doctest: +ELLIPSIS
-    Traceback (most recent call last):
-    ...
-    producers.retrain.errors.ActionError: label 0.3 is not binary (0/1, true/false): ...
-    """
-    if isinstance(value, bool):
-        return 1.0 if value else 0.0
-    if isinstance(value, int | float) and value in (0, 1):
-        return float(value)
-    if isinstance(value, str) and value.strip().lower() in {"0", "1", "true", "false"}:
-        return 1.0 if value.strip().lower() in {"1", "true"} else 0.0
-    raise ActionError(
-        f"label {value!r} is not binary (0/1, true/false): the local trainer fits binary "
-        "classifiers only",
-        retryable=False,
-    )
 
 
 def next_version(current: str, recorded_number: int) -> tuple[str, int]:
@@ -70,14 +70,18 @@ def next_version(current: str, recorded_number: int) -> tuple[str, int]:
     >>> next_version("v3", 0), next_version("unknown", 0), next_version("v2", 7)
     (('v4', 4), ('v1', 1), ('v8', 8))
     """
-    match = _VERSION.match(current)
-    number = max(int(match.group(1)) if match else 0, recorded_number) + 1
+    number = max(_number(current), recorded_number) + 1
     return f"v{number}", number
+
+
+def _number(version: str) -> int:
+    match = _VERSION.match(version)
+    return int(match.group(1)) if match else 0
 
 
 @dataclass
 class LocalTrainerAction:
-    """Fit, evaluate against the current model, and deploy only if better."""
+    """Fit, compare with the current model on the same held-out rows, deploy only if better."""
 
     bootstrap: str
     redis_client: redis.Redis
@@ -86,8 +90,9 @@ class LocalTrainerAction:
     deployments_topic: str = DEPLOYMENTS_TOPIC
     prefix: str = "driftradar:retrain"
     holdout: float = 0.25
-    min_rows: int = 100
+    min_rows: int = DEFAULT_MIN_ROWS
     min_improvement: float = 0.0
+    confidence: float = 0.99
     l2: float = 1.0
     max_rows: int = 500_000
     read_timeout: float = 120.0
@@ -96,12 +101,13 @@ class LocalTrainerAction:
     name: str = "local"
 
     def __post_init__(self) -> None:
-        if not 0.0 < self.holdout < 1.0:
-            raise ConfigError("--holdout", f"must be between 0 and 1, got {self.holdout}")
-        if self.min_rows < 4:
-            raise ConfigError("--min-rows", f"must be >= 4, got {self.min_rows}")
-        if self.min_improvement < 0:
-            raise ConfigError("--min-improvement", f"must be >= 0, got {self.min_improvement}")
+        self.rules = DecisionRules(
+            min_rows=self.min_rows,
+            holdout=self.holdout,
+            min_improvement=self.min_improvement,
+            confidence=self.confidence,
+            l2=self.l2,
+        )
         self._producer: Producer | None = None
 
     def model_key(self, model_id: str) -> str:
@@ -110,12 +116,12 @@ class LocalTrainerAction:
     def deployment_key(self, request_id: str) -> str:
         return f"{self.prefix}:deployment:{request_id}"
 
-    def run(self, request: RetrainRequest, raw: bytes, attempt: int) -> dict[str, Any]:
+    def run(self, request: RetrainRequest, raw: bytes, attempt: int) -> Decision:
         stored = self.redis_client.get(self.deployment_key(request.request_id))
         if stored is not None:  # a retry after the deployment was decided: same version again
             deployment = decode_deployment(stored)
-            self._publish_and_record(deployment)
-            return self._summary(deployment.evaluation, deployment, replayed=True)
+            return self._deployed(deployment, replayed=self._publish_and_record(deployment))
+        current = self.current_model(request)
         events = read_window(
             self.bootstrap,
             predictions_topic=self.predictions_topic,
@@ -127,54 +133,49 @@ class LocalTrainerAction:
             timeout=self.read_timeout,
             max_rows=self.max_rows,
         )
-        evaluation, candidate = self._fit_and_evaluate(events)
-        if not evaluation["better"]:
-            return self._summary(evaluation, None)
-        deployment = self._deployment(request, candidate, evaluation)
+        comparison = compare(events, current, self.rules)
+        evaluation = comparison.evaluation | {
+            "reason": comparison.reason,
+            "window_start": request.window.start,
+            "window_end": request.window.end,
+            "detected_at": request.detected_at,
+            "labelled_pairs": request.labelled_pairs,
+            "complete": request.complete,
+        }
+        if comparison.candidate is None:
+            return Decision.declined(comparison.reason, evaluation, {"action": self.name})
+        deployment = self._deployment(request, comparison.candidate, evaluation, current)
         # SET NX: if a concurrent/earlier attempt stored one, that one wins.
         key = self.deployment_key(request.request_id)
         if not self.redis_client.set(key, encode(deployment), nx=True):
             deployment = decode_deployment(self.redis_client.get(key) or b"")
-        self._publish_and_record(deployment)
-        return self._summary(evaluation, deployment)
+        return self._deployed(deployment, replayed=self._publish_and_record(deployment))
 
-    def _fit_and_evaluate(self, events: Sequence[LabelledEvent]) -> tuple[dict[str, Any], Any]:
-        if len(events) < self.min_rows:
-            raise ActionError(
-                f"only {len(events)} labelled events in the window, need --min-rows "
-                f"{self.min_rows} (labels may still be arriving)",
-                retryable=True,
-            )
-        labels = [binary_label(e.label) for e in events]
-        served = [_probability(e) for e in events]
-        split = len(events) - max(1, round(len(events) * self.holdout))
-        train_y, hold_y = labels[:split], labels[split:]
-        if len(set(train_y)) < 2:
-            raise ActionError("the training part of the window has one class only", retryable=True)
-        params = fit_logistic([e.features for e in events[:split]], train_y, l2=self.l2)
-        candidate = score(hold_y, predict_many(params, [e.features for e in events[split:]]))
-        current = score(hold_y, served[split:])
-        better = candidate.log_loss < current.log_loss - self.min_improvement
-        evaluation = {
-            "metric": "log_loss",
-            "better": better,
-            "min_improvement": self.min_improvement,
-            "candidate": candidate.as_dict(),
-            "current": current.as_dict(),
-            "train_rows": split,
-            "holdout_rows": len(events) - split,
-            "holdout_start": rfc3339(events[split].event_time),
-            "holdout_end": rfc3339(events[-1].event_time),
-        }
-        return evaluation, params
+    def current_model(self, request: RetrainRequest) -> CurrentModel:
+        """The model a candidate must beat: the version this worker deployed last, if it is
+        not older than the request's; else the request's version, by what it served."""
+        raw = self.redis_client.hget(self.model_key(request.model_id), "deployment")
+        if raw is not None:
+            deployed = decode_deployment(raw)
+            if _number(deployed.model_version) >= _number(request.model_version):
+                return CurrentModel(deployed.model_version, deployed.parameters)
+        return CurrentModel(request.model_version)
+
+    def _deployed(self, deployment: Deployment, *, replayed: bool) -> Decision:
+        evaluation = dict(deployment.evaluation)
+        reason = str(evaluation.get("reason") or "better than the current model by the margin")
+        details = {"action": self.name, "replayed": replayed}
+        return Decision.deployed(deployment.model_version, reason, evaluation, details)
 
     def _deployment(
-        self, request: RetrainRequest, params: Any, evaluation: dict[str, Any]
+        self,
+        request: RetrainRequest,
+        params: LogisticParameters,
+        evaluation: dict[str, Any],
+        current: CurrentModel,
     ) -> Deployment:
-        model = self.redis_client.hgetall(self.model_key(request.model_id))
-        fields = {_text(k): _text(v) for k, v in model.items()}
-        current = fields.get("version", request.model_version)
-        version, _ = next_version(current, int(fields.get("number", "0")))
+        recorded = self.redis_client.hget(self.model_key(request.model_id), "number")
+        version, _ = next_version(current.version, int(recorded or 0))
         return Deployment(
             model_id=request.model_id,
             model_version=version,
@@ -182,26 +183,36 @@ class LocalTrainerAction:
             evaluation=evaluation,
             deployed_at=rfc3339(self.clock()),
             request_id=request.request_id,
-            previous_version=current,
+            previous_version=current.version,
         )
 
-    def _publish_and_record(self, deployment: Deployment) -> None:
-        self._publish(deployment)
-        number = _VERSION.match(deployment.model_version)
+    def _publish_and_record(self, deployment: Deployment) -> bool:
+        """Publish ``deployment`` and record it as the model's, unless that was done before
+        (a replay after both): then return True.
+
+        Never goes backwards: a deployment older than the recorded version is not published
+        again. (A model's requests share a partition, so one worker handles them in order
+        and a request is final before the next one starts.)
+        """
         key = self.model_key(deployment.model_id)
-        recorded = self.redis_client.hget(key, "number")
-        if recorded is not None and int(recorded) > int(number.group(1) if number else 0):
-            return  # a later version is already live: never move backwards
+        number, request_id = self.redis_client.hmget(key, ["number", "request_id"])
+        target = _number(deployment.model_version)
+        if request_id is not None and _text(request_id) == deployment.request_id:
+            return True  # published, then recorded: nothing left to do
+        if number is not None and int(number) > target:
+            return True  # a later version is live already
+        self._publish(deployment)
         self.redis_client.hset(
             key,
             mapping={
                 "version": deployment.model_version,
-                "number": number.group(1) if number else "0",
+                "number": str(target),
                 "request_id": deployment.request_id,
                 "deployed_at": deployment.deployed_at,
                 "deployment": encode(deployment),
             },
         )
+        return False
 
     def _publish(self, deployment: Deployment) -> None:
         if self._producer is None:
@@ -228,38 +239,10 @@ class LocalTrainerAction:
                 retryable=True,
             )
 
-    def _summary(
-        self,
-        evaluation: Mapping[str, Any],
-        deployment: Deployment | None,
-        *,
-        replayed: bool = False,
-    ) -> dict[str, Any]:
-        summary: dict[str, Any] = {
-            "action": self.name,
-            "deployed": deployment is not None,
-            "evaluation": dict(evaluation),
-        }
-        if deployment is not None:
-            summary["model_version"] = deployment.model_version
-            summary["replayed"] = replayed
-        return summary
-
     def close(self) -> None:
         if self._producer is not None:
             self._producer.flush(10.0)
             self._producer = None
-
-
-def _probability(event: LabelledEvent) -> float:
-    value = event.prediction
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
-        raise ActionError(
-            f"event {event.event_id!r}: served prediction {value!r} is not a probability; "
-            "the local trainer compares binary probability models only",
-            retryable=False,
-        )
-    return float(value)
 
 
 def _text(value: Any) -> str:

@@ -9,6 +9,9 @@ is acting on it. Every transition is one Lua script, so a check and its write ar
   a redelivered request is skipped; an unexpired lease of another worker answers ``busy``.
 - :meth:`RequestStore.begin_attempt` moves to ``running`` and counts the attempt, so the
   retry budget survives a restart.
+- :meth:`RequestStore.decide` stores the request's decision (its ``retrain-results``
+  event) once, before it is published: a worker that dies after deciding and is replaced
+  publishes the *same* decision, never a second, different one.
 - :meth:`RequestStore.finish` writes the final status; only the lease owner may.
 
 >>> ClaimKind.DONE.value, sorted(s.value for s in Status)
@@ -83,6 +86,7 @@ class RequestState:
     updated_at: float
     error: str
     result: dict[str, Any]
+    decision: bytes | None = None
 
 
 _CLAIM: Final = """
@@ -134,6 +138,21 @@ redis.call('HSET', key, 'status', ARGV[3], 'lease_until', 0, 'updated_at', ARGV[
 return 1
 """
 
+_DECIDE: Final = """
+local key = KEYS[1]
+local stored = redis.call('HGET', key, 'decision')
+if stored then
+  return stored
+end
+local status = redis.call('HGET', key, 'status')
+if not status or status == 'succeeded' or status == 'failed'
+   or redis.call('HGET', key, 'owner') ~= ARGV[1] then
+  return false
+end
+redis.call('HSET', key, 'decision', ARGV[2])
+return ARGV[2]
+"""
+
 _RELEASE: Final = """
 local key = KEYS[1]
 local status = redis.call('HGET', key, 'status')
@@ -168,6 +187,7 @@ class RequestStore:
         self._claim = client.register_script(_CLAIM)
         self._begin = client.register_script(_BEGIN_ATTEMPT)
         self._finish = client.register_script(_FINISH)
+        self._decide = client.register_script(_DECIDE)
         self._release = client.register_script(_RELEASE)
 
     def key(self, request_id: str) -> str:
@@ -215,9 +235,30 @@ class RequestStore:
         if not int(done):
             raise LeaseLostError(f"request {request_id!r}: lease not held by {owner!r}")
 
+    def decide(self, request_id: str, owner: str, decision: bytes) -> bytes:
+        """Store ``decision`` unless one is stored already; return the stored one.
+
+        Only the lease owner of an unfinished request may store the first one.
+        """
+        stored = self._decide(keys=[self.key(request_id)], args=[owner, decision])
+        if stored is None:
+            raise LeaseLostError(f"request {request_id!r}: lease not held by {owner!r}")
+        return stored if isinstance(stored, bytes) else str(stored).encode()
+
+    def decision(self, request_id: str) -> bytes | None:
+        """The stored decision of ``request_id``, if one was made."""
+        stored = self._client.hget(self.key(request_id), "decision")
+        if stored is None:
+            return None
+        return stored if isinstance(stored, bytes) else str(stored).encode()
+
     def release(self, request_id: str, owner: str) -> bool:
         """Give the lease up (clean stop mid-request) so a restart resumes it at once."""
         return bool(int(self._release(keys=[self.key(request_id)], args=[owner])))
+
+    def ping(self) -> None:
+        """One round trip to Redis (raises the client's error when it does not answer)."""
+        self._client.ping()
 
     def get(self, request_id: str) -> RequestState | None:
         raw = self._client.hgetall(self.key(request_id))
@@ -235,4 +276,5 @@ class RequestStore:
             updated_at=float(fields.get("updated_at", "0")),
             error=fields.get("error", ""),
             result=json.loads(fields.get("result") or "{}"),
+            decision=fields["decision"].encode() if "decision" in fields else None,
         )

@@ -1,27 +1,37 @@
-"""The retrain worker's consumer loop: claim, act with retries, record, then commit.
+"""The retrain worker's consumer loop: claim, act with retries, decide, report, then commit.
 
 For each message of ``retrain-requests`` (its own consumer group), in order:
 
 1. decode — a message that is not a retrain request goes to ``dead-letter``;
 2. claim the request in Redis (:mod:`~producers.retrain.state`) — already final:
    skip (a redelivery); another live worker holds it: wait for its lease to expire;
-3. run the action, up to ``max_attempts`` times with exponential backoff; the attempt count
-   lives in Redis, so a restart does not reset the budget;
-4. on success record ``succeeded``; on final failure publish an ``infrastructure`` alert
-   (signal ``retrain``) to ``drift-alerts`` and the original bytes to ``dead-letter``,
-   flush, then record ``failed``;
-5. commit the message's offset — only after its status is durable in Redis.
+3. if a decision was stored before a crash, report that one (step 5); otherwise run the
+   action, up to ``max_attempts`` times with exponential backoff; the attempt count lives
+   in Redis, so a restart does not reset the budget;
+4. store the decision in Redis, once: ``deployed`` or ``declined`` as the action says, or
+   ``failed`` when the attempts ran out (:mod:`~producers.retrain.decision`);
+5. report it: a ``failed`` one also publishes an ``infrastructure`` alert (signal
+   ``retrain``) to ``drift-alerts`` and the original bytes to ``dead-letter``; every one
+   is published to ``retrain-results`` (key = model_id, id = ``o-<request_id>``), flushed,
+   logged in one line, and only then is the request's status final;
+6. commit the message's offset — only after its status is durable in Redis.
 
 A crash anywhere replays the message: before step 4 the request runs again (after its
-lease expires), after it the request is skipped. Actions therefore get at-least-once calls
-with the request id as the idempotency key (the webhook header, the CI variable, the local
-trainer's stored deployment).
+lease expires), between 4 and 5 the stored decision is published again (the same bytes),
+after 5 the request is skipped. Actions therefore get at-least-once calls with the request
+id as the idempotency key (the webhook header, the CI variable, the local trainer's stored
+deployment), and ``retrain-results`` gets one decision per request, possibly repeated
+with the same id after a crash at the very end.
+
+A request an external pipeline takes over (``handed_over``) gets no result from the
+worker: the pipeline publishes it under the id it was given.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import os
 import socket
 import threading
@@ -36,13 +46,32 @@ from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 from producers.retrain.actions import Action
 from producers.retrain.backoff import BackoffPolicy
 from producers.retrain.config import DEFAULT_GROUP_ID, DEFAULT_LEASE_SECONDS, WorkerOptions
+from producers.retrain.decision import (
+    DEPLOYED,
+    FAILED,
+    HANDED_OVER,
+    Decision,
+    describe,
+    failed_result,
+    result_of,
+)
 from producers.retrain.errors import ActionError, ConfigError
 from producers.retrain.metrics import RetrainMetrics
 from producers.retrain.state import ClaimKind, RequestStore, Status
 from streams.core.errors import ConsumeError
 from streams.core.settings import TopicsConfig
 from streams.dead_letter import dead_letter, model_hint
-from streams.events import Alert, EventDecodeError, RetrainRequest, decode_retrain_request, rfc3339
+from streams.events import (
+    Alert,
+    EventDecodeError,
+    RetrainRequest,
+    RetrainResult,
+    decode_retrain_request,
+    decode_retrain_result,
+    encode,
+    result_id,
+    rfc3339,
+)
 from streams.kafka_config import FAST_GROUP, consumer_config
 from streams.publisher import Publisher
 
@@ -59,6 +88,8 @@ log = logging.getLogger("driftradar.retrain")
 #: The alert signal of a retrain request that failed for good. Its type is
 #: ``infrastructure``: a platform problem, which the retrain policy never acts on.
 FAILURE_SIGNAL: Final = "retrain"
+#: Seconds between two Redis pings of an idle worker (its ``/readyz`` answer).
+PING_EVERY_S: Final = 5.0
 _EOF: Final = KafkaError._PARTITION_EOF  # noqa: SLF001 (librdkafka's public code, _-named)
 
 
@@ -68,9 +99,10 @@ def _default_owner() -> str:
 
 @dataclass(frozen=True)
 class WorkerSettings:
-    """Where the worker reads (``topics.retrain_requests``) and writes (``topics.alerts``,
-    ``topics.dead_letter``), and how long it may hold a request; :meth:`derive` builds them
-    from the configuration file's sections and the worker's options."""
+    """Where the worker reads (``topics.retrain_requests``) and writes
+    (``topics.retrain_results``, ``topics.alerts``, ``topics.dead_letter``), and how long
+    it may hold a request; :meth:`derive` builds them from the configuration file's
+    sections and the worker's options."""
 
     bootstrap: str
     group_id: str = DEFAULT_GROUP_ID
@@ -170,6 +202,8 @@ class RetrainWorker:
         self._sleep_fn = sleep
         self._stop = threading.Event()
         self._consumer: Consumer | None = None
+        self._redis_ok: tuple[bool, str] = (True, "ok")
+        self._pinged = -math.inf
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -180,6 +214,27 @@ class RetrainWorker:
     @property
     def stopping(self) -> bool:
         return self._stop.is_set()
+
+    def redis_ready(self) -> tuple[bool, str]:
+        """The last Redis ping's answer (cached: ``/readyz`` never waits for Redis)."""
+        return self._redis_ok
+
+    def _ping(self) -> None:
+        if time.monotonic() - self._pinged < PING_EVERY_S:
+            return
+        self._pinged = time.monotonic()
+        try:
+            self.store.ping()
+        except Exception as exc:  # any client error means "not ready"; the loop goes on
+            self._redis_ok = (False, f"Redis did not answer: {type(exc).__name__}: {exc}")
+        else:
+            self._redis_ok = (True, "ok")
+
+    def _assigned(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self.metrics.set_assignment(len(partitions))
+
+    def _revoked(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self.metrics.set_assignment(0)
 
     def run(self, *, max_messages: int | None = None, idle_timeout: float | None = None) -> int:
         """Consume until stopped (or ``max_messages`` handled, or idle ``idle_timeout`` s).
@@ -210,12 +265,19 @@ class RetrainWorker:
             settings.group_id,
         )
         try:
-            consumer.subscribe([settings.topics.retrain_requests])
+            consumer.subscribe(
+                [settings.topics.retrain_requests],
+                on_assign=self._assigned,
+                on_revoke=self._revoked,
+                on_lost=self._revoked,
+            )
             while not self._stop.is_set():
+                self.metrics.heartbeat()
                 if max_messages is not None and handled >= max_messages:
                     break
                 message = consumer.poll(settings.poll_timeout)
                 if message is None:
+                    self._ping()
                     if idle_timeout is not None and time.monotonic() - idle_since > idle_timeout:
                         break
                     continue
@@ -228,6 +290,7 @@ class RetrainWorker:
                 idle_since = time.monotonic()
         finally:
             self._consumer = None
+            self.metrics.set_assignment(0)
             consumer.close()
             self._publisher.close()
         return handled
@@ -302,6 +365,7 @@ class RetrainWorker:
                 break
             wait = max(claim.lease_until - self._clock(), 0.0)
             log.info("request %s is held by another worker for %.1f s more: waiting", rid, wait)
+            self.metrics.heartbeat()
             if self._wait(min(wait + 0.05, 5.0)):
                 return None
         if claim.kind is ClaimKind.NEW:
@@ -318,15 +382,22 @@ class RetrainWorker:
     ) -> str | None:
         rid, model, name = request.request_id, request.model_id, self.action.name
         owner, lease = self.settings.owner, self.settings.lease_seconds
+        stored = self.store.decision(rid)
+        if stored is not None:
+            log.info(
+                "request %s (%s): decided before a restart; reporting that decision", rid, model
+            )
+            return self._report(decode_retrain_result(stored), request, raw, message)
         error = f"attempt budget ({self.backoff.max_attempts}) used up before a restart"
         attempt = done
         while self.backoff.allows(attempt + 1):
             attempt = self.store.begin_attempt(rid, owner, lease, self._clock())
+            self.metrics.busy(until=self._clock() + lease)
             self.metrics.transition(model, Status.RUNNING)
             log.info("request %s (%s): attempt %d with action %s", rid, model, attempt, name)
             started = time.monotonic()
             try:
-                result = self.action.run(request, raw, attempt)
+                decision = self.action.run(request, raw, attempt)
             except ActionError as exc:
                 failure: ActionError | None = exc
             except Exception as exc:  # a bug or an unexpected library error: retry, then alert
@@ -335,12 +406,10 @@ class RetrainWorker:
                 failure = None
             self.metrics.attempt(model, name, failure is None, time.monotonic() - started)
             if failure is None:
-                self.store.finish(rid, owner, Status.SUCCEEDED, self._clock(), result=result)
-                self.metrics.transition(model, Status.SUCCEEDED)
-                self.metrics.handled_as(model, Status.SUCCEEDED)
-                self.metrics.last_success.labels(model_id=model).set(self._clock())
-                log.info("request %s (%s): succeeded on attempt %d", rid, model, attempt)
-                return Status.SUCCEEDED.value
+                if decision.outcome == HANDED_OVER:
+                    return self._handed_over(request, decision)
+                result = result_of(request, decision, attempt, self._clock())
+                return self._decide(result, request, raw, message, decision.details)
             error = str(failure)
             if not failure.retryable or not self.backoff.allows(attempt + 1):
                 if not failure.retryable:
@@ -353,45 +422,103 @@ class RetrainWorker:
             if self._wait(delay):
                 self.store.release(rid, owner)
                 return None
-        return self._fail(request, raw, message, attempt, error)
+        result = failed_result(request, f"{name}: {error}", attempt, self._clock())
+        return self._decide(result, request, raw, message)
 
-    def _fail(
-        self, request: RetrainRequest, raw: bytes, message: Message, attempts: int, error: str
+    def _decide(
+        self,
+        result: RetrainResult,
+        request: RetrainRequest,
+        raw: bytes,
+        message: Message,
+        details: Mapping[str, Any] | None = None,
     ) -> str:
+        """Store ``result`` as the request's one decision (an earlier one wins), report it."""
+        stored = self.store.decide(request.request_id, self.settings.owner, encode(result))
+        return self._report(decode_retrain_result(stored), request, raw, message, details)
+
+    def _report(
+        self,
+        result: RetrainResult,
+        request: RetrainRequest,
+        raw: bytes,
+        message: Message,
+        details: Mapping[str, Any] | None = None,
+    ) -> str:
+        """Publish the decision (and, for ``failed``, the alert and the dead letter), flush,
+        then make the status final and log the decision's line."""
         now = self._clock()
-        alert = failure_alert(request, self.action.name, attempts, error, now)
-        letter = dead_letter(
-            message.topic() or self.settings.topics.retrain_requests,
-            message.partition() or 0,
-            message.offset() or 0,
-            message.key(),
-            raw,
-            f"retrain request failed after {attempts} attempt(s) with action "
-            f"{self.action.name}: {error}",
-            failed_at=now,
-        )
-        self._publisher.alerts([alert])
-        self._publisher.dead_letter(letter)
-        self._publisher.flush()  # durable before the status says "failed"
+        summary: dict[str, Any] = {
+            "outcome": result.outcome,
+            "result_id": result.result_id,
+            "reason": result.reason,
+            "attempts": result.attempts,
+            "deployed_version": result.deployed_version,
+            "details": dict(details or {}),
+        }
+        line = describe(result)
+        if result.outcome == FAILED:
+            alert = failure_alert(request, self.action.name, result.attempts, result.reason, now)
+            letter = dead_letter(
+                message.topic() or self.settings.topics.retrain_requests,
+                message.partition() or 0,
+                message.offset() or 0,
+                message.key(),
+                raw,
+                f"retrain request failed after {result.attempts} attempt(s) with action "
+                f"{result.reason}",
+                failed_at=now,
+            )
+            self._publisher.alerts([alert])
+            self._publisher.dead_letter(letter)
+            summary["alert_id"] = alert.alert_id
+            line += f" (alert {alert.alert_id} and a dead letter published)"
+        self._publisher.retrain_results([result])
+        self._publisher.flush()  # durable before the status is final
+        failed = result.outcome == FAILED
+        status = Status.FAILED if failed else Status.SUCCEEDED
         self.store.finish(
             request.request_id,
             self.settings.owner,
-            Status.FAILED,
+            status,
             now,
-            error=error,
-            result={"alert_id": alert.alert_id, "attempts": attempts},
+            error=result.reason if failed else "",
+            result=summary,
         )
-        self.metrics.transition(request.model_id, Status.FAILED)
-        self.metrics.handled_as(request.model_id, Status.FAILED)
-        log.error(
-            "request %s (%s): failed after %d attempt(s): %s; alert %s published",
-            request.request_id,
-            request.model_id,
-            attempts,
-            error,
-            alert.alert_id,
+        model = request.model_id
+        self.metrics.transition(model, status)
+        self.metrics.handled_as(model, status)
+        self.metrics.decided(model, result.outcome)
+        if not failed:
+            self.metrics.last_success.labels(model_id=model).set(now)
+        level = logging.INFO if result.outcome == DEPLOYED else logging.WARNING
+        log.log(logging.ERROR if failed else level, "%s", line)
+        return result.outcome
+
+    def _handed_over(self, request: RetrainRequest, decision: Decision) -> str:
+        """An external pipeline took the request: it reports the outcome, not the worker."""
+        now = self._clock()
+        rid, model = request.request_id, request.model_id
+        self.store.finish(
+            rid,
+            self.settings.owner,
+            Status.SUCCEEDED,
+            now,
+            result={"outcome": HANDED_OVER, "reason": decision.reason, "details": decision.details},
         )
-        return Status.FAILED.value
+        self.metrics.transition(model, Status.SUCCEEDED)
+        self.metrics.handled_as(model, Status.SUCCEEDED)
+        self.metrics.decided(model, HANDED_OVER)
+        self.metrics.last_success.labels(model_id=model).set(now)
+        log.info(
+            "retrain %s for %s: handed over: %s; the pipeline reports the outcome to %r as %s",
+            rid,
+            model,
+            decision.reason,
+            self.settings.topics.retrain_results,
+            result_id(rid),
+        )
+        return HANDED_OVER
 
     def _wait(self, seconds: float) -> bool:
         """Sleep ``seconds`` (the injected sleep, else interruptibly); True if stopping."""

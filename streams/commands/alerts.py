@@ -1,9 +1,15 @@
 """`driftradar alerts`: tail the alert topic, as readable lines or the raw JSON.
 
-Reads every partition of the topic without joining a consumer group (nothing is committed).
-Without ``--from-beginning`` only alerts published after the command started are shown; they
-are selected by message timestamp, because the local broker does not answer "latest offset"
-queries reliably.
+With ``--results`` the retrain worker's decisions (``retrain-results``: deployed, declined,
+failed) are shown too, in the same stream, one line each: they are what an operator wants
+next to the alerts that caused them. Off by default, so that ``--json`` keeps printing
+alerts only to the scripts that read it; with ``--results --json`` a result is told from an
+alert by its ``result_id`` key.
+
+Reads every partition of the topics without joining a consumer group (nothing is
+committed). Without ``--from-beginning`` only messages published after the command started
+are shown; they are selected by message timestamp, because the local broker does not answer
+"latest offset" queries reliably.
 """
 
 from __future__ import annotations
@@ -17,14 +23,21 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, TopicPartition
 
+from producers.retrain.decision import describe
 from streams.core.convert import option
 from streams.core.errors import TopicLayoutError
 from streams.core.settings import Positive, PositiveInt
 from streams.engine.config import load_config
-from streams.events import Alert, EventDecodeError, decode_alert
+from streams.events import (
+    Alert,
+    EventDecodeError,
+    RetrainResult,
+    decode_alert,
+    decode_retrain_result,
+)
 from streams.kafka_config import bootstrap_servers, consumer_config
 
-HELP = "tail the alert topic (human-readable, or --json)"
+HELP = "tail the alert topic (human-readable, or --json), with --results the retrain outcomes"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,29 +52,45 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="S",
         help="stop after S seconds without a new alert",
     )
+    parser.add_argument(
+        "--results",
+        action="store_true",
+        help="also show the retrain worker's decisions (topics.retrain_results)",
+    )
     parser.add_argument("--topic", help="alert topic (default: the config's topics.alerts)")
+    parser.add_argument(
+        "--results-topic",
+        help="retrain results topic (default: the config's topics.retrain_results)",
+    )
     parser.add_argument("--config", help="YAML config (default: $DRIFTRADAR_CONFIG)")
 
 
 def run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     bootstrap = bootstrap_servers()
-    topic = args.topic or config.topics.alerts
+    topics = [args.topic or config.topics.alerts]
+    if args.results:
+        topics.append(args.results_topic or config.topics.retrain_results)
     consumer = Consumer(
         consumer_config(bootstrap, f"driftradar-alerts-{uuid.uuid4().hex}", dict(config.kafka))
     )
     try:
-        return _tail(consumer, topic, args)
+        return _tail(consumer, topics, args)
     finally:
         consumer.close()
 
 
-def _tail(consumer: Consumer, topic: str, args: argparse.Namespace) -> int:
+def _tail(consumer: Consumer, topics: list[str], args: argparse.Namespace) -> int:
     started_ms = int(time.time() * 1000)
-    metadata = consumer.list_topics(timeout=10).topics.get(topic)
-    if metadata is None or metadata.error is not None:
-        raise TopicLayoutError(f"topic {topic!r} does not exist")
-    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in metadata.partitions])
+    listed = consumer.list_topics(timeout=10).topics
+    assignment = []
+    for topic in topics:
+        metadata = listed.get(topic)
+        if metadata is None or metadata.error is not None:
+            raise TopicLayoutError(f"topic {topic!r} does not exist")
+        assignment += [TopicPartition(topic, p, OFFSET_BEGINNING) for p in metadata.partitions]
+    consumer.assign(assignment)
+    results_topic = topics[1] if len(topics) > 1 else None
     shown = 0
     last_seen = time.monotonic()
     while args.timeout is None or time.monotonic() - last_seen < args.timeout:
@@ -70,7 +99,7 @@ def _tail(consumer: Consumer, topic: str, args: argparse.Namespace) -> int:
                 raise KafkaException(message.error())
             if not args.from_beginning and _timestamp_ms(message) < started_ms:
                 continue
-            _show(message, args.json)
+            _show(message, args.json, message.topic() == results_topic)
             last_seen = time.monotonic()
             shown += 1
             if args.max is not None and shown >= args.max:
@@ -84,18 +113,36 @@ def _timestamp_ms(message: Message) -> int:
     return int(value) if kind else 0
 
 
-def _show(message: Message, raw: bool) -> None:
+def _show(message: Message, raw: bool, is_result: bool) -> None:
     value = message.value() or b""
     if raw:
         sys.stdout.write(value.decode("utf-8", errors="replace") + "\n")
         return
     try:
-        alert = decode_alert(value)
+        if is_result:
+            line = format_result(decode_retrain_result(value))
+        else:
+            line = format_alert(decode_alert(value))
     except EventDecodeError as exc:
-        where = f"partition {message.partition()} offset {message.offset()}"
-        print(f"(unreadable alert at {where}: {exc})", file=sys.stderr)
+        where = f"{message.topic()} partition {message.partition()} offset {message.offset()}"
+        kind = "retrain result" if is_result else "alert"
+        print(f"(unreadable {kind} at {where}: {exc})", file=sys.stderr)
         return
-    print(format_alert(alert))
+    print(line)
+
+
+def format_result(result: RetrainResult) -> str:
+    """One readable line per retrain decision, its outcome where an alert has its severity.
+
+    >>> print(format_result(RetrainResult(result_id="o-r1", request_id="r1", model_id="churn",
+    ...     outcome="declined", reason="too few rows (80 labelled events in the window, need "
+    ...     "200)", decided_at="2026-11-27T10:06:00Z", model_version="v3")))
+    2026-11-27T10:06:00Z DECLINED churn@v3 retrain r1 for churn: declined: too few rows (80 \
+labelled events in the window, need 200)
+    """
+    return f"{result.decided_at} {result.outcome.upper():<8} {result.model_id}@" + (
+        f"{result.model_version} {describe(result)}"
+    )
 
 
 def format_alert(alert: Alert) -> str:

@@ -14,9 +14,9 @@ import logging
 import os
 import signal
 from types import FrameType
-from typing import Any
 
 from producers.retrain.config import ACTIONS, SECTION, resolve_options
+from streams.core.errors import DriftradarError
 
 HELP = "consume retrain requests and act: webhook, GitLab, Jenkins, or the local trainer"
 
@@ -51,15 +51,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="how long a request may stay 'running' before another worker takes it over (900)",
     )
     add("--timeout", type=float, metavar="S", help="HTTP timeout per attempt (30 s)")
-    add("--metrics-port", type=int, metavar="PORT", help="serve /metrics on this port")
+    add(
+        "--metrics-port",
+        type=int,
+        metavar="PORT",
+        help="serve /metrics, /healthz and /readyz on this port (0: a free one; default off)",
+    )
     add("--deployments-topic", metavar="TOPIC", help="local: topic of deployment events")
     add("--holdout", type=float, metavar="F", help="local: recent share held out (0.25)")
-    add("--min-rows", type=int, metavar="N", help="local: labelled events needed (100)")
+    add(
+        "--min-rows",
+        type=int,
+        metavar="N",
+        help="local: labelled events a window needs, else declined (200)",
+    )
     add(
         "--min-improvement",
         type=float,
         metavar="X",
-        help="local: log-loss gain needed to deploy (0)",
+        help="local: log-loss gain over the current model needed to deploy (0)",
+    )
+    add(
+        "--confidence",
+        type=float,
+        metavar="P",
+        help="local: one-sided confidence that the candidate is better (0.99)",
     )
     add(
         "--max-rows", type=int, metavar="N", help="local: most predictions read per window (500000)"
@@ -77,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
         level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     # Late imports: the worker pulls in confluent-kafka, redis and numpy.
-    from prometheus_client import REGISTRY, start_http_server
+    from prometheus_client import REGISTRY
 
     from producers.retrain.backoff import BackoffPolicy
     from producers.retrain.build import build_action
@@ -86,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
     from producers.retrain.worker import RetrainWorker, WorkerSettings
     from streams.engine.config import load_config
     from streams.kafka_config import bootstrap_servers
+    from streams.metrics.server import DEFAULT_HOST, HOST_ENV, MetricsServer
     from streams.runner.connect import open_redis, redis_url
 
     cli = {name: value for name, value in vars(args).items() if not name.startswith("_")}
@@ -98,7 +115,8 @@ def run(args: argparse.Namespace) -> int:
         max_attempts=options.max_attempts,
     )
     # HTTP actions first: a missing secret fails before any connection is made.
-    action = None if options.action == "local" else build_action(options, os.environ)
+    http_action = options.action != "local"
+    action = build_action(options, os.environ, topics=config.topics) if http_action else None
     bootstrap = bootstrap_servers()
     settings = WorkerSettings.derive(bootstrap, options, config.topics, config.kafka)
     client = open_redis(redis_url())
@@ -119,15 +137,26 @@ def run(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    server: Any = None
+    server: MetricsServer | None = None
     if options.metrics_port is not None:
-        server, _ = start_http_server(options.metrics_port, registry=REGISTRY)
-        log.info("metrics on :%d/metrics", server.server_address[1])
+        server = MetricsServer(
+            metrics,
+            host=os.environ.get(HOST_ENV, DEFAULT_HOST),
+            port=options.metrics_port,
+            readiness={"redis": worker.redis_ready},
+        )
+        try:
+            server.start()
+        except OSError as exc:
+            raise DriftradarError(
+                f"cannot serve metrics on port {options.metrics_port}: {exc}"
+            ) from None
+        log.info("serving /metrics, /healthz, /readyz at %s", server.url)
     try:
         handled = worker.run()
     finally:
         if server is not None:
-            server.shutdown()
+            server.stop()
         close = getattr(action, "close", None)
         if callable(close):
             close()

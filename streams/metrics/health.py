@@ -22,16 +22,31 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from streams.metrics.monitor import MonitorMetrics
-
-__all__ = ["ReadinessCheck", "ReadinessCollector", "Verdict", "liveness", "readiness"]
+__all__ = [
+    "Heartbeat",
+    "ReadinessCheck",
+    "ReadinessCollector",
+    "Verdict",
+    "liveness",
+    "readiness",
+]
 
 #: A readiness callback: True/False, or (ok, reason) to say why.
 ReadinessCheck = Callable[[], bool | tuple[bool, str]]
+
+
+class Heartbeat(Protocol):
+    """What liveness reads: the Unix time of the loop's last heartbeat (None before the
+    first). :class:`~streams.metrics.monitor.MonitorMetrics` and the retrain worker's
+    metrics have it."""
+
+    @property
+    def last_heartbeat(self) -> float | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +58,7 @@ class Verdict:
 
 
 def liveness(
-    metrics: MonitorMetrics, *, now: float, started_at: float, max_age: float, startup_grace: float
+    metrics: Heartbeat, *, now: float, started_at: float, max_age: float, startup_grace: float
 ) -> Verdict:
     """Alive if the loop's heartbeat is at most ``max_age`` s old (grace before the first)."""
     beat = metrics.last_heartbeat

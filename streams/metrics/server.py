@@ -9,6 +9,7 @@ reason per check, 200 when fine and 503 when not, so probes and humans read the 
 
 >>> from prometheus_client import CollectorRegistry
 >>> import urllib.request
+>>> from streams.metrics.monitor import MonitorMetrics
 >>> metrics = MonitorMetrics(CollectorRegistry(), process_collectors=False)
 >>> with MetricsServer(metrics, host="127.0.0.1", port=0) as server:
 ...     metrics.heartbeat()
@@ -27,7 +28,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from http import HTTPStatus
 from types import TracebackType
-from typing import Any, Final, Self
+from typing import Any, Final, Protocol, Self
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 from prometheus_client.exposition import ThreadingWSGIServer, make_wsgi_app
@@ -42,7 +43,6 @@ from streams.metrics.health import (
     liveness,
     readiness,
 )
-from streams.metrics.monitor import MonitorMetrics
 
 __all__ = [
     "DEFAULT_HOST",
@@ -50,6 +50,7 @@ __all__ = [
     "HOST_ENV",
     "PORT_ENV",
     "MetricsServer",
+    "ServedMetrics",
     "add_arguments",
     "health_app",
     "resolve_port",
@@ -104,6 +105,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+class ServedMetrics(Protocol):
+    """What :class:`MetricsServer` serves and checks: a registry, the loop's heartbeat, and
+    the partitions assigned (:class:`~streams.metrics.monitor.MonitorMetrics`, or the
+    retrain worker's :class:`~producers.retrain.metrics.RetrainMetrics`)."""
+
+    @property
+    def registry(self) -> CollectorRegistry: ...
+
+    @property
+    def last_heartbeat(self) -> float | None: ...
+
+    @property
+    def assigned_partitions(self) -> int: ...
+
+
 class MetricsServer:
     """Serve ``metrics.registry`` and the health endpoints from a daemon thread.
 
@@ -114,7 +130,7 @@ class MetricsServer:
 
     def __init__(
         self,
-        metrics: MonitorMetrics,
+        metrics: ServedMetrics,
         *,
         host: str = DEFAULT_HOST,
         port: int = DEFAULT_PORT,

@@ -16,12 +16,13 @@ from confluent_kafka import Producer
 from prometheus_client import CollectorRegistry
 
 from producers.retrain.backoff import BackoffPolicy
+from producers.retrain.decision import Decision
 from producers.retrain.errors import ActionError
 from producers.retrain.metrics import RetrainMetrics
 from producers.retrain.state import RequestStore
 from producers.retrain.worker import RetrainWorker, WorkerSettings
 from streams.core.settings import TopicsConfig
-from streams.events import RetrainRequest
+from streams.events import RetrainRequest, RetrainResult, decode_retrain_result
 from streams.kafka_config import TEST_GROUP, producer_config
 
 
@@ -44,17 +45,20 @@ class FakeTime:
 
 @dataclass
 class ScriptedAction:
-    """Fails (or crashes) as scripted, then succeeds; records every call."""
+    """Fails (or crashes) as scripted, then decides ``decision``; records every call."""
 
     script: list[ActionError | BaseException] = field(default_factory=list)
     calls: list[tuple[str, int]] = field(default_factory=list)
+    decision: Decision = field(
+        default_factory=lambda: Decision.declined("scripted: not better", {"gain": -0.1})
+    )
     name: str = "scripted"
 
-    def run(self, request: RetrainRequest, raw: bytes, attempt: int) -> dict[str, Any]:
+    def run(self, request: RetrainRequest, raw: bytes, attempt: int) -> Decision:
         self.calls.append((request.request_id, attempt))
         if self.script:
             raise self.script.pop(0)
-        return {"action": self.name, "ok": True}
+        return self.decision
 
 
 def request_bytes(request_id: str, model_id: str = "churn") -> bytes:
@@ -101,6 +105,7 @@ class Harness:
                 retrain_requests=self.topics["retrain-requests"],
                 alerts=self.topics["drift-alerts"],
                 dead_letter=self.topics["dead-letter"],
+                retrain_results=self.topics["retrain-results"],
             ),
             lease_seconds=lease_seconds,
             poll_timeout=0.1,
@@ -120,6 +125,12 @@ class Harness:
             sleep=self.time.sleep,
         )
 
+    def decided(self, outcome: str, model_id: str = "churn") -> float:
+        value = self.registry.get_sample_value(
+            "driftradar_retrain_results_total", {"model_id": model_id, "outcome": outcome}
+        )
+        return value or 0.0
+
     def handled(self, status: str, model_id: str = "churn") -> float:
         value = self.registry.get_sample_value(
             "driftradar_retrain_requests_handled_total", {"model_id": model_id, "status": status}
@@ -133,6 +144,18 @@ def make_harness(
     make_topics: Callable[..., dict[str, str]],
     topic_prefix: str,
 ) -> Harness:
-    topics = make_topics("retrain-requests", "drift-alerts", "dead-letter", partitions=1)
+    topics = make_topics(
+        "retrain-requests", "drift-alerts", "dead-letter", "retrain-results", partitions=1
+    )
     store = RequestStore(redis_client, prefix=f"{topic_prefix}retrain")
     return Harness(kafka_bootstrap, store, topics, f"{topic_prefix}worker")
+
+
+def results(read_topic: Callable[..., list[Any]], topic: str) -> list[RetrainResult]:
+    """Every retrain result on ``topic``, in order; each keyed by its model id."""
+    found = []
+    for message in read_topic(topic):
+        result = decode_retrain_result(message.value() or b"")
+        assert message.key() == result.model_id.encode()
+        found.append(result)
+    return found

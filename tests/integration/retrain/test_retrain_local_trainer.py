@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 from confluent_kafka import Message
-from retrain_harness import Harness, make_harness, publish
+from retrain_harness import Harness, make_harness, publish, results
 
 from producers.churn import (
     CONTRACTS,
@@ -133,6 +133,8 @@ def test_local_trainer_deploys_a_better_model_once(
     assert evaluation["holdout_rows"] == 300
     assert evaluation["candidate"]["log_loss"] < evaluation["current"]["log_loss"]
     assert evaluation["better"] is True
+    assert evaluation["current"]["version"] == "v3"
+    assert evaluation["current"]["source"] == "served"  # nobody deployed v3 through the worker
     # The refit learned the drifted world: support calls matter more than the old model said.
     assert deployment.parameters.numeric["support_calls"].coef > MODEL_COEFFICIENTS.support_calls
     assert set(deployment.parameters.categorical["contract"]) == set(CONTRACTS)
@@ -145,18 +147,29 @@ def test_local_trainer_deploys_a_better_model_once(
     state = harness.store.get("req-local")
     assert state is not None
     assert state.status is Status.SUCCEEDED
-    assert state.result["deployed"] is True
-    assert state.result["model_version"] == "v4"
+    assert (state.result["outcome"], state.result["deployed_version"]) == ("deployed", "v4")
 
-    # A retry of the same request (e.g. after a crash before its status was written)
-    # republishes the same version; it never deploys a v5.
+    # The decision on retrain-results: the candidate and the current model on the same rows.
+    [result] = results(read_topic, harness.topics["retrain-results"])
+    assert (result.result_id, result.outcome, result.deployed_version) == (
+        "o-req-local",
+        "deployed",
+        "v4",
+    )
+    assert result.model_version == "v3"
+    assert result.evaluation == deployment.evaluation
+    assert result.reason.startswith("better than the current model by the margin (roc_auc ")
+    assert harness.decided("deployed") == 1.0
+
+    # A retry of the same request (e.g. after a crash before its decision was stored)
+    # answers with the same version, and does not publish it again: it is recorded.
     again = action.run(decode_retrain_request(raw), raw, attempt=2)
-    assert (again["model_version"], again["replayed"]) == ("v4", True)
-    versions = [
-        decode_deployment(m.value() or b"").model_version
-        for m in read_topic(inputs["model-deployments"])
-    ]
-    assert versions == ["v4", "v4"]
+    assert (again.outcome, again.deployed_version, again.details["replayed"]) == (
+        "deployed",
+        "v4",
+        True,
+    )
+    assert len(read_topic(inputs["model-deployments"])) == 1
     action.close()
 
 
@@ -168,8 +181,8 @@ def test_local_trainer_keeps_a_model_that_is_not_beaten(
     topic_prefix: str,
 ) -> None:
     inputs = make_topics("predictions", "ground-truth", "model-deployments", partitions=1)
-    # Labels follow the served model itself: a refit cannot beat it by 0.05 log-loss.
-    predictions, labels = churn_events(600, seed=4, start=START, label_rule=MODEL_COEFFICIENTS)
+    # Labels follow the served model itself: a refit cannot beat it by the margin.
+    predictions, labels = churn_events(1000, seed=4, start=START, label_rule=MODEL_COEFFICIENTS)
     publish(harness.bootstrap, inputs["predictions"], predictions)
     publish(harness.bootstrap, inputs["ground-truth"], labels)
     raw = (
@@ -187,8 +200,88 @@ def test_local_trainer_keeps_a_model_that_is_not_beaten(
         min_rows=200,
         min_improvement=0.05,
     )
-    result = action.run(decode_retrain_request(raw), raw, attempt=1)
-    assert result["deployed"] is False
-    assert result["evaluation"]["better"] is False
+    decision = action.run(decode_retrain_request(raw), raw, attempt=1)
+    assert decision.outcome == "declined"
+    assert decision.reason.startswith("not better than the current model by the margin (")
+    assert decision.evaluation["better"] is False
+    assert decision.evaluation["decision"] == "not_better"
     assert read_topic(inputs["model-deployments"]) == []
     assert redis_client.exists(action.model_key("churn")) == 0
+
+
+def test_labels_that_are_noise_end_in_a_declined_result_and_no_deployment(
+    harness: Harness,
+    make_topics: Callable[..., dict[str, str]],
+    read_topic: ReadTopic,
+    redis_client: Any,
+    topic_prefix: str,
+) -> None:
+    inputs = make_topics("predictions", "ground-truth", "model-deployments", partitions=1)
+    noise = Coefficients(0.0, 0, 0, 0, 0, (0, 0, 0), (0, 0, 0, 0))  # a coin flip per customer
+    predictions, labels = churn_events(2000, seed=5, start=START, label_rule=noise)
+    publish(harness.bootstrap, inputs["predictions"], predictions)
+    publish(harness.bootstrap, inputs["ground-truth"], labels)
+    raw = (
+        b'{"request_id": "req-noise", "model_id": "churn", "model_version": "v3",'
+        b' "requested_at": "2026-11-27T09:40:00Z", "reasons": [],'
+        b' "window": {"start": "2026-11-27T09:00:00Z", "end": "2026-11-27T10:00:00Z"},'
+        b' "detected_at": "2026-11-27T09:01:00Z", "labelled_pairs": 2000, "complete": true}'
+    )
+    publish(harness.bootstrap, harness.topics["retrain-requests"], [("churn", raw)])
+    action = LocalTrainerAction(
+        bootstrap=harness.bootstrap,
+        redis_client=redis_client,
+        predictions_topic=inputs["predictions"],
+        ground_truth_topic=inputs["ground-truth"],
+        deployments_topic=inputs["model-deployments"],
+        prefix=f"{topic_prefix}retrain",
+    )
+    assert harness.worker(action).run(max_messages=1, idle_timeout=30) == 1
+    [result] = results(read_topic, harness.topics["retrain-results"])
+    assert (result.outcome, result.deployed_version, result.attempts) == ("declined", None, 1)
+    assert result.reason.startswith("the candidate ranks the held-out rows no better than chance")
+    evaluation = result.evaluation
+    assert evaluation["decision"] == "no_signal"
+    assert (evaluation["window_rows"], evaluation["holdout_rows"]) == (2000, 500)
+    assert evaluation["labelled_pairs"] == 2000
+    assert evaluation["detected_at"] == "2026-11-27T09:01:00Z"
+    # a constant would beat the old model's log loss on coin flips; it is still not deployed
+    assert evaluation["candidate"]["log_loss"] < evaluation["current"]["log_loss"]
+    assert read_topic(inputs["model-deployments"]) == []
+    assert harness.decided("declined") == 1.0
+    action.close()
+
+
+def test_too_few_rows_end_in_a_declined_result_at_once(
+    harness: Harness,
+    make_topics: Callable[..., dict[str, str]],
+    read_topic: ReadTopic,
+    redis_client: Any,
+    topic_prefix: str,
+) -> None:
+    inputs = make_topics("predictions", "ground-truth", "model-deployments", partitions=1)
+    predictions, labels = churn_events(120, seed=6, start=START, label_rule=DRIFTED_WORLD)
+    publish(harness.bootstrap, inputs["predictions"], predictions)
+    publish(harness.bootstrap, inputs["ground-truth"], labels)
+    raw = (
+        b'{"request_id": "req-few", "model_id": "churn", "model_version": "v3",'
+        b' "requested_at": "2026-11-27T09:40:00Z", "reasons": [],'
+        b' "window": {"start": "2026-11-27T09:00:00Z", "end": "2026-11-27T10:00:00Z"},'
+        b' "labelled_pairs": 120, "complete": false}'
+    )
+    publish(harness.bootstrap, harness.topics["retrain-requests"], [("churn", raw)])
+    action = LocalTrainerAction(
+        bootstrap=harness.bootstrap,
+        redis_client=redis_client,
+        predictions_topic=inputs["predictions"],
+        ground_truth_topic=inputs["ground-truth"],
+        deployments_topic=inputs["model-deployments"],
+        prefix=f"{topic_prefix}retrain",
+    )
+    assert harness.worker(action, max_attempts=5).run(max_messages=1, idle_timeout=30) == 1
+    [result] = results(read_topic, harness.topics["retrain-results"])
+    assert (result.outcome, result.attempts) == ("declined", 1)  # no retry: a decision
+    assert result.reason == "too few rows (120 labelled events in the window, need 200)"
+    assert result.evaluation["complete"] is False
+    assert harness.time.sleeps == []
+    action.close()

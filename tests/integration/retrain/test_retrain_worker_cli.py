@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka import Message
-from retrain_harness import publish, request_bytes
+from retrain_harness import publish, request_bytes, results
 
 from streams.events import decode_alert
 
@@ -64,13 +64,16 @@ def test_cli_fails_a_request_alerts_stops_on_sigterm_and_never_logs_the_token(
     gitlab: str,
     tmp_path: Path,
 ) -> None:
-    topics = make_topics("retrain-requests", "drift-alerts", "dead-letter", partitions=1)
+    topics = make_topics(
+        "retrain-requests", "drift-alerts", "dead-letter", "retrain-results", partitions=1
+    )
     config = tmp_path / "driftradar.yaml"
     config.write_text(
         "topics:\n"
         f"  retrain_requests: {topics['retrain-requests']}\n"
         f"  alerts: {topics['drift-alerts']}\n"
         f"  dead_letter: {topics['dead-letter']}\n"
+        f"  retrain_results: {topics['retrain-results']}\n"
         "retrain_worker:\n"
         "  action: gitlab\n"
         "  project_id: mlops/churn\n"
@@ -128,3 +131,9 @@ def test_cli_fails_a_request_alerts_stops_on_sigterm_and_never_logs_the_token(
     alert = decode_alert(alerts[0].value() or b"")
     assert TOKEN not in alert.details["error"]
     assert alert.details["attempts"] == 2
+    [result] = results(read_topic, topics["retrain-results"])
+    assert (result.outcome, result.attempts) == ("failed", 2)
+    assert TOKEN not in result.reason
+    [line] = [line for line in output.splitlines() if "retrain req-cli for churn: " in line]
+    assert "failed after 2 attempts: gitlab: POST " in line
+    assert f"(alert {alert.alert_id} and a dead letter published)" in line

@@ -9,7 +9,15 @@ from typing import Any
 import msgspec
 import pytest
 from confluent_kafka import Message
-from retrain_harness import Crash, Harness, ScriptedAction, make_harness, publish, request_bytes
+from retrain_harness import (
+    Crash,
+    Harness,
+    ScriptedAction,
+    make_harness,
+    publish,
+    request_bytes,
+    results,
+)
 
 from producers.retrain.actions import WebhookAction
 from producers.retrain.errors import ActionError
@@ -34,7 +42,7 @@ def harness(
 ReadTopic = Callable[..., list[Message]]
 
 
-def test_a_redelivered_request_is_acted_on_once(harness: Harness) -> None:
+def test_a_redelivered_request_is_acted_on_once(harness: Harness, read_topic: ReadTopic) -> None:
     raw = request_bytes("req-1")
     publish(harness.bootstrap, harness.topics["retrain-requests"], [("churn", raw), ("churn", raw)])
     action = ScriptedAction()
@@ -44,8 +52,18 @@ def test_a_redelivered_request_is_acted_on_once(harness: Harness) -> None:
     state = harness.store.get("req-1")
     assert state is not None
     assert (state.status, state.attempts) == (Status.SUCCEEDED, 1)
-    assert state.result == {"action": "scripted", "ok": True}
+    assert state.result["outcome"] == "declined"
     assert (harness.handled("succeeded"), harness.handled("duplicate")) == (1.0, 1.0)
+    # one decision for the two deliveries
+    [result] = results(read_topic, harness.topics["retrain-results"])
+    assert (result.result_id, result.request_id, result.outcome) == ("o-req-1", "req-1", "declined")
+    assert (result.reason, result.evaluation, result.attempts) == (
+        "scripted: not better",
+        {"gain": -0.1},
+        1,
+    )
+    assert result.model_version == "v3"
+    assert harness.decided("declined") == 1.0
     # Both offsets were committed: a new member of the group gets nothing to do.
     again = ScriptedAction()
     assert harness.worker(again).run(idle_timeout=3) == 0
@@ -160,11 +178,19 @@ def test_final_failure_publishes_an_alert_and_a_dead_letter(
     assert state.result["alert_id"] == alert.alert_id
     assert harness.handled("failed") == 1.0
 
-    # Redelivered: skipped, no second alert.
+    # ... and the decision: failed, after 3 attempts, with the last error
+    [result] = results(read_topic, harness.topics["retrain-results"])
+    assert (result.result_id, result.outcome, result.attempts) == ("o-req-5", "failed", 3)
+    assert result.reason.startswith(f"webhook: POST {url} failed")
+    assert result.deployed_version is None
+    assert harness.decided("failed") == 1.0
+
+    # Redelivered: skipped, no second alert, no second result.
     publish(harness.bootstrap, harness.topics["retrain-requests"], [("churn", raw)])
     assert harness.worker(action).run(max_messages=1, idle_timeout=20) == 1
     assert harness.handled("duplicate") == 1.0
     assert len(read_topic(harness.topics["drift-alerts"])) == 1
+    assert len(read_topic(harness.topics["retrain-results"])) == 1
 
 
 def test_a_permanent_error_fails_at_once(harness: Harness, read_topic: ReadTopic) -> None:
@@ -177,8 +203,10 @@ def test_a_permanent_error_fails_at_once(harness: Harness, read_topic: ReadTopic
     assert harness.time.sleeps == []
     state = harness.store.get("req-6")
     assert state is not None
-    assert (state.status, state.error) == (Status.FAILED, "HTTP 401")
+    assert (state.status, state.error) == (Status.FAILED, "scripted: HTTP 401")
     assert len(read_topic(harness.topics["drift-alerts"])) == 1
+    [result] = results(read_topic, harness.topics["retrain-results"])
+    assert (result.outcome, result.attempts, result.reason) == ("failed", 1, "scripted: HTTP 401")
 
 
 def test_an_invalid_message_is_dead_lettered(harness: Harness, read_topic: ReadTopic) -> None:
@@ -217,3 +245,5 @@ def test_restart_with_the_attempt_budget_spent_goes_straight_to_failure(
     assert state.status is Status.FAILED
     assert "attempt budget (2) used up" in state.error
     assert len(read_topic(harness.topics["dead-letter"])) == 1
+    [result] = results(read_topic, harness.topics["retrain-results"])
+    assert (result.outcome, result.attempts) == ("failed", 2)

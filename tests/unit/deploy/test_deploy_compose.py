@@ -87,7 +87,7 @@ def test_topics_are_created_once_and_co_partitioned(services: dict[str, Any]) ->
     loop = re.search(r"for topic in predictions ground-truth; do(.*?)done", script, re.S)
     assert loop is not None, "predictions and ground-truth must be created by one loop"
     assert '--partitions "$$PARTITIONS"' in loop.group(1)
-    for topic in ("drift-alerts", "retrain-requests", "dead-letter"):
+    for topic in ("drift-alerts", "retrain-requests", "retrain-results", "dead-letter"):
         assert topic in script
 
 
@@ -108,7 +108,16 @@ def test_monitor_runs_two_replicas_after_kafka_init_and_redis(services: dict[str
     assert monitor["environment"]["REDIS_URL"].startswith("redis://redis:6379")
     for name in ("simulator", "retrain-worker"):
         assert services[name]["image"] == monitor["image"]
-        assert services[name]["healthcheck"] == {"disable": True}  # they serve no /healthz
+    assert services["simulator"]["healthcheck"] == {"disable": True}  # it serves no /healthz
+    # the worker serves /healthz where the image's HEALTHCHECK probes it
+    worker = services["retrain-worker"]
+    assert "healthcheck" not in worker
+    command = worker["command"]
+    assert command[command.index("--metrics-port") + 1] == str(DEFAULT_PORT)
+    assert command[command.index("--action") + 1] == "local"
+    config = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
+    job = next(j for j in config["scrape_configs"] if j["job_name"] == "driftradar-retrain-worker")
+    assert job["static_configs"][0]["targets"] == [f"retrain-worker:{DEFAULT_PORT}"]
 
 
 def test_prometheus_scrapes_every_monitor_replica_on_the_metrics_port(

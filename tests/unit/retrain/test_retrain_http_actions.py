@@ -21,6 +21,7 @@ from producers.retrain.actions import (
     sign,
     verify_signature,
 )
+from producers.retrain.decision import Decision
 from producers.retrain.errors import ActionError, ConfigError
 from producers.retrain.secrets import Secret
 from producers.retrain.transport import USER_AGENT
@@ -40,9 +41,18 @@ EXPECTED_VARIABLES = {
     "DRIFTRADAR_MODEL_VERSION": "v3",
     "DRIFTRADAR_WINDOW_START": "2026-11-27T09:00:00Z",
     "DRIFTRADAR_WINDOW_END": "2026-11-27T10:00:00Z",
+    "DRIFTRADAR_DETECTED_AT": "",
+    "DRIFTRADAR_LABELLED_PAIRS": "",
+    "DRIFTRADAR_WINDOW_COMPLETE": "true",
     "DRIFTRADAR_REASONS": "concept_drift,data_drift",
+    "DRIFTRADAR_RESULT_ID": "o-req-7",
+    "DRIFTRADAR_RESULTS_TOPIC": "retrain-results",
     "DRIFTRADAR_REQUEST": encode(REQUEST).decode(),
 }
+#: A request of a monitor that located the change and waited for labelled pairs.
+RAW_LOCATED = RAW[:-1] + (
+    b', "detected_at": "2026-11-27T09:58:30Z", "labelled_pairs": 1500, "complete": false}'
+)
 
 
 @pytest.fixture
@@ -61,8 +71,10 @@ def test_signature_is_github_style_hmac_sha256_of_the_raw_body() -> None:
 
 def test_webhook_posts_the_original_bytes_signed(recorder: Recorder) -> None:
     action = WebhookAction(url=recorder.url + "/hooks/retrain", secret=Secret("s3cr3t"))
-    result = action.run(REQUEST, RAW, attempt=2)
-    assert result == {"action": "webhook", "http_status": 200}
+    decision = action.run(REQUEST, RAW, attempt=2)
+    assert decision == Decision.handed_over(
+        "accepted by the webhook (HTTP 200)", {"http_status": 200, "action": "webhook"}
+    )
     [seen] = recorder.requests
     assert seen.method == "POST"
     assert seen.path == "/hooks/retrain"
@@ -73,8 +85,69 @@ def test_webhook_posts_the_original_bytes_signed(recorder: Recorder) -> None:
     assert seen.headers["x-driftradar-event"] == "retrain_request"
     assert seen.headers["x-driftradar-request-id"] == "req-7"
     assert seen.headers["x-driftradar-attempt"] == "2"
+    assert seen.headers["x-driftradar-result-id"] == "o-req-7"
+    assert seen.headers["x-driftradar-results-topic"] == "retrain-results"
     digest = hmac.new(b"s3cr3t", seen.body, hashlib.sha256).hexdigest()
     assert seen.headers["x-driftradar-signature"] == "sha256=" + digest
+
+
+def test_webhook_body_carries_the_window_detection_and_counts(recorder: Recorder) -> None:
+    action = WebhookAction(url=recorder.url, secret=Secret("s"), results_topic="results-eu")
+    action.run(decode_retrain_request(RAW_LOCATED), RAW_LOCATED, attempt=1)
+    [seen] = recorder.requests
+    body = json.loads(seen.body)
+    assert body["window"] == {"start": "2026-11-27T09:00:00Z", "end": "2026-11-27T10:00:00Z"}
+    assert (body["detected_at"], body["labelled_pairs"], body["complete"]) == (
+        "2026-11-27T09:58:30Z",
+        1500,
+        False,
+    )
+    assert seen.headers["x-driftradar-results-topic"] == "results-eu"
+
+
+def test_ci_variables_carry_the_window_detection_and_counts() -> None:
+    variables = ci_variables(decode_retrain_request(RAW_LOCATED), "retrain-results")
+    assert variables["DRIFTRADAR_DETECTED_AT"] == "2026-11-27T09:58:30Z"
+    assert variables["DRIFTRADAR_LABELLED_PAIRS"] == "1500"
+    assert variables["DRIFTRADAR_WINDOW_COMPLETE"] == "false"
+    assert variables["DRIFTRADAR_WINDOW_START"] == "2026-11-27T09:00:00Z"
+
+
+def test_a_webhook_that_answers_the_outcome_decides_it(recorder: Recorder) -> None:
+    action = WebhookAction(url=recorder.url, secret=Secret("s"))
+    evaluation = {"candidate": {"auc": 0.7}, "current": {"auc": 0.5}, "holdout_rows": 400}
+    recorder.replies += [
+        Reply(
+            200,
+            body=json.dumps(
+                {"outcome": "deployed", "deployed_version": "v4", "evaluation": evaluation}
+            ).encode(),
+        ),
+        Reply(200, body=b'{"outcome": "declined", "reason": "AUC 0.61 < 0.64"}'),
+    ]
+    deployed = action.run(REQUEST, RAW, attempt=1)
+    assert (deployed.outcome, deployed.deployed_version) == ("deployed", "v4")
+    assert deployed.evaluation == evaluation
+    declined = action.run(REQUEST, RAW, attempt=1)
+    assert (declined.outcome, declined.reason) == ("declined", "AUC 0.61 < 0.64")
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b'{"outcome": "deployed"}', "without a deployed_version"),
+        (b'{"outcome": "failed", "reason": "OOM"}', "reported failure: OOM"),
+        (b'{"outcome": "accepted"}', "unknown outcome 'accepted'"),
+    ],
+)
+def test_a_webhook_outcome_that_is_not_a_decision_fails_the_request(
+    recorder: Recorder, body: bytes, message: str
+) -> None:
+    recorder.replies.append(Reply(200, body=body))
+    action = WebhookAction(url=recorder.url, secret=Secret("s"))
+    with pytest.raises(ActionError, match=message) as caught:
+        action.run(REQUEST, RAW, attempt=1)
+    assert not caught.value.retryable
 
 
 def test_gitlab_trigger_shape_matches_the_documented_api(recorder: Recorder) -> None:
@@ -91,8 +164,10 @@ def test_gitlab_trigger_shape_matches_the_documented_api(recorder: Recorder) -> 
         ref="main",
         token=Secret("glptt-abc123"),
     )
-    result = action.run(REQUEST, RAW, attempt=1)
-    assert result == {
+    decision = action.run(REQUEST, RAW, attempt=1)
+    assert decision.outcome == "handed_over"  # the pipeline runs, and reports, later
+    assert decision.reason == "GitLab pipeline 4711 created (HTTP 201)"
+    assert decision.details == {
         "action": "gitlab",
         "http_status": 201,
         "pipeline_id": 4711,
@@ -103,7 +178,7 @@ def test_gitlab_trigger_shape_matches_the_documented_api(recorder: Recorder) -> 
     # :id is the URL-encoded project path (GitLab "namespaced path encoding").
     assert seen.path == "/api/v4/projects/mlops%2Fchurn%20model/trigger/pipeline"
     assert seen.headers["content-type"] == "application/x-www-form-urlencoded"
-    form = urllib.parse.parse_qsl(seen.body.decode(), strict_parsing=True)
+    form = urllib.parse.parse_qsl(seen.body.decode(), keep_blank_values=True, strict_parsing=True)
     assert form == [("token", "glptt-abc123"), ("ref", "main")] + [
         (f"variables[{key}]", value) for key, value in EXPECTED_VARIABLES.items()
     ]
@@ -120,8 +195,9 @@ def test_jenkins_build_with_parameters_shape(recorder: Recorder) -> None:
         user="bot",
         api_token=Secret("11aa22bb"),
     )
-    result = action.run(REQUEST, RAW, attempt=1)
-    assert result == {
+    decision = action.run(REQUEST, RAW, attempt=1)
+    assert decision.outcome == "handed_over"
+    assert decision.details == {
         "action": "jenkins",
         "http_status": 201,
         "queue_item": recorder.url + "/queue/item/42/",
@@ -131,9 +207,9 @@ def test_jenkins_build_with_parameters_shape(recorder: Recorder) -> None:
     assert seen.path == "/job/ml/job/retrain%20churn/buildWithParameters?token=job%26token"
     assert seen.headers["content-type"] == "application/x-www-form-urlencoded"
     assert seen.headers["authorization"] == "Basic " + base64.b64encode(b"bot:11aa22bb").decode()
-    form = urllib.parse.parse_qsl(seen.body.decode(), strict_parsing=True)
+    form = urllib.parse.parse_qsl(seen.body.decode(), keep_blank_values=True, strict_parsing=True)
     assert form == list(EXPECTED_VARIABLES.items())
-    assert form == list(ci_variables(REQUEST).items())
+    assert form == list(ci_variables(REQUEST, "retrain-results").items())
 
 
 def test_jenkins_fetches_a_crumb_when_asked(recorder: Recorder) -> None:
