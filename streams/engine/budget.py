@@ -12,8 +12,10 @@ detectors come on top of the budget: declare features in the configuration, or e
 slightly more than ``1 / expected_run_time`` false alarms per event for such models.
 
 >>> from streams.engine.config import MonitorConfig
+>>> from streams.engine.schema import FeatureInfo
 >>> config = MonitorConfig().model("churn")
->>> features = {"age": ["numeric", "number", 1], "plan": ["categorical", "string", 1]}
+>>> features = {"age": FeatureInfo("numeric", "number", 1),
+...             "plan": FeatureInfo("categorical", "string", 1)}
 >>> count_detectors(config, features, first_position=1, prediction_kind="numeric")
 18
 """
@@ -21,10 +23,10 @@ slightly more than ``1 / expected_run_time`` false alarms per event for such mod
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from streams.engine.config import METRICS, ModelConfig
 from streams.engine.expectations import prediction_detectors, quality_detectors
+from streams.engine.schema import FeatureInfo
 
 __all__ = ["count_detectors", "metric_checks"]
 
@@ -38,17 +40,17 @@ def metric_checks(config: ModelConfig, metric: str) -> int:
 
 def count_detectors(
     config: ModelConfig,
-    features: Mapping[str, list[Any]],
+    features: Mapping[str, FeatureInfo],
     first_position: int,
     prediction_kind: str | None,
 ) -> int:
     """Detectors of a version that starts at record ``first_position``."""
     groups = config.detectors
     count = 0
-    for name, (ftype, _, position) in features.items():
-        if position > first_position:
+    for name, info in features.items():
+        if info.since > first_position:
             continue
-        if ftype == "numeric":
+        if info.type == "numeric":
             count += len(groups["numeric"])
         else:
             count += len(groups["categorical"]) + len(groups["unseen"])

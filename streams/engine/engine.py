@@ -246,37 +246,10 @@ class Engine:
 
     def _throughput(self, model: ModelState, now: float) -> Alert | None:
         """Rate over the last window vs its moving average; alert on collapse entry."""
-        config = model.config.throughput
-        state = model.throughput
-        if state["start"] is None:
-            state["start"], state["count"] = now, 0
+        collapse = model.throughput.tick(now, model.config.throughput)
+        if collapse is None:
             return None
-        elapsed = now - state["start"]
-        if elapsed < config.window_seconds:
-            return None
-        rate = state["count"] / elapsed
-        average = state["average"]
-        state["start"], state["count"], state["rate"] = now, 0, rate
-        alert = None
-        collapsed = (
-            average is not None and average >= config.min_rate and rate < config.min_ratio * average
-        )
-        if collapsed and not state["collapsed"]:
-            alert = self._ops_alert(
-                model,
-                "throughput",
-                "collapse",
-                now,
-                {
-                    "rate": rate,
-                    "average_rate": average,
-                    "min_ratio": config.min_ratio,
-                },
-            )
-        state["collapsed"] = collapsed
-        if not collapsed:  # the baseline is not dragged down by the collapse itself
-            state["average"] = rate if average is None else 0.8 * average + 0.2 * rate
-        return alert
+        return self._ops_alert(model, "throughput", "collapse", now, collapse)
 
     def _ops_alert(
         self, model: ModelState, signal: str, detector: str, now: float, details: dict[str, Any]

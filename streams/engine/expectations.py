@@ -15,6 +15,7 @@ from typing import Any
 
 from streams.engine.columns import ValueKind
 from streams.engine.config import ModelConfig
+from streams.engine.schema import FeatureInfo
 
 __all__ = ["prediction_detectors", "quality_detectors"]
 
@@ -33,11 +34,11 @@ def prediction_detectors(config: ModelConfig, task: str | None) -> Mapping[str, 
 def quality_detectors(
     config: ModelConfig,
     name: str,
-    features: Mapping[str, list[Any]],
+    features: Mapping[str, FeatureInfo],
     prediction_kind: str | None,
 ) -> dict[str, dict[str, Any]]:
-    """The expectations that apply to feature ``name`` (its ``features`` entry:
-    [type, first value kind, position]) or to ``prediction`` (of ``prediction_kind``)."""
+    """The expectations that apply to feature ``name`` (its schema entry) or to
+    ``prediction`` (of ``prediction_kind``)."""
     params = config.quality
     out: dict[str, dict[str, Any]] = {}
     if name == "prediction":
@@ -47,7 +48,8 @@ def quality_detectors(
         categories = config.prediction.categories
         max_missing = None
     else:
-        ftype, kind, _ = features[name]
+        info = features[name]
+        ftype, kind = info.type, info.kind
         spec = config.features.get(name)
         value_range = spec.range if spec else None
         categories = spec.categories if spec else None

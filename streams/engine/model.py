@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from itertools import chain
 from typing import Any, Final
 
+import msgspec
 import numpy as np
 import numpy.typing as npt
 
@@ -25,7 +26,7 @@ from detectors.budget import evaluation_tail
 from detectors.profile import CategoricalProfile, Profile
 from streams.engine.alert_details import drift_details, metric_details
 from streams.engine.budget import count_detectors
-from streams.engine.columns import Column
+from streams.engine.columns import Column, ValueKind
 from streams.engine.config import ModelConfig
 from streams.engine.estimate import PerformanceEstimate
 from streams.engine.expectations import prediction_detectors, quality_detectors
@@ -35,11 +36,26 @@ from streams.engine.pending import PendingJoin
 from streams.engine.performance import RollingPerformance
 from streams.engine.records import InputRecord
 from streams.engine.retrain import VERIFICATION, RetrainPolicy
-from streams.engine.schema import feature_columns, prediction_column, register_features
-from streams.engine.signals import Signal
+from streams.engine.schema import (
+    FeatureInfo,
+    feature_columns,
+    prediction_column,
+    register_features,
+)
+from streams.engine.signals import Signal, SignalEntry
 from streams.engine.tasks import PairArrays, infer_task, pair_arrays
+from streams.engine.throughput import Throughput
+from streams.engine.timeline import (
+    DriftEntered,
+    Entry,
+    EstimateChanged,
+    MetricChanged,
+    SchemaOverflow,
+    Timeline,
+    VersionVerified,
+)
 from streams.engine.verification import verification_outcome, verification_plan, verify
-from streams.engine.versions import VersionState
+from streams.engine.versions import UnseenCategories, VersionState
 from streams.events import Alert, Prediction, RetrainRequest, epoch_seconds, rfc3339
 
 __all__ = ["ModelState"]
@@ -49,9 +65,6 @@ MAX_REFERENCE_CATEGORIES: Final = 10_000
 #: Most versions of one model with live detectors (the stalest is retired beyond).
 MAX_VERSIONS: Final = 8
 _INF: Final = math.inf
-
-# An entry of the batch timeline: (position, order, kind, payload)
-_Entry = tuple[int, int, str, tuple[Any, ...]]
 
 
 class ModelState:
@@ -70,12 +83,11 @@ class ModelState:
         self.references: Mapping[str, Profile] = references or {}
         self.task: str | None = config.task
         self.prediction_kind: str | None = None  # "numeric" | "categorical"
-        # feature -> [type ("numeric"/"categorical"), first value kind, position of the
-        # prediction that introduced it (events before it do not miss it)]
-        self.features: dict[str, list[Any]] = {}
+        self.features: dict[str, FeatureInfo] = {}  # the schema (see streams.engine.schema)
         for name, spec in config.features.items():
             if spec.type is not None:  # configured numbers are numbers; categories any key
-                self.features[name] = [spec.type, "number" if spec.type == "numeric" else None, 0]
+                kind: ValueKind | None = "number" if spec.type == "numeric" else None
+                self.features[name] = FeatureInfo(spec.type, kind, 0)
         self.ignored: list[str] = []
         self._numbers = np.zeros(0, dtype=np.int64)  # see process()
         self.counters: dict[str, int] = dict.fromkeys(
@@ -113,13 +125,7 @@ class ModelState:
         # processing-time (ops) state
         self.last_seen: float | None = None
         self.silent = False
-        self.throughput: dict[str, Any] = {
-            "start": None,
-            "count": 0,
-            "average": None,
-            "collapsed": False,
-            "rate": None,
-        }
+        self.throughput = Throughput()
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -165,7 +171,7 @@ class ModelState:
         if estimate is not None and version.performance is not None:
             estimate.limits.calibrated = version.performance.limits
 
-    def _evaluate_estimates(self, timeline: list[_Entry]) -> None:
+    def _evaluate_estimates(self, timeline: Timeline) -> None:
         if self.task not in (None, "binary"):
             self.estimates.clear()
             return
@@ -175,7 +181,7 @@ class ModelState:
             version = self.versions[name]
             self._link_estimate(version)
             for position, t, change in estimate.evaluate():
-                timeline.append((position, len(timeline), "estimate", (version, change, t)))
+                timeline.add(EstimateChanged(position, version, change, t))
 
     # -- the hot path --------------------------------------------------------------------
 
@@ -185,7 +191,7 @@ class ModelState:
         """Process this model's records of one batch, in order."""
         self.last_seen = now
         self.silent = False
-        self.throughput["count"] += len(records)
+        self.throughput.count += len(records)
         self.partition = records[-1].partition
         seq0 = self.seq
         preds: list[Prediction] = []
@@ -194,7 +200,7 @@ class ModelState:
             if type(record.event) is Prediction:
                 preds.append(record.event)
                 pred_at.append(k)
-        timeline: list[_Entry] = []
+        timeline = Timeline()
         feats = [p.features for p in preds]
         pred_seqs = np.asarray(pred_at, dtype=np.int64) + (seq0 + 1)
         self._register_features(feats, pred_seqs, timeline)
@@ -276,7 +282,7 @@ class ModelState:
     # -- schema ---------------------------------------------------------------------------
 
     def _register_features(
-        self, feats: list[dict[str, Any]], pred_seqs: npt.NDArray[np.int64], timeline: list[_Entry]
+        self, feats: list[dict[str, Any]], pred_seqs: npt.NDArray[np.int64], timeline: Timeline
     ) -> None:
         """Give new features a type from their first value; beyond the cap, ignore them
         (and put the model's one ``schema`` alert on the timeline)."""
@@ -287,7 +293,7 @@ class ModelState:
             self.counters["ignored_feature_values"] += ignored_values
         if overflow is not None and not self.schema_alerted:
             self.schema_alerted = True
-            timeline.append((overflow[0], 0, "schema", (overflow[1],)))
+            timeline.add(SchemaOverflow(overflow[0], overflow[1]))
 
     def _prediction_column(self, preds: list[Prediction]) -> Column:
         raw = [p.prediction for p in preds]
@@ -388,12 +394,12 @@ class ModelState:
         usable: npt.NDArray[np.bool_],
         seqs: npt.NDArray[np.int64],
         times: npt.NDArray[np.float64],
-        timeline: list[_Entry],
+        timeline: Timeline,
     ) -> None:
         event_mode = self.config.quality_exclude == "event"
         event_ok = usable[idx]
         for name, column in columns.items():
-            ftype = self.features[name][0]
+            ftype = self.features[name].type
             ok = event_ok if event_mode else column.ok[idx]
             if column.applies is not None:
                 ok = ok & column.applies[idx]
@@ -457,7 +463,7 @@ class ModelState:
         idx: npt.NDArray[np.int64],
         seqs: npt.NDArray[np.int64],
         times: npt.NDArray[np.float64],
-        timeline: list[_Entry],
+        timeline: Timeline,
     ) -> None:
         if column.applies is not None:
             idx = idx[column.applies[idx]]
@@ -483,26 +489,25 @@ class ModelState:
         sel: npt.NDArray[np.int64],
         seqs: npt.NDArray[np.int64],
         times: npt.NDArray[np.float64],
-        timeline: list[_Entry],
+        timeline: Timeline,
     ) -> None:
         state = version.unseen.get(name)
         if state is None:
             reference = self.references.get(name)
             known = set(reference.counts) if isinstance(reference, CategoricalProfile) else None
-            state = version.unseen[name] = [known, set(), 0]
+            state = version.unseen[name] = UnseenCategories(known)
         start = 0
-        if state[0] is None:
-            start = min(len(keys), self.config.warmup - state[2])
-            warm: set[str] = state[1]
+        if state.known is None:
+            start = min(len(keys), self.config.warmup - state.count)
+            warm = state.warm
             for key in keys[:start]:
                 if len(warm) < MAX_REFERENCE_CATEGORIES:
                     warm.add(key)
-            state[2] += start
-            if state[2] >= self.config.warmup:
-                state[0], state[1] = warm, set()
-            else:
+            state.count += start
+            if state.count < self.config.warmup:
                 return
-        known = state[0]
+            state.known, state.warm = warm, set()
+        known = state.known
         flags = np.fromiter(
             (k not in known for k in keys[start:]), np.float64, count=len(keys) - start
         )
@@ -512,37 +517,40 @@ class ModelState:
     def _record(
         self,
         signal: Signal,
-        entries: list[tuple[int, str, int]],
+        entries: list[SignalEntry],
         version: VersionState,
         sel: npt.NDArray[np.int64],
         seqs: npt.NDArray[np.int64],
         times: npt.NDArray[np.float64],
-        timeline: list[_Entry],
+        timeline: Timeline,
         numbers: npt.NDArray[np.int64] | None = None,
     ) -> None:
         """Put the drift entries of a signal on the batch timeline, each with its detector's
-        statistics as they were at the entry (read now: the next batch replaces them).
+        statistics as they were at the entry.
         ``numbers[j]`` is the alert's ``position``: the model's prediction index (default)
         or, for the error stream, the version's pair index."""
         if not entries:
             return
         numbers = self._numbers if numbers is None else numbers
-        for i, label, update in entries:
-            j = int(sel[i])
-            result = signal.detector(label).result_at(update)
-            timeline.append(
-                (
+        for entry in entries:
+            j = int(sel[entry.batch_index])
+            timeline.add(
+                DriftEntered(
                     int(seqs[j]),
-                    len(timeline),
-                    "drift",
-                    (version, signal, label, update, float(times[j]), result, int(numbers[j])),
+                    version,
+                    signal,
+                    entry.label,
+                    entry.update,
+                    float(times[j]),
+                    entry.result,
+                    int(numbers[j]),
                 )
             )
 
     def _feed_pairs(
         self,
         pairs: list[tuple[int, float, JoinedPair, VersionState | None]],
-        timeline: list[_Entry],
+        timeline: Timeline,
     ) -> None:
         groups: dict[int, tuple[VersionState, list[int]]] = {}
         for k, (_, _, pair, version) in enumerate(pairs):
@@ -584,7 +592,7 @@ class ModelState:
             before = perf.updates
             plan = version.verify
             due = None  # pairs until the verification point, when it falls in this batch
-            if plan is not None and plan["state"] == "pending":
+            if plan is not None and plan.state == "pending":
                 need = max(1, self.config.retrain.verify_labelled_events - before)
                 if need <= scores.size:
                     due = need
@@ -594,20 +602,15 @@ class ModelState:
                 changes = perf.update(scores[:due], labels[:due])
                 assert plan is not None
                 results = verify(plan, perf)
-                timeline.append(
-                    (
-                        int(seqs[due - 1]),
-                        len(timeline),
-                        "verify",
-                        (version, results, perf.updates, float(times[due - 1])),
+                timeline.add(
+                    VersionVerified(
+                        int(seqs[due - 1]), version, results, perf.updates, float(times[due - 1])
                     )
                 )
                 changes += perf.update(scores[due:], labels[due:])
             for change in changes:
                 j = change.position - before - 1
-                timeline.append(
-                    (int(seqs[j]), len(timeline), "metric", (version, change, float(times[j])))
-                )
+                timeline.add(MetricChanged(int(seqs[j]), version, change, float(times[j])))
 
     def _pair_arrays(self, pairs: list[JoinedPair]) -> PairArrays | None:
         """(valid, score, label, error) of pairs for the model's task (inferred at the first
@@ -626,94 +629,91 @@ class ModelState:
 
     # -- alerts and retraining ------------------------------------------------------------
 
-    def _settle(
-        self, timeline: list[_Entry], now: float
-    ) -> tuple[list[Alert], list[RetrainRequest]]:
+    def _settle(self, timeline: Timeline, now: float) -> tuple[list[Alert], list[RetrainRequest]]:
         """Turn the batch timeline, in record order, into alerts and retrain requests."""
         alerts: list[Alert] = []
         requests: list[RetrainRequest] = []
         if not timeline:
             return alerts, requests
-        timeline.sort(key=lambda entry: (entry[0], entry[1]))
         detected_at = rfc3339(now)
-        for position, _, kind, payload in timeline:
-            if kind == "drift":
-                version, signal, label, at, t, entry, number = payload
-                details = drift_details(label, entry.to_dict(), signal.slot_info(label))
-                details["detector_updates"] = at
-                alert = self._alert(
-                    signal.alert_type,
-                    version.name,
-                    signal.name,
-                    label,
-                    at,
-                    t,
-                    detected_at,
-                    details,
-                    position=number,
-                )
-            elif kind == "metric":
-                version, change, t = payload
-                signal_name = f"metric:{change.metric}"
-                self.policy.performance(f"{signal_name}/{change.detector}", change.entered)
-                if not change.entered:
-                    continue
-                details = metric_details(
-                    change,
-                    self.config.performance.window,
-                    self.config.alarms.budget_share("baseline", version.n_detectors),
-                )
-                alert = self._alert(
-                    "performance_degradation",
-                    version.name,
-                    signal_name,
-                    change.detector,
-                    change.position,
-                    t,
-                    detected_at,
-                    details,
-                )
-            elif kind == "estimate":
-                version, change, t = payload
-                if change.entered:
-                    alerts.append(self._estimate_alert(version, change, t, detected_at))
-                continue  # estimates never request retraining
-            elif kind == "verify":
-                version, results, pairs, t = payload
-                if results:
-                    assert version.verify is not None
-                    signal_name, details, severity = verification_outcome(
-                        version.verify, results, pairs
+        for entry in timeline.in_order():
+            match entry:
+                case DriftEntered(version=version, signal=signal, label=label, update=update):
+                    details = drift_details(label, entry.result.to_dict(), signal.slot_info(label))
+                    details["detector_updates"] = update
+                    alert = self._alert(
+                        signal.alert_type,
+                        version.name,
+                        signal.name,
+                        label,
+                        update,
+                        entry.time,
+                        detected_at,
+                        details,
+                        position=entry.number,
                     )
-                    alerts.append(
-                        self._alert(
-                            "performance_degradation",
-                            version.name,
-                            signal_name,
-                            VERIFICATION,
-                            pairs,
-                            t,
-                            detected_at,
-                            details,
-                            severity=severity,
+                case MetricChanged(version=version, change=change):
+                    signal_name = f"metric:{change.metric}"
+                    self.policy.performance(f"{signal_name}/{change.detector}", change.entered)
+                    if not change.entered:
+                        continue
+                    details = metric_details(
+                        change,
+                        self.config.performance.window,
+                        self.config.alarms.budget_share("baseline", version.n_detectors),
+                    )
+                    alert = self._alert(
+                        "performance_degradation",
+                        version.name,
+                        signal_name,
+                        change.detector,
+                        change.position,
+                        entry.time,
+                        detected_at,
+                        details,
+                    )
+                case EstimateChanged(version=version, change=change):
+                    if change.entered:
+                        alerts.append(
+                            self._estimate_alert(version, change, entry.time, detected_at)
                         )
+                    continue  # estimates never request retraining
+                case VersionVerified(version=version, results=results, pairs=pairs):
+                    if results:
+                        assert version.verify is not None
+                        signal_name, details, severity = verification_outcome(
+                            version.verify, results, pairs
+                        )
+                        alerts.append(
+                            self._alert(
+                                "performance_degradation",
+                                version.name,
+                                signal_name,
+                                VERIFICATION,
+                                pairs,
+                                entry.time,
+                                detected_at,
+                                details,
+                                severity=severity,
+                            )
+                        )
+                    continue  # verification alerts never request retraining
+                case SchemaOverflow(first_ignored=first_ignored):
+                    alert = self._alert(
+                        "data_quality",
+                        self.current or "unknown",
+                        "quality:schema",
+                        "max_features",
+                        entry.position,
+                        self.last_event_time or 0.0,
+                        detected_at,
+                        {"max_features": self.config.max_features, "first_ignored": first_ignored},
                     )
-                continue  # verification alerts never request retraining
-            else:  # schema: too many features
-                t = self.last_event_time or 0.0
-                alert = self._alert(
-                    "data_quality",
-                    self.current or "unknown",
-                    "quality:schema",
-                    "max_features",
-                    position,
-                    t,
-                    detected_at,
-                    {"max_features": self.config.max_features, "first_ignored": payload[0]},
-                )
             alerts.append(alert)
             owner = self.versions.get(alert.model_version)
-            request = self.policy.observe(alert, t, None if owner is None else owner.first_time)
+            request = self.policy.observe(
+                alert, _entry_time(entry, self), None if owner is None else owner.first_time
+            )
             if request is not None:
                 self.last_request_id = request.request_id
                 requests.append(request)
@@ -780,28 +780,14 @@ class ModelState:
     # -- checkpointing --------------------------------------------------------------------
 
     def snapshot(self) -> dict[str, Any]:
+        """The model's state as plain data: its :class:`ModelFacts`, then its parts'."""
+        facts = ModelFacts(**{name: getattr(self, name) for name in ModelFacts.__struct_fields__})
         return {
-            "model_id": self.model_id,
-            "partition": self.partition,
-            "task": self.task,
-            "prediction_kind": self.prediction_kind,
-            "features": [[name, *entry] for name, entry in self.features.items()],
-            "ignored": list(self.ignored),
-            "counters": dict(self.counters),
-            "quality": {name: list(c) for name, c in self.quality.items()},
+            **msgspec.to_builtins(facts),
             "join": self.join.snapshot(),
             "policy": self.policy.snapshot(),
             "versions": [version.snapshot() for version in self.versions.values()],
             "estimates": {name: e.snapshot() for name, e in self.estimates.items()},
-            "current": self.current,
-            "seq": self.seq,
-            "schema_alerted": self.schema_alerted,
-            "alerts": self.alerts,
-            "last_request": self.last_request_id,
-            "last_event_time": self.last_event_time,
-            "last_seen": self.last_seen,
-            "silent": self.silent,
-            "throughput": dict(self.throughput),
         }
 
     @classmethod
@@ -811,13 +797,12 @@ class ModelState:
         config: ModelConfig,
         references: Mapping[str, Profile] | None = None,
     ) -> ModelState:
-        model = cls(str(data["model_id"]), int(data["partition"]), config, references)
-        model.task = data["task"]
-        model.prediction_kind = data["prediction_kind"]
-        model.features = {str(row[0]): [row[1], row[2], int(row[3])] for row in data["features"]}
-        model.ignored = [str(name) for name in data["ignored"]]
-        model.counters.update({k: int(v) for k, v in data["counters"].items()})
-        model.quality = {k: [int(c[0]), int(c[1])] for k, c in data["quality"].items()}
+        facts = msgspec.convert(_upgraded(data), ModelFacts)
+        model = cls(facts.model_id, facts.partition, config, references)
+        counters = model.counters
+        for name in ModelFacts.__struct_fields__:
+            setattr(model, name, getattr(facts, name))
+        model.counters = {**counters, **facts.counters}  # counters added since: zero
         model.join = PendingJoin.restore(
             model.model_id,
             data["join"],
@@ -837,16 +822,42 @@ class ModelState:
             if estimate is not None:
                 estimate.restore(item)
                 model._link_estimate(model.versions[name])
-        model.current = data["current"]
-        model.seq = int(data["seq"])
-        model.schema_alerted = bool(data["schema_alerted"])
-        model.alerts = int(data["alerts"])
-        model.last_request_id = data.get("last_request")
-        model.last_event_time = data["last_event_time"]
-        model.last_seen = data["last_seen"]
-        model.silent = bool(data["silent"])
-        model.throughput = dict(data["throughput"])
         return model
+
+
+class ModelFacts(msgspec.Struct):
+    """The plain part of a model's state, field for field as :class:`ModelState` holds it
+    (its snapshot is this struct's ``to_builtins``, its restore a ``convert``)."""
+
+    model_id: str
+    partition: int
+    task: str | None
+    prediction_kind: str | None
+    features: dict[str, FeatureInfo]
+    ignored: list[str]
+    counters: dict[str, int]
+    quality: dict[str, list[int]]  # signal -> [missing, invalid]
+    current: str | None
+    seq: int
+    schema_alerted: bool
+    alerts: int
+    last_request_id: str | None
+    last_event_time: float | None
+    last_seen: float | None
+    silent: bool
+    throughput: Throughput
+
+
+def _upgraded(data: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A model snapshot in today's layout (earlier ones kept features as ``[name, type,
+    kind, since]`` rows and the last request under ``last_request``)."""
+    features = data["features"]
+    if isinstance(features, list) or "last_request" in data:
+        data = dict(data)
+        if isinstance(features, list):
+            data["features"] = {str(row[0]): row[1:] for row in features}
+        data.setdefault("last_request_id", data.pop("last_request", None))
+    return data
 
 
 def _groups(
@@ -863,3 +874,10 @@ def _groups(
         if keep[j]:
             order.setdefault(id(owner), (owner, []))[1].append(j)
     return [(owner, np.asarray(idx, dtype=np.int64)) for owner, idx in order.values()]
+
+
+def _entry_time(entry: Entry, model: ModelState) -> float:
+    """The event time an entry's alert carries (a schema overflow: the latest one seen)."""
+    if isinstance(entry, SchemaOverflow):
+        return model.last_event_time or 0.0
+    return entry.time

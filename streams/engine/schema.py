@@ -1,9 +1,9 @@
 """A model's feature schema: new features get a type from their first value (or the
 config), beyond ``max_features`` they are ignored; each batch becomes typed columns.
 
-A schema entry is plain data, ``[type, first value kind, position]``: ``type`` is
-``"numeric"`` or ``"categorical"``, ``position`` the record that introduced the feature
-(predictions before it do not miss it).
+A schema entry is a :class:`FeatureInfo`: ``type`` is ``"numeric"`` or ``"categorical"``,
+``kind`` the kind of its first value, ``since`` the record that introduced the feature
+(predictions before it do not miss it). As plain data it is ``[type, kind, since]``.
 
 >>> import numpy as np
 >>> from streams.engine.config import MonitorConfig
@@ -11,8 +11,8 @@ A schema entry is plain data, ``[type, first value kind, position]``: ``type`` i
 >>> feats = [{"tenure": 3.0, "plan": "pro"}]
 >>> register_features(known, ignored, feats, np.array([1]), config)
 (0, None)
->>> known
-{'tenure': ['numeric', 'number', 1], 'plan': ['categorical', 'string', 1]}
+>>> known["tenure"], known["plan"].type
+(FeatureInfo(type='numeric', kind='number', since=1), 'categorical')
 >>> feature_columns(known, config.features, feats, np.array([1]))["plan"].values
 ['pro']
 """
@@ -20,22 +20,43 @@ A schema entry is plain data, ``[type, first value kind, position]``: ``type`` i
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any, Final, Literal
 
+import msgspec
 import numpy as np
 import numpy.typing as npt
 
-from streams.engine.columns import Column, categorical_column, numeric_column, value_kind
+from streams.engine.columns import (
+    Column,
+    ValueKind,
+    categorical_column,
+    numeric_column,
+    value_kind,
+)
 from streams.engine.config import FeatureConfig, ModelConfig, PredictionConfig
 
-__all__ = ["MAX_IGNORED_NAMES", "feature_columns", "prediction_column", "register_features"]
+__all__ = [
+    "MAX_IGNORED_NAMES",
+    "FeatureInfo",
+    "feature_columns",
+    "prediction_column",
+    "register_features",
+]
 
 #: Most ignored feature names remembered (beyond: only counted).
 MAX_IGNORED_NAMES: Final = 1000
 
 
+class FeatureInfo(msgspec.Struct, array_like=True, frozen=True):
+    """What the schema knows of a feature (plain data: ``[type, kind, since]``)."""
+
+    type: Literal["numeric", "categorical"]
+    kind: ValueKind | None  # kind of the first value (None: any category key)
+    since: int  # position of the prediction that introduced it
+
+
 def register_features(
-    known: dict[str, list[Any]],
+    known: dict[str, FeatureInfo],
     ignored: list[str],
     feats: list[dict[str, Any]],
     pred_seqs: npt.NDArray[np.int64],
@@ -76,19 +97,19 @@ def register_features(
                 if overflow is None:
                     overflow = (int(pred_seqs[j]), name)
                 continue
-            ftype = (
+            ftype: Literal["numeric", "categorical"] = (
                 spec.type
                 if spec is not None and spec.type
                 else ("numeric" if kind == "number" else "categorical")
             )
             if spec is not None and spec.type == "categorical":
                 kind = None  # configured categorical: any category key
-            known[name] = [ftype, kind, int(pred_seqs[j])]
+            known[name] = FeatureInfo(ftype, kind, int(pred_seqs[j]))
     return ignored_values, overflow
 
 
 def feature_columns(
-    known: Mapping[str, list[Any]],
+    known: Mapping[str, FeatureInfo],
     configured: Mapping[str, FeatureConfig],
     feats: list[dict[str, Any]],
     pred_seqs: npt.NDArray[np.int64],
@@ -96,10 +117,11 @@ def feature_columns(
     """One column per known feature; a feature introduced in this batch applies only from
     the prediction that introduced it (earlier ones do not miss it)."""
     out: dict[str, Column] = {}
-    for name, (ftype, kind, since) in known.items():
+    for name, info in known.items():
         raw = [f.get(name) for f in feats]
         spec = configured.get(name)
-        if ftype == "numeric":
+        kind, since = info.kind, info.since
+        if info.type == "numeric":
             column = numeric_column(raw, spec.range if spec is not None else None)
         else:
             allowed = frozenset(spec.categories) if spec and spec.categories else None

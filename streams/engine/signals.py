@@ -20,7 +20,7 @@ in units of the data, gets ``(x - mean) / std`` of the warm-up.
 ...                        policy=policy, n_detectors=1, transform=True)
 >>> rng = np.random.default_rng(1)
 >>> x = np.concatenate((rng.lognormal(0, 2, 2000), rng.lognormal(1, 2, 2000)))
->>> [(index, label) for index, label, _ in signal.feed(x)]
+>>> [(entry.batch_index, entry.label) for entry in signal.feed(x)]
 [(2175, 'adwin')]
 >>> signal.status(), signal.active  # cleared after 500 quiet updates
 ({'adwin': {'updates': 4000, 'drift': False}}, False)
@@ -32,17 +32,24 @@ import math
 import zlib
 from array import array
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 
-from detectors.base import Detector, DetectorError, DriftState
+from detectors.base import DetectionResult, Detector, DetectorError, DriftState
 from detectors.policy import AlarmPolicy, SignalGate, Transition
 from detectors.profile import NumericProfile, Profile
 from detectors.transform import QuantileTransform
 
-__all__ = ["SCALED_KINDS", "TRANSFORMED_KINDS", "Signal", "check_detector", "create_detector"]
+__all__ = [
+    "SCALED_KINDS",
+    "TRANSFORMED_KINDS",
+    "Signal",
+    "SignalEntry",
+    "check_detector",
+    "create_detector",
+]
 
 #: Detector kinds fed standardised values (their thresholds are in units of the data).
 SCALED_KINDS: Final = frozenset({"page_hinkley"})
@@ -121,6 +128,16 @@ class _Slot:
         if self.saved is None or self.saved[0] != mark:
             self.saved = (mark, detector.snapshot())
         return self.saved[1]
+
+
+class SignalEntry(NamedTuple):
+    """The signal entered drift at batch value ``batch_index`` through detector ``label``, at
+    that detector's ``update``-th value; ``result`` is its statistics at that moment."""
+
+    batch_index: int
+    label: str
+    update: int
+    result: DetectionResult
 
 
 class Signal:
@@ -209,9 +226,10 @@ class Signal:
             }[slot.feed]
         return info
 
-    def feed(self, values: npt.NDArray[Any] | list[Any]) -> list[tuple[int, str, int]]:
-        """Update every detector; returns ``(index, detector, detector update count)`` for
-        each point of this batch where the signal entered drift."""
+    def feed(self, values: npt.NDArray[Any] | list[Any]) -> list[SignalEntry]:
+        """Update every detector; returns a :class:`SignalEntry` for each point of this
+        batch where the signal entered drift, with the detector's statistics at that point
+        (not at the end of the batch)."""
         n = len(values)
         if n == 0:
             return []
@@ -240,13 +258,14 @@ class Signal:
                 rank = 0 if transition is Transition.CLEARED else 1
                 events.append((index, rank, order, label, transition, update))
         self.inputs += n
-        out: list[tuple[int, str, int]] = []
+        out: list[SignalEntry] = []
         if events:
             events.sort(key=lambda e: (e[0], e[1], e[2]))
             for index, _, _, label, transition, update in events:
                 if transition is Transition.ENTERED_DRIFT:
                     if not in_drift:
-                        out.append((min(index, n - 1), label, update))
+                        result = self.slots[label].detector.result_at(update)
+                        out.append(SignalEntry(min(index, n - 1), label, update, result))
                     in_drift.add(label)
                 elif transition is Transition.CLEARED:
                     in_drift.discard(label)

@@ -4,7 +4,7 @@
 ``performance.relative_drop``). The plan is plain data kept on the new version.
 
 >>> plan = verification_plan("v1", None, "req-1", needed=100)
->>> plan["state"], plan["previous"], verification_plan("v1", None, None, needed=0)
+>>> plan.state, plan.previous, verification_plan("v1", None, None, needed=0)
 ('pending', 'v1', None)
 """
 
@@ -13,36 +13,30 @@ from __future__ import annotations
 from typing import Any
 
 from streams.engine.performance import RollingPerformance
-from streams.engine.versions import VersionState
+from streams.engine.versions import VerificationPlan, VersionState
 
 __all__ = ["verification_outcome", "verification_plan", "verification_status", "verify"]
 
 
 def verification_plan(
     previous: str, old: VersionState | None, request_id: str | None, *, needed: int
-) -> dict[str, Any] | None:
+) -> VerificationPlan | None:
     """What a version replacing ``previous`` (whose state is ``old``, if still kept) must
     show once it has ``needed`` labelled events (``None``: not verified)."""
     if needed <= 0:
         return None
     perf = None if old is None else old.performance
-    return {
-        "previous": previous,
-        "request_id": request_id,
-        "baseline": {} if perf is None else dict(perf.baseline),
-        "state": "pending",
-        "results": [],
-    }
+    return VerificationPlan(previous, request_id, {} if perf is None else dict(perf.baseline))
 
 
-def verify(plan: dict[str, Any], perf: RollingPerformance) -> list[dict[str, Any]]:
+def verify(plan: VerificationPlan, perf: RollingPerformance) -> list[dict[str, Any]]:
     """Compare the version's performance over its first labelled events with the
     acceptable limits: ``performance.thresholds``, else the previous version's first
     full window less ``performance.relative_drop``. Marks the verification done."""
     results: list[dict[str, Any]] = []
     limits = {m: (v, "threshold") for m, v in perf.thresholds.items()}
     if not limits and perf.relative_drop is not None:
-        for metric, base in plan["baseline"].items():
+        for metric, base in plan.baseline.items():
             if metric in perf.metrics:
                 drop = abs(base) * perf.relative_drop
                 limit = base - drop if perf.metrics[metric] else base + drop
@@ -63,16 +57,16 @@ def verify(plan: dict[str, Any], perf: RollingPerformance) -> list[dict[str, Any
                 "pairs": pairs,
             }
         )
-    plan["results"] = results
+    plan.results = results
     if not results:
-        plan["state"] = "unverifiable"
+        plan.state = "unverifiable"
     else:
-        plan["state"] = "verified" if all(r["verified"] for r in results) else "failed"
+        plan.state = "verified" if all(r["verified"] for r in results) else "failed"
     return results
 
 
 def verification_outcome(
-    plan: dict[str, Any], results: list[dict[str, Any]], pairs: int
+    plan: VerificationPlan, results: list[dict[str, Any]], pairs: int
 ) -> tuple[str, dict[str, Any], str]:
     """(signal, details, severity) of the one ``performance_degradation`` alert reporting
     a deployment's verification: severity ``info`` when the new version meets every limit,
@@ -82,23 +76,23 @@ def verification_outcome(
     details = {
         **result,
         "labelled_events": pairs,
-        "previous_version": plan["previous"],
-        "request_id": plan["request_id"],
+        "previous_version": plan.previous,
+        "request_id": plan.request_id,
         "results": [dict(r) for r in results],
     }
     return f"metric:{result['metric']}", details, "info" if verified else "critical"
 
 
 def verification_status(
-    plan: dict[str, Any], perf: RollingPerformance | None, *, needed: int
+    plan: VerificationPlan, perf: RollingPerformance | None, *, needed: int
 ) -> dict[str, Any]:
     """A version's deployment verification as ``status``/``view`` show it: state,
     progress towards ``needed`` labelled events, results."""
     return {
-        "state": plan["state"],
-        "previous_version": plan["previous"],
-        "request_id": plan["request_id"],
+        "state": plan.state,
+        "previous_version": plan.previous,
+        "request_id": plan.request_id,
         "labelled_events": 0 if perf is None else perf.updates,
         "needed": needed,
-        "results": [dict(r) for r in plan["results"]],
+        "results": [dict(r) for r in plan.results],
     }

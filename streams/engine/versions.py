@@ -9,13 +9,48 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
+
+import msgspec
 
 from detectors.policy import AlarmPolicy
 from streams.engine.performance import RollingPerformance
 from streams.engine.signals import Signal
 
-__all__ = ["VersionState"]
+__all__ = ["UnseenCategories", "VerificationPlan", "VersionState"]
+
+
+class VerificationPlan(msgspec.Struct):
+    """What a version that replaced ``previous`` (deployed for ``request_id``) must show:
+    the previous version's ``baseline`` metrics; ``state`` is ``pending`` until it has its
+    labelled events, then ``verified``, ``failed`` or ``unverifiable`` with the ``results``
+    (see :mod:`streams.engine.verification`)."""
+
+    previous: str
+    request_id: str | None
+    baseline: dict[str, float]
+    state: str = "pending"
+    results: list[dict[str, Any]] = msgspec.field(default_factory=list)
+
+
+@dataclass(slots=True)
+class UnseenCategories:
+    """The categories of a feature that count as seen: the reference's (``known``), or, until
+    ``count`` warm-up values have come, the ``warm`` ones gathered so far (``known`` None)."""
+
+    known: set[str] | None
+    warm: set[str] = field(default_factory=set)
+    count: int = 0
+
+    def to_data(self) -> list[Any]:
+        known = None if self.known is None else sorted(self.known)
+        return [known, sorted(self.warm), self.count]
+
+    @classmethod
+    def from_data(cls, data: list[Any]) -> UnseenCategories:
+        known, warm, count = data
+        return cls(None if known is None else set(known), set(warm), int(count))
 
 
 class VersionState:
@@ -24,8 +59,7 @@ class VersionState:
     def __init__(self, name: str) -> None:
         self.name = name
         self.signals: dict[str, Signal] = {}
-        # categorical feature -> [reference categories | None, warm-up categories, warm count]
-        self.unseen: dict[str, list[Any]] = {}
+        self.unseen: dict[str, UnseenCategories] = {}  # per categorical feature
         self.performance: RollingPerformance | None = None
         self.predictions = 0
         self.last_position = 0
@@ -35,18 +69,14 @@ class VersionState:
         # detectors sharing the model's false-alarm budget in this version (fixed when the
         # version starts: see streams.engine.budget); 0 until then
         self.n_detectors = 0
-        # deployment verification of a version that replaced another (plain data), or None:
-        # {"previous", "request_id", "baseline": {metric: value}, "state", "results"}
-        self.verify: dict[str, Any] | None = None
+        # deployment verification of a version that replaced another, or None
+        self.verify: VerificationPlan | None = None
 
     def snapshot(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "signals": [signal.snapshot() for signal in self.signals.values()],
-            "unseen": {
-                name: [None if ref is None else sorted(ref), sorted(warm), count]
-                for name, (ref, warm, count) in self.unseen.items()
-            },
+            "unseen": {name: unseen.to_data() for name, unseen in self.unseen.items()},
             "performance": None if self.performance is None else self.performance.snapshot(),
             "predictions": self.predictions,
             "last_position": self.last_position,
@@ -54,7 +84,7 @@ class VersionState:
             "first_time": self.first_time,
             "first_position": self.first_position,
             "n_detectors": self.n_detectors,
-            "verify": self.verify,
+            "verify": None if self.verify is None else msgspec.to_builtins(self.verify),
         }
 
     @classmethod
@@ -72,8 +102,7 @@ class VersionState:
             signal = Signal.restore(item, alarms)
             version.signals[signal.name] = signal
         version.unseen = {
-            name: [None if ref is None else set(ref), set(warm), int(count)]
-            for name, (ref, warm, count) in data["unseen"].items()
+            name: UnseenCategories.from_data(item) for name, item in data["unseen"].items()
         }
         if data["performance"] is not None and new_performance is not None:
             version.performance = new_performance(version.n_detectors)
@@ -84,5 +113,5 @@ class VersionState:
         version.first_time = float(data["first_time"])
         version.first_position = int(data["first_position"])
         verify = data.get("verify")
-        version.verify = None if verify is None else dict(verify)
+        version.verify = None if verify is None else msgspec.convert(verify, VerificationPlan)
         return version

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+
 from streams.engine.model import ModelState
 from streams.engine.verification import verification_status
 
@@ -118,10 +120,10 @@ def model_view(model: ModelState) -> dict[str, Any]:
         "counters": dict(model.counters),
         "quality": {n: {"missing": c[0], "invalid": c[1]} for n, c in model.quality.items()},
         "retrain": model.policy.stats(),
-        "features": {name: entry[0] for name, entry in model.features.items()},
+        "features": {name: info.type for name, info in model.features.items()},
         "ignored_features": list(model.ignored),
         "versions": list(model.versions),
-        "throughput": dict(model.throughput),
+        "throughput": msgspec.to_builtins(model.throughput),
     }
     if version is not None and version.verify is not None:
         out["verification"] = verification_status(
