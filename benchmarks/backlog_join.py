@@ -41,7 +41,7 @@ import psutil
 import redis
 
 from producers.backlog import delayed_labels, publish
-from streams.topics import ensure_topics
+from streams.core.topics import ensure_topics
 
 __all__ = ["main"]
 
@@ -54,10 +54,10 @@ NAMES: Final = ("predictions", "ground-truth", "drift-alerts", "retrain-requests
 
 def monitor_child(args: argparse.Namespace) -> dict[str, Any]:
     """Child mode: run the runner + engine until ``args.events`` records are applied."""
+    from streams.core.kafka import TEST_GROUP
     from streams.core.settings import TopicsConfig
     from streams.engine.config import JoinConfig, MonitorConfig
     from streams.engine.engine import Engine
-    from streams.kafka_config import TEST_GROUP
     from streams.runner.app import Runner, RunnerSettings
 
     topics = args.topics.split(",")
@@ -229,11 +229,11 @@ def checkpoint_times(redis_url: str, sizes: Sequence[int], repeat: int) -> list[
 def estimate_table(events: int, window: int) -> list[dict[str, Any]]:
     """Per window of ``window`` predictions: the CBPE estimate at its end, the realised AUC."""
     from producers.simulator import Kind, Outgoing, Simulation, SimulationConfig
+    from streams.core.events import decode_ground_truth, decode_prediction, epoch_seconds
     from streams.engine.config import MonitorConfig
     from streams.engine.engine import Engine
     from streams.engine.performance import compute_metric
     from streams.engine.records import InputRecord
-    from streams.events import decode_ground_truth, decode_prediction, epoch_seconds
 
     rows = []
     for scenario in ("stable", "data-drift", "concept-drift"):

@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
+from streams.core.events import GroundTruth, Prediction
 from streams.engine import InputRecord, MonitorConfig
 from streams.engine.engine import Engine
-from streams.events import GroundTruth, Prediction
 
 NUMERIC = [f"num_{i}" for i in range(10)]
 CATEGORICAL = {"plan": ("basic", "premium", "pro"), "region": ("eu", "us", "apac", "latam")}

@@ -18,7 +18,7 @@ from typing import Any, Final
 
 import msgspec
 
-from streams.events import MAX_ID_LENGTH, Prediction, decode_prediction, encode
+from streams.core.events import MAX_ID_LENGTH, Prediction, decode_prediction, encode
 
 __all__ = ["json_validated", "main", "make_messages"]
 
@@ -73,7 +73,7 @@ def _check_id(body: dict[str, Any], name: str, required: bool = True) -> None:
 
 
 def json_validated(data: bytes) -> dict[str, Any]:
-    """``json.loads`` plus the checks :func:`streams.events.decode_prediction` makes."""
+    """``json.loads`` plus the checks :func:`streams.core.events.decode_prediction` makes."""
     body = json.loads(data)
     if not isinstance(body, dict):
         raise ValueError("$: expected an object")
@@ -104,7 +104,7 @@ def json_validated(data: bytes) -> dict[str, Any]:
 
 _UNTYPED: Final = msgspec.json.Decoder()
 DECODERS: Final[dict[str, Callable[[bytes], object]]] = {
-    "streams.events (msgspec, validated)": decode_prediction,
+    "streams.core.events (msgspec, validated)": decode_prediction,
     "json.loads + manual validation": json_validated,
     "json.loads alone (no validation)": json.loads,
     "msgspec untyped (no validation)": _UNTYPED.decode,

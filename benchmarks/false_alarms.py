@@ -33,9 +33,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from streams.core.events import GroundTruth, Prediction
 from streams.engine import InputRecord, MonitorConfig
 from streams.engine.engine import Engine
-from streams.events import GroundTruth, Prediction
 
 T0 = 1_800_000_000.0
 #: Predictions generated (and processed) per engine batch.
@@ -142,7 +142,7 @@ def friedman(rng: np.random.Generator, n: int) -> tuple[Columns, Any, Any]:
 def churn_records(seed: int, events: int) -> Iterator[list[InputRecord]]:
     """The churn simulator's stable scenario, decoded (predictions and delayed labels)."""
     from producers.simulator import Kind, Outgoing, Simulation, SimulationConfig
-    from streams.events import decode_ground_truth, decode_prediction
+    from streams.core.events import decode_ground_truth, decode_prediction
 
     sim = Simulation(SimulationConfig(scenario="stable", events=events, seed=seed))
     batch: list[InputRecord] = []

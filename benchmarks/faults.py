@@ -39,10 +39,10 @@ import yaml
 from confluent_kafka import Producer
 
 from streams.checkpoint import CheckpointStore
-from streams.events import FeatureValue, GroundTruth, Prediction, encode
-from streams.kafka_config import TEST_GROUP, producer_config
+from streams.core.events import FeatureValue, GroundTruth, Prediction, encode
+from streams.core.kafka import TEST_GROUP, producer_config
+from streams.core.topics import ensure_topics
 from streams.stack import LocalStack
-from streams.topics import ensure_topics
 
 __all__ = ["main"]
 

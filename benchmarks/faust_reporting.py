@@ -57,8 +57,8 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from benchmarks.event_decode import make_messages
 from producers import MonitorClient
 from producers.faust_client import FaustMonitorClient
-from streams.kafka_config import TEST_GROUP, consumer_config, faust_group_settings, producer_config
-from streams.topics import ensure_topics
+from streams.core.kafka import TEST_GROUP, consumer_config, faust_group_settings, producer_config
+from streams.core.topics import ensure_topics
 
 __all__ = ["main"]
 

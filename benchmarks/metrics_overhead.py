@@ -28,10 +28,10 @@ from typing import Final
 import numpy as np
 from prometheus_client import CollectorRegistry, generate_latest
 
+from streams.core.events import FeatureValue, GroundTruth, Prediction
 from streams.engine.config import MonitorConfig
 from streams.engine.engine import Engine
 from streams.engine.records import InputRecord
-from streams.events import FeatureValue, GroundTruth, Prediction
 from streams.metrics import MonitorMetrics
 from streams.runner.observe import LoopObserver
 

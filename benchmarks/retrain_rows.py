@@ -33,7 +33,7 @@ from producers.retrain.evaluation import CurrentModel, DecisionRules, compare
 from producers.retrain.trainer import fit_logistic, predict_many, score
 from producers.scenarios import SCENARIOS
 from producers.simulator import Kind, Outgoing, Simulation, SimulationConfig
-from streams.events import LogisticParameters, decode_ground_truth, decode_prediction
+from streams.core.events import LogisticParameters, decode_ground_truth, decode_prediction
 
 __all__ = ["main"]
 

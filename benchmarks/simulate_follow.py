@@ -26,7 +26,7 @@ from typing import Final
 from producers.retrain.trainer import predict_proba
 from producers.serving import DeploymentSource
 from producers.simulator import Kind, Outgoing, Simulation, SimulationConfig
-from streams.events import (
+from streams.core.events import (
     Deployment,
     EventDecodeError,
     LogisticParameters,
@@ -110,8 +110,8 @@ def _check_identical(config: SimulationConfig) -> bool:
 
 def _kafka_poll_us(samples: int) -> float:
     from producers.deployment_feed import KafkaDeploymentFeed
+    from streams.core.topics import ensure_topics
     from streams.stack import LocalStack
-    from streams.topics import ensure_topics
 
     def measure(bootstrap: str) -> float:
         ensure_topics(bootstrap, ["bench-deployments"], 1)

@@ -35,11 +35,17 @@ import psutil
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 from msgspec.structs import astuple
 
+from streams.core.events import (
+    GroundTruth,
+    Prediction,
+    decode_ground_truth,
+    decode_prediction,
+    encode,
+)
+from streams.core.kafka import TEST_GROUP, consumer_config, producer_config
 from streams.core.settings import TOPICS, TopicsConfig
+from streams.core.topics import ensure_topics
 from streams.engine.config import CheckpointConfig, MonitorConfig
-from streams.events import GroundTruth, Prediction, decode_ground_truth, decode_prediction, encode
-from streams.kafka_config import TEST_GROUP, consumer_config, producer_config
-from streams.topics import ensure_topics
 
 __all__ = ["main"]
 

@@ -32,7 +32,6 @@ from detectors.profile import (
     ProfileError,
     build_profile,
     profiles_from_columns,
-    profiles_from_file,
 )
 from detectors.quality import (
     AllowedCategories,
@@ -132,6 +131,5 @@ __all__ = [
     "build_profile",
     "create",
     "profiles_from_columns",
-    "profiles_from_file",
     "restore",
 ]

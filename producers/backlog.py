@@ -22,8 +22,8 @@ from typing import Final
 import numpy as np
 from confluent_kafka import Producer
 
-from streams.events import GroundTruth, Prediction, encode
-from streams.kafka_config import producer_config
+from streams.core.events import GroundTruth, Prediction, encode
+from streams.core.kafka import producer_config
 
 __all__ = ["DelayedStream", "delayed_labels", "publish"]
 

@@ -13,7 +13,7 @@ is well calibrated; scenarios (:mod:`producers.scenarios`) change one of them, o
 
 The simulator's model server starts with :data:`MODEL_COEFFICIENTS` as version ``v1`` (the
 ``--model-version`` of ``driftradar simulate``); :func:`model_parameters` is the same rule
-as deployable :class:`~streams.events.LogisticParameters`, which the retrain worker and the
+as deployable :class:`~streams.core.events.LogisticParameters`, which the retrain worker and the
 benchmarks use to score that first version like any deployed one:
 
 >>> from producers.serving import served_probabilities
@@ -33,7 +33,7 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-from streams.events import LogisticParameters, NumericTerm
+from streams.core.events import LogisticParameters, NumericTerm
 
 __all__ = [
     "CATEGORICAL",

@@ -23,7 +23,7 @@ from typing import Any, Final
 from confluent_kafka import KafkaError, Message, Producer
 
 from streams.core.errors import PublishError
-from streams.kafka_config import producer_config
+from streams.core.kafka import producer_config
 
 __all__ = [
     "DeliveryCounts",
@@ -178,7 +178,7 @@ class DeliveryCounts:
 class TrackedProducer(DeliveryCounts):
     """confluent-kafka's idempotent producer with delivery accounting.
 
-    ``config`` overrides :func:`streams.kafka_config.producer_config` (any librdkafka
+    ``config`` overrides :func:`streams.core.kafka.producer_config` (any librdkafka
     property). ``poll_every`` sends between two ``poll(0)`` calls that serve delivery
     callbacks: 1 for a model server (callbacks promptly), more for bulk senders.
     Not meant to be shared between threads without care: callbacks run in whichever thread

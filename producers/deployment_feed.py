@@ -11,7 +11,7 @@ returned by the first call, in topic order, so a restarted simulator serves the 
 "Skipping" is done by reading to the end rather than by asking for the end offset, which
 the local broker (tansu) answers wrongly; the deployments topic is small.
 
-A message that is not a valid :class:`~streams.events.Deployment` is reported to
+A message that is not a valid :class:`~streams.core.events.Deployment` is reported to
 ``on_problem`` and skipped, as are consumer errors (the broker may come back).
 """
 
@@ -26,10 +26,10 @@ from typing import Any, Final
 from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 
 from streams.core.errors import TopicLayoutError
+from streams.core.events import Deployment, EventDecodeError, decode_deployment
+from streams.core.kafka import consumer_config
 from streams.core.settings import DEPLOYMENTS_TOPIC
-from streams.events import Deployment, EventDecodeError, decode_deployment
-from streams.kafka_config import consumer_config
-from streams.topics import partition_counts
+from streams.core.topics import partition_counts
 
 __all__ = ["FeedError", "KafkaDeploymentFeed"]
 

@@ -54,8 +54,8 @@ from producers.reporting import (
     ground_truth_message,
     prediction_message,
 )
+from streams.core.events import Label
 from streams.core.settings import TOPICS
-from streams.events import Label
 
 __all__ = ["FaustMonitorClient"]
 

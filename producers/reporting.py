@@ -2,7 +2,7 @@
 
 The one piece the sync SDK (:mod:`producers.sdk`) and the Faust client
 (:mod:`producers.faust_client`) share, so that both apply the same rules: every event is
-validated by the contract's own decoder (:mod:`streams.events`) before anything is sent, a
+validated by the contract's own decoder (:mod:`streams.core.events`) before anything is sent, a
 bad argument raises :class:`InvalidEventError` naming it, and a message is the compact JSON
 of the event keyed by its ``model_id``.
 
@@ -27,7 +27,7 @@ from typing import Any, Final, TypeVar
 import msgspec
 
 from streams.core.errors import DriftradarError
-from streams.events import (
+from streams.core.events import (
     EventDecodeError,
     Label,
     decode_ground_truth,

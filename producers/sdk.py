@@ -1,6 +1,6 @@
 """The client a model server embeds to report predictions and, later, the true outcomes.
 
-Every event is checked against the contract (:mod:`streams.events`) before anything is sent,
+Every event is checked against the contract (:mod:`streams.core.events`) before anything is sent,
 so a bad argument fails in the caller with a :class:`InvalidEventError` naming it, never in
 the monitor (:mod:`producers.reporting`, shared with the Faust client). Messages are keyed by
 ``model_id``, partitioned by the contract's rule and batched by librdkafka (``linger.ms``);
@@ -33,9 +33,9 @@ from producers.reporting import (
     ground_truth_message,
     prediction_message,
 )
+from streams.core.events import Label
+from streams.core.kafka import bootstrap_servers
 from streams.core.settings import TOPICS
-from streams.events import Label
-from streams.kafka_config import bootstrap_servers
 
 __all__ = ["InvalidEventError", "MonitorClient"]
 

@@ -1,7 +1,7 @@
 """The simulator's model server: which model answers, and switching on a new deployment.
 
 A :class:`ModelServer` starts with the scenario's own rule (``parameters`` is ``None``) and
-:meth:`ModelServer.offer` switches it to a :class:`~streams.events.Deployment`'s
+:meth:`ModelServer.offer` switches it to a :class:`~streams.core.events.Deployment`'s
 parameters and version. Deployments of other models, and versions this server has already
 served (a redelivery, a retried request), are ignored, so offering is idempotent.
 
@@ -10,7 +10,7 @@ columns: vectorised with numpy, and equal, to the last bit, to
 :func:`producers.retrain.trainer.predict_proba` applied to each event's features.
 
 >>> from producers.retrain.trainer import predict_proba
->>> from streams.events import LogisticParameters, NumericTerm
+>>> from streams.core.events import LogisticParameters, NumericTerm
 >>> params = LogisticParameters(
 ...     intercept=-1.0,
 ...     numeric={"age": NumericTerm(coef=0.02, fill=40.0)},
@@ -40,7 +40,7 @@ from typing import NamedTuple, TypeAlias
 import numpy as np
 import numpy.typing as npt
 
-from streams.events import Deployment, LogisticParameters
+from streams.core.events import Deployment, LogisticParameters
 
 __all__ = [
     "DeploymentSource",
@@ -97,7 +97,7 @@ def served_probabilities(
 
     ``columns`` holds the features as published, one array per feature, all of one length:
     float arrays for numeric features (``nan`` where the event has ``null``), string arrays
-    for categorical ones. As in :class:`~streams.events.LogisticParameters`, a numeric term
+    for categorical ones. As in :class:`~streams.core.events.LogisticParameters`, a numeric term
     reads its ``fill`` where the value is missing or not a number, and a category absent
     from its table (or a non-string value) adds 0. The terms are added in the same order,
     with the same float operations, and the sigmoid uses :func:`math.exp`, so the results

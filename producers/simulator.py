@@ -43,7 +43,7 @@ from producers.churn import (
 from producers.quality import MALFORMED_KINDS, MALFORMED_RATE, break_message, corrupt_customers
 from producers.scenarios import SCENARIOS, Regime, Scenario
 from producers.serving import DeploymentSource, ModelServer, Switch, served_probabilities
-from streams.events import (
+from streams.core.events import (
     MAX_ID_LENGTH,
     FeatureValue,
     GroundTruth,

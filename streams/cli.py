@@ -31,7 +31,7 @@ import redis
 from confluent_kafka import KafkaException
 
 from streams.core.errors import ConfigError, DriftradarError
-from streams.redact import environment_secrets, redact_text
+from streams.core.redact import environment_secrets, redact_text
 
 __all__ = ["COMMANDS", "build_parser", "failure", "main"]
 

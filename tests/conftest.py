@@ -22,7 +22,7 @@ Isolation per test:
 Broker quirks to design tests around (tansu): ``delete_records`` and ``create_partitions``
 are unsupported; ListOffsets/``get_watermark_offsets`` are wrong, so read to the end with
 ``enable.partition.eof`` (as ``read_topic`` does); a group join takes ~1 s with
-``streams.kafka_config.TEST_GROUP`` timings; auto-created topics get 4 partitions.
+``streams.core.kafka.TEST_GROUP`` timings; auto-created topics get 4 partitions.
 """
 
 from __future__ import annotations
@@ -39,9 +39,9 @@ import redis
 from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from streams.kafka_config import admin_config, consumer_config
+from streams.core.kafka import admin_config, consumer_config
+from streams.core.topics import DEFAULT_PARTITIONS, ensure_topics, partition_counts
 from streams.stack import LocalStack
-from streams.topics import DEFAULT_PARTITIONS, ensure_topics, partition_counts
 
 MakeTopics = Callable[..., dict[str, str]]
 ReadTopic = Callable[..., list[Message]]

@@ -27,8 +27,8 @@ from examples.faust_model_server.model import MODEL_ID, MODEL_VERSION, churn_pro
 from producers.delivery import DeliveryError, DeliveryFailure
 from producers.faust_client import FaustMonitorClient
 from producers.reporting import InvalidEventError
+from streams.core.kafka import faust_group_settings
 from streams.core.settings import TOPICS
-from streams.kafka_config import faust_group_settings
 
 __all__ = ["Outcome", "ScoringRequest", "ScoringResponse", "app", "monitor"]
 

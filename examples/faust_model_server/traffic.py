@@ -27,8 +27,8 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 
 from examples.faust_model_server.app import OUTCOMES_TOPIC, REQUESTS_TOPIC, RESPONSES_TOPIC
 from examples.faust_model_server.model import churn_probability
-from streams.kafka_config import bootstrap_servers, consumer_config, producer_config
-from streams.topics import ensure_topics
+from streams.core.kafka import bootstrap_servers, consumer_config, producer_config
+from streams.core.topics import ensure_topics
 
 __all__ = ["customers", "main"]
 

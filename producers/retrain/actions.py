@@ -1,6 +1,6 @@
 """Retrain actions that call out to another system: a signed webhook, GitLab, Jenkins.
 
-Each action turns one :class:`~streams.events.RetrainRequest` into one HTTP request and
+Each action turns one :class:`~streams.core.events.RetrainRequest` into one HTTP request and
 returns a :class:`~producers.retrain.decision.Decision`; failures raise :class:`ActionError`
 (retryable or not). Tokens come from the environment as :class:`Secret` and are never
 logged or put in errors.
@@ -16,7 +16,7 @@ never reports ``deployed`` unless the pipeline said so.
 
 The CI variables passed to GitLab and Jenkins (:func:`ci_variables`):
 
->>> from streams.events import decode_retrain_request
+>>> from streams.core.events import decode_retrain_request
 >>> req = decode_retrain_request(
 ...     b'{"request_id": "r1", "model_id": "churn", "model_version": "v3",'
 ...     b' "requested_at": "2026-11-27T10:05:00Z", "reasons": [],'
@@ -46,8 +46,8 @@ from producers.retrain import transport as http
 from producers.retrain.decision import DECLINED, DEPLOYED, FAILED, Decision
 from producers.retrain.errors import ActionError, ConfigError
 from producers.retrain.secrets import Secret
+from streams.core.events import RetrainRequest, encode, result_id
 from streams.core.settings import TOPICS
-from streams.events import RetrainRequest, encode, result_id
 
 __all__ = [
     "SIGNATURE_HEADER",

@@ -21,7 +21,7 @@ from typing import Any, Final
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
 
 from producers.retrain.errors import ActionError
-from streams.events import (
+from streams.core.events import (
     EventDecodeError,
     FeatureValue,
     Label,
@@ -29,7 +29,7 @@ from streams.events import (
     decode_ground_truth,
     decode_prediction,
 )
-from streams.kafka_config import consumer_config
+from streams.core.kafka import consumer_config
 
 __all__ = ["LabelledEvent", "parse_time", "read_window"]
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from streams.events import RetrainRequest, RetrainResult, result_id, rfc3339
+from streams.core.events import RetrainRequest, RetrainResult, result_id, rfc3339
 
 __all__ = [
     "DECLINED",

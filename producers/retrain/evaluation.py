@@ -52,7 +52,7 @@ from scipy.stats import rankdata
 from producers.retrain.dataset import LabelledEvent
 from producers.retrain.errors import ActionError, ConfigError
 from producers.retrain.trainer import fit_logistic, predict_many, score
-from streams.events import Label, LogisticParameters, rfc3339
+from streams.core.events import Label, LogisticParameters, rfc3339
 
 __all__ = [
     "DEFAULT_MIN_ROWS",

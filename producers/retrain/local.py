@@ -15,7 +15,7 @@ predictions it served for the held-out events. For the simulator's first version
 are exactly :data:`producers.churn.MODEL_COEFFICIENTS` applied to each event
 (:func:`producers.churn.model_parameters` is the same model as parameters).
 
-Deploying publishes a :class:`~streams.events.Deployment` to ``model-deployments`` (key:
+Deploying publishes a :class:`~streams.core.events.Deployment` to ``model-deployments`` (key:
 ``model_id``) and records the version in Redis under ``<prefix>:model:<model_id>``
 (fields ``version``, ``number``, ``request_id``, ``deployed_at``, ``deployment``). The
 deployment of a request is stored first under ``<prefix>:deployment:<request_id>``, so a
@@ -48,8 +48,7 @@ from producers.retrain.evaluation import (
     binary_label,
     compare,
 )
-from streams.core.settings import DEPLOYMENTS_TOPIC, TOPICS
-from streams.events import (
+from streams.core.events import (
     Deployment,
     LogisticParameters,
     RetrainRequest,
@@ -57,7 +56,8 @@ from streams.events import (
     encode,
     rfc3339,
 )
-from streams.kafka_config import producer_config
+from streams.core.kafka import producer_config
+from streams.core.settings import DEPLOYMENTS_TOPIC, TOPICS
 
 __all__ = ["LocalTrainerAction", "binary_label", "next_version"]
 

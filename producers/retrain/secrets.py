@@ -20,7 +20,7 @@ import os
 from collections.abc import Iterable, Mapping
 
 from streams.core.errors import ConfigError
-from streams.redact import redact_text
+from streams.core.redact import redact_text
 
 __all__ = [
     "MissingSecretError",

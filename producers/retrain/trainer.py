@@ -6,7 +6,7 @@ steps; scikit-learn would add scipy-heavy weight for one estimator, and river's
 ``LogisticRegression`` is an SGD learner whose answer depends on the row order.
 
 Numeric features are standardised for the fit and the coefficients mapped back to raw
-units, so the deployed :class:`~streams.events.LogisticParameters` apply to raw events.
+units, so the deployed :class:`~streams.core.events.LogisticParameters` apply to raw events.
 
 >>> import numpy as np
 >>> rng = np.random.default_rng(0)
@@ -30,7 +30,7 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-from streams.events import FeatureValue, LogisticParameters, NumericTerm
+from streams.core.events import FeatureValue, LogisticParameters, NumericTerm
 
 __all__ = [
     "MAX_CATEGORIES",

@@ -7,7 +7,7 @@ are refused on purpose: following one would re-send a token to another address.
 Errors become :class:`~producers.retrain.errors.ActionError` with ``retryable`` set for
 network errors, 408, 425, 429 and 5xx, and unset for other 4xx (a bad token or job name
 does not heal by retrying). Messages name the URL with its credentials and secret query
-values hidden (:func:`streams.redact.redact_url`, the one redaction of the project).
+values hidden (:func:`streams.core.redact.redact_url`, the one redaction of the project).
 
 >>> redact_url("https://user:pw@ci.example/job/x/buildWithParameters?token=s3cret")
 'https://user:***@ci.example/job/x/buildWithParameters?token=***'
@@ -25,7 +25,7 @@ from typing import Final
 
 from producers.retrain.errors import ActionError
 from producers.retrain.secrets import Secret, scrub
-from streams.redact import redact_url
+from streams.core.redact import redact_url
 
 __all__ = ["USER_AGENT", "HttpResponse", "cookie_opener", "post", "redact_url", "request"]
 

@@ -58,10 +58,9 @@ from producers.retrain.decision import (
 from producers.retrain.errors import ActionError, ConfigError
 from producers.retrain.metrics import RetrainMetrics
 from producers.retrain.state import ClaimKind, RequestStore, Status
+from streams.core.dead_letter import dead_letter, model_hint
 from streams.core.errors import ConsumeError
-from streams.core.settings import TopicsConfig
-from streams.dead_letter import dead_letter, model_hint
-from streams.events import (
+from streams.core.events import (
     Alert,
     EventDecodeError,
     RetrainRequest,
@@ -72,8 +71,9 @@ from streams.events import (
     result_id,
     rfc3339,
 )
-from streams.kafka_config import FAST_GROUP, consumer_config
-from streams.publisher import Publisher
+from streams.core.kafka import FAST_GROUP, consumer_config
+from streams.core.publisher import Publisher
+from streams.core.settings import TopicsConfig
 
 __all__ = [
     "DEFAULT_GROUP_ID",
@@ -137,7 +137,7 @@ def failure_alert(
 ) -> Alert:
     """The alert of a request that failed for good; its id depends on the request only.
 
-    >>> from streams.events import decode_retrain_request
+    >>> from streams.core.events import decode_retrain_request
     >>> req = decode_retrain_request(b'{"request_id": "r1", "model_id": "churn",'
     ...     b' "requested_at": "2026-11-27T10:05:00Z", "reasons": [],'
     ...     b' "window": {"start": "2026-11-27T09:00:00Z", "end": "2026-11-27T10:00:00Z"}}')

@@ -6,7 +6,7 @@ its decisions do not depend on batch boundaries), without Kafka or Redis. After 
 report's charts; when a signal raises a drift alert, its window tests' reference and
 current distributions are kept for the report.
 
->>> from streams.events import GroundTruth, Prediction
+>>> from streams.core.events import GroundTruth, Prediction
 >>> from streams.engine import InputRecord, MonitorConfig
 >>> records = []
 >>> for i in range(3000):
@@ -25,8 +25,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from streams.core.events import Alert, Prediction
 from streams.engine import Engine, InputRecord, MonitorConfig
-from streams.events import Alert, Prediction
 
 __all__ = ["DISTRIBUTION_DETECTORS", "Backtest", "replay"]
 
@@ -99,6 +99,6 @@ def replay(
 
 
 def _seconds(value: Any) -> float:
-    from streams.events import epoch_seconds
+    from streams.core.events import epoch_seconds
 
     return epoch_seconds(value)

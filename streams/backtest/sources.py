@@ -27,8 +27,7 @@ from typing import Any
 import msgspec
 
 from streams.core.errors import DriftradarError
-from streams.engine.records import InputRecord
-from streams.events import (
+from streams.core.events import (
     EventDecodeError,
     GroundTruth,
     Prediction,
@@ -36,6 +35,7 @@ from streams.events import (
     decode_prediction,
     epoch_seconds,
 )
+from streams.engine.records import InputRecord
 
 __all__ = ["BacktestSourceError", "read_files", "read_topics", "write_jsonl"]
 

@@ -8,7 +8,7 @@ point, and the *first detection* of a change is the first alert at or after it, 
 counted in predictions. ``budget_used`` is the false alarms against what the model's
 ``alarms.expected_run_time`` allows over the stable span (1.0: exactly the budget).
 
->>> from streams.events import Alert
+>>> from streams.core.events import Alert
 >>> def alert(t):
 ...     return Alert(alert_id="a", type="data_drift", severity="warning", model_id="m",
 ...                  signal="feature:x", detector="ks", detected_at="",
@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from streams.backtest.replay import Backtest
-from streams.events import Alert
+from streams.core.events import Alert
 
 __all__ = ["ModelSummary", "SignalSummary", "event_seconds", "summarise", "summarise_model"]
 

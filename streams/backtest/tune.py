@@ -16,8 +16,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from streams.backtest.replay import replay
+from streams.core.events import Prediction
 from streams.engine import InputRecord, MonitorConfig
-from streams.events import Prediction
 
 __all__ = ["stable_span", "tune"]
 

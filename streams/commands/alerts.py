@@ -26,16 +26,16 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message,
 from producers.retrain.decision import describe
 from streams.core.convert import option
 from streams.core.errors import TopicLayoutError
-from streams.core.settings import Positive, PositiveInt
-from streams.engine.config import load_config
-from streams.events import (
+from streams.core.events import (
     Alert,
     EventDecodeError,
     RetrainResult,
     decode_alert,
     decode_retrain_result,
 )
-from streams.kafka_config import bootstrap_servers, consumer_config
+from streams.core.kafka import bootstrap_servers, consumer_config
+from streams.core.settings import Positive, PositiveInt
+from streams.engine.config import load_config
 
 HELP = "tail the alert topic (human-readable, or --json), with --results the retrain outcomes"
 

@@ -22,9 +22,9 @@ from streams.backtest.report import write_report
 from streams.backtest.sources import BacktestSourceError, write_jsonl
 from streams.backtest.summary import ModelSummary
 from streams.backtest.tune import tune
+from streams.core.events import Prediction
 from streams.engine import InputRecord
 from streams.engine.config import ConfigError, MonitorConfig, load_config
-from streams.events import Prediction
 
 HELP = "replay recorded events through the engine: alarms, delays, budget, HTML report"
 
@@ -130,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         if args.from_topic:
-            from streams.kafka_config import bootstrap_servers
+            from streams.core.kafka import bootstrap_servers
 
             topics = [config.topics.predictions, config.topics.ground_truth]
             records, skipped = read_topics(

@@ -100,10 +100,10 @@ def run(args: argparse.Namespace) -> int:
     from producers.retrain.metrics import RetrainMetrics
     from producers.retrain.state import RequestStore
     from producers.retrain.worker import RetrainWorker, WorkerSettings
+    from streams.core.kafka import bootstrap_servers
+    from streams.core.redis_client import open_redis, redis_url
     from streams.engine.config import load_config
-    from streams.kafka_config import bootstrap_servers
     from streams.metrics.server import DEFAULT_HOST, HOST_ENV, MetricsServer
-    from streams.runner.connect import open_redis, redis_url
 
     cli = {name: value for name, value in vars(args).items() if not name.startswith("_")}
     config = load_config(args.config)

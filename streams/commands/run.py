@@ -22,13 +22,13 @@ from msgspec.structs import replace
 
 from streams.core.convert import option
 from streams.core.errors import DriftradarError
+from streams.core.kafka import bootstrap_servers
+from streams.core.redis_client import group_id, redis_url
 from streams.core.settings import Positive, PositiveInt
 from streams.engine.config import MonitorConfig, load_config
-from streams.kafka_config import bootstrap_servers
 from streams.metrics import PORT_ENV, MetricsServer, MonitorMetrics, resolve_port
 from streams.metrics import add_arguments as add_metrics_arguments
 from streams.runner.app import Runner, RunnerSettings
-from streams.runner.connect import group_id, redis_url
 
 HELP = "run the monitor (one consumer-group member; start several to scale out)"
 

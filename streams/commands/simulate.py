@@ -29,9 +29,9 @@ from producers.scenarios import SCENARIOS
 from producers.serving import Switch
 from producers.simulator import Simulation, SimulationConfig
 from streams.core.errors import UsageError
+from streams.core.kafka import bootstrap_servers
 from streams.core.settings import DEPLOYMENTS_TOPIC, TOPICS
-from streams.kafka_config import bootstrap_servers
-from streams.topics import (
+from streams.core.topics import (
     DEFAULT_PARTITIONS,
     TopicError,
     ensure_topics,

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from streams.core.convert import option
 from streams.core.settings import Port, PositiveInt
+from streams.core.topics import DEFAULT_PARTITIONS
 from streams.stack.daemon import (
     STATE_DIR_ENV,
     render_exports,
@@ -21,7 +22,6 @@ from streams.stack.daemon import (
     stack_status,
     stack_up,
 )
-from streams.topics import DEFAULT_PARTITIONS
 
 HELP = "start/stop the local Kafka-compatible broker and Redis in the background"
 

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from streams.checkpoint import CheckpointStore, StoredStatus
-from streams.runner.connect import group_id, open_redis, redis_url
+from streams.core.redis_client import group_id, open_redis, redis_url
 from streams.runner.status import merge_models
 
 HELP = "show models, signals and detector state (read from Redis)"

@@ -35,6 +35,7 @@ from rich.live import Live
 
 from streams.core.errors import DriftradarError
 from streams.core.settings import DEFAULT_METRICS_PORT
+from streams.core.topics import ensure_topics
 from streams.demo.plan import FIRST_VERSION, PARTITIONS, DemoPlan
 from streams.demo.processes import Children, driftradar_command
 from streams.demo.state import DemoState
@@ -42,7 +43,6 @@ from streams.demo.summary import Summary, measure, read_back, summarise
 from streams.demo.view import PlainLog, render
 from streams.demo.watch import Watcher
 from streams.stack import LocalStack
-from streams.topics import ensure_topics
 
 __all__ = ["DemoError", "DemoOptions", "run_demo"]
 

@@ -5,7 +5,7 @@ Everything arrives as plain events (:meth:`DemoState.on_alert`, :meth:`on_reques
 :meth:`on_deployment`, :meth:`on_status`), so the live view, the headless log and the
 summary all read the same state.
 
->>> from streams.events import Alert
+>>> from streams.core.events import Alert
 >>> state = DemoState()
 >>> state.on_status({"churn": {"predictions": 100, "ground_truth": 90}}, at=10.0)
 >>> state.on_status({"churn": {"predictions": 500, "ground_truth": 450}}, at=11.0)
@@ -24,8 +24,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from streams.core.events import Alert, Deployment, RetrainRequest
 from streams.engine.retrain import VERIFICATION
-from streams.events import Alert, Deployment, RetrainRequest
 
 __all__ = ["DemoState", "Happening"]
 

@@ -15,17 +15,17 @@ import redis
 from confluent_kafka import Consumer, KafkaError, TopicPartition
 
 from streams.checkpoint import CheckpointError, CheckpointStore
-from streams.demo.plan import DemoTopics
-from streams.demo.state import DemoState
-from streams.events import (
+from streams.core.events import (
     EventDecodeError,
     decode_alert,
     decode_deployment,
     decode_retrain_request,
 )
-from streams.kafka_config import consumer_config
+from streams.core.kafka import consumer_config
+from streams.core.topics import partition_counts
+from streams.demo.plan import DemoTopics
+from streams.demo.state import DemoState
 from streams.runner.status import merge_models
-from streams.topics import partition_counts
 
 __all__ = ["Watcher"]
 

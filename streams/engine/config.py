@@ -40,6 +40,8 @@ from detectors import registry
 from detectors.policy import AlarmPolicy
 from streams.core.convert import convert, one_of
 from streams.core.errors import ConfigError
+from streams.core.events import ALERT_TYPES, MODEL_ALERT_TYPES
+from streams.core.kafka import partitioner_problem
 from streams.core.settings import (
     DEFAULT_METRICS_PORT,
     BrokerConfig,
@@ -57,8 +59,6 @@ from streams.core.settings import (
     TopicsConfig,
 )
 from streams.engine.signals import check_detector
-from streams.events import ALERT_TYPES, MODEL_ALERT_TYPES
-from streams.kafka_config import partitioner_problem
 
 __all__ = [
     "DEFAULT_DETECTORS",

@@ -1,7 +1,7 @@
 """The monitor engine: routes decoded events to per-model state, runs the ops checks, and
 hands out its state per partition as plain data for checkpointing.
 
->>> from streams.events import GroundTruth, Prediction
+>>> from streams.core.events import GroundTruth, Prediction
 >>> engine = Engine(MonitorConfig(), clock=lambda: 0.0)
 >>> p = Prediction("e1", "churn", {"tenure": 3.0}, 0.8, timestamp=10.0)
 >>> g = GroundTruth("e1", "churn", 1.0, timestamp=20.0)
@@ -20,15 +20,16 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from detectors.profile import Profile, ProfileError, profiles_from_file
-from streams.dead_letter import REASON_KINDS, reason_kind
+from detectors.profile import Profile, ProfileError
+from streams.core.dead_letter import REASON_KINDS, reason_kind
+from streams.core.events import Alert, rfc3339
 from streams.engine.config import ConfigError, ModelConfig, MonitorConfig
 from streams.engine.ids import alert_id
 from streams.engine.model import ModelState
 from streams.engine.pending_codec import PendingLookup
 from streams.engine.records import EngineOutput, InputRecord
+from streams.engine.references import profiles_from_file
 from streams.engine.views import model_status, model_trace, model_view
-from streams.events import Alert, rfc3339
 
 __all__ = ["MONITOR_MODEL_ID", "SNAPSHOT_FORMAT", "Engine"]
 

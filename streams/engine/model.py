@@ -24,6 +24,7 @@ import numpy.typing as npt
 
 from detectors.budget import evaluation_tail
 from detectors.profile import CategoricalProfile, Profile
+from streams.core.events import Alert, Prediction, RetrainRequest, epoch_seconds, rfc3339
 from streams.engine.alert_details import drift_details, metric_details
 from streams.engine.budget import count_detectors
 from streams.engine.columns import Column, ValueKind
@@ -56,7 +57,6 @@ from streams.engine.timeline import (
 )
 from streams.engine.verification import verification_outcome, verification_plan, verify
 from streams.engine.versions import UnseenCategories, VersionState
-from streams.events import Alert, Prediction, RetrainRequest, epoch_seconds, rfc3339
 
 __all__ = ["ModelState"]
 

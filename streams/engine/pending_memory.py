@@ -3,7 +3,7 @@ Redis (:mod:`streams.checkpoint`), in Python, for tests, benchmarks and embeddin
 without Redis. It reads the same blobs (:mod:`streams.engine.pending_codec`).
 
 >>> from streams.engine import Engine, InputRecord, MonitorConfig
->>> from streams.events import GroundTruth, Prediction
+>>> from streams.core.events import GroundTruth, Prediction
 >>> engine, store = Engine(MonitorConfig(), clock=lambda: 0.0), MemoryPendingStore()
 >>> _ = engine.process([InputRecord(Prediction("e1", "m", {"x": 1.0}, 0.7, timestamp=1.0),
 ...                                 0, 0, 1.0)])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from streams.events import Alert, GroundTruth, Prediction, RetrainRequest
+from streams.core.events import Alert, GroundTruth, Prediction, RetrainRequest
 
 __all__ = ["EngineOutput", "InputRecord"]
 

@@ -20,9 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-from streams.engine.config import RetrainConfig
-from streams.engine.ids import request_id
-from streams.events import (
+from streams.core.events import (
     MODEL_ALERT_TYPES,
     Alert,
     AlertReason,
@@ -30,6 +28,8 @@ from streams.events import (
     TimeWindow,
     rfc3339,
 )
+from streams.engine.config import RetrainConfig
+from streams.engine.ids import request_id
 
 __all__ = ["VERIFICATION", "RetrainPolicy"]
 

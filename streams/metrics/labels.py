@@ -2,7 +2,7 @@
 
 Prometheus keeps one time series per label combination, so a label fed by user data (model
 ids, feature names, a free-text reason) must have a ceiling (dead-letter reasons fold to
-:data:`~streams.dead_letter.REASON_KINDS`). :class:`LabelCap` admits the
+:data:`~streams.core.dead_letter.REASON_KINDS`). :class:`LabelCap` admits the
 first ``limit`` distinct values it sees and refuses later ones; the caller then folds the
 refused value into ``_other`` (counters) or drops the sample and counts the drop (gauges).
 
@@ -22,7 +22,7 @@ from __future__ import annotations
 import threading
 from typing import Final
 
-from streams.dead_letter import REASON_KINDS, reason_kind
+from streams.core.dead_letter import REASON_KINDS, reason_kind
 
 __all__ = ["MAX_LABEL_LENGTH", "OTHER", "REASON_KINDS", "LabelCap", "clip", "reason_kind"]
 

@@ -43,7 +43,7 @@ from prometheus_client import (
     ProcessCollector,
 )
 
-from streams.events import ALERT_TYPES, Alert, RetrainRequest
+from streams.core.events import ALERT_TYPES, Alert, RetrainRequest
 from streams.metrics.histogram import BatchHistogram
 from streams.metrics.labels import OTHER, REASON_KINDS, LabelCap, clip, reason_kind
 from streams.metrics.snapshots import Sample, SnapshotGauges
@@ -428,7 +428,7 @@ class MonitorMetrics:
         self.dependency_up.labels(dependency).set(1 if up else 0)
 
     def record_alert(self, alert: Alert | Mapping[str, Any]) -> None:
-        """Count one published alert (an :class:`~streams.events.Alert` or its dict form)."""
+        """Count one published alert (an :class:`~streams.core.events.Alert` or its dict form)."""
         model_id, kind, severity = (
             (alert.model_id, alert.type, alert.severity)
             if isinstance(alert, Alert)

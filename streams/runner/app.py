@@ -62,16 +62,16 @@ from streams.checkpoint import (
     StaleOwnerError,
     partition_key,
 )
+from streams.core.dead_letter import dead_letter, model_hint
+from streams.core.events import Alert, Prediction, encode
+from streams.core.kafka import FAST_GROUP
+from streams.core.publisher import DeliveryPendingError
+from streams.core.redact import redact_text, redact_url, secrets_of_url
+from streams.core.redis_client import RETRYABLE
 from streams.core.settings import BrokerConfig, RedisConfig, TopicsConfig
-from streams.dead_letter import dead_letter, model_hint
 from streams.engine.config import CheckpointConfig, JoinConfig
 from streams.engine.records import EngineOutput, InputRecord
-from streams.events import Alert, Prediction, encode
-from streams.kafka_config import FAST_GROUP
 from streams.metrics import MonitorMetrics
-from streams.publisher import DeliveryPendingError
-from streams.redact import redact_text, redact_url, secrets_of_url
-from streams.runner.connect import RETRYABLE
 from streams.runner.decode import Rejected, decode_batch
 from streams.runner.errors import ConsumeError, OutageError
 from streams.runner.intake import Intake

@@ -10,7 +10,7 @@ event time (its ``timestamp``, else the Kafka message timestamp); a rejected mes
 time of its own and keeps its place behind its partition's previous record.
 
 Nothing a message provokes escapes this step: the contract's decoder turns every parse or
-validation problem into :class:`~streams.events.EventDecodeError`, and anything else a
+validation problem into :class:`~streams.core.events.EventDecodeError`, and anything else a
 message could still raise here is caught and rejected with its type, so one message can
 never stop a partition.
 """
@@ -23,13 +23,13 @@ from typing import NamedTuple, cast
 
 from confluent_kafka import KafkaError, Message
 
-from streams.engine.records import InputRecord
-from streams.events import (
+from streams.core.events import (
     EventDecodeError,
     decode_ground_truth,
     decode_prediction,
     epoch_seconds,
 )
+from streams.engine.records import InputRecord
 from streams.runner.offsets import OffsetBook
 
 __all__ = ["DecodedBatch", "Lane", "Rejected", "decode_batch"]

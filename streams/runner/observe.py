@@ -8,7 +8,7 @@ array), the engine's model view at most once per ``view_seconds``, and the cache
 ``/readyz`` checks read (no network call at scrape time).
 
 >>> from prometheus_client import CollectorRegistry
->>> from streams.events import Prediction
+>>> from streams.core.events import Prediction
 >>> from streams.engine.records import InputRecord
 >>> from streams.metrics import MonitorMetrics
 >>> metrics = MonitorMetrics(CollectorRegistry(), process_collectors=False)
@@ -36,9 +36,9 @@ from typing import Any, Final, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
+from streams.core.events import GroundTruth, Prediction, epoch_seconds
 from streams.engine.join import JOIN_OUTCOMES
 from streams.engine.records import EngineOutput, InputRecord
-from streams.events import GroundTruth, Prediction, epoch_seconds
 from streams.metrics import BatchObservation, EngineView, MonitorMetrics, reason_kind
 
 __all__ = [
@@ -75,7 +75,7 @@ def event_times(records: Sequence[InputRecord]) -> npt.NDArray[np.float64]:
     Built in one pass: numpy turns ``None`` into NaN, and only RFC 3339 timestamps (parsed
     to ``datetime``) fall back to a per-record conversion.
 
-    >>> from streams.events import GroundTruth
+    >>> from streams.core.events import GroundTruth
     >>> rs = [InputRecord(GroundTruth("a", "m", 1, timestamp=5.0), 0, 0, 9.0),
     ...       InputRecord(GroundTruth("b", "m", 1), 0, 1, 9.0)]
     >>> event_times(rs).tolist()

@@ -17,14 +17,14 @@ import redis
 from confluent_kafka import Consumer, KafkaException
 
 from streams.checkpoint import CheckpointStore
+from streams.core.kafka import consumer_config
+from streams.core.publisher import Publisher
+from streams.core.redis_client import open_redis
 from streams.core.settings import RedisConfig, TopicsConfig
-from streams.kafka_config import consumer_config
-from streams.publisher import Publisher
-from streams.runner.connect import open_redis
+from streams.core.topics import partition_counts
 from streams.runner.errors import UnreachableError
 from streams.runner.layout import check_layout
 from streams.runner.properties import common_properties
-from streams.topics import partition_counts
 
 __all__ = ["Session", "SessionSettings", "open_session"]
 

@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from streams.kafka_config import DEFAULT_TOPICS
+from streams.core.kafka import DEFAULT_TOPICS
+from streams.core.topics import DEFAULT_PARTITIONS, ensure_topics
 from streams.stack.errors import StackStateError
 from streams.stack.services import KAFKA, REDIS, RunningService, ServiceKind, start_service
-from streams.topics import DEFAULT_PARTITIONS, ensure_topics
 
 __all__ = [
     "STATE_DIR_ENV",

@@ -19,7 +19,7 @@ import redis
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
-from streams.kafka_config import admin_config
+from streams.core.kafka import admin_config
 from streams.stack.binaries import find_redis_server, find_tansu
 from streams.stack.errors import StackStartupError
 from streams.stack.process import ProcessRef, free_port, listens_on, spawn, stop_process, tail

@@ -22,16 +22,16 @@ import pytest
 import redis
 from confluent_kafka import Message
 
-from streams.demo.plan import FIRST_VERSION, MIN_ROC_AUC, DemoTopics
-from streams.engine.performance import compute_metric
-from streams.engine.retrain import VERIFICATION
-from streams.events import (
+from streams.core.events import (
     decode_alert,
     decode_deployment,
     decode_ground_truth,
     decode_prediction,
     decode_retrain_request,
 )
+from streams.demo.plan import FIRST_VERSION, MIN_ROC_AUC, DemoTopics
+from streams.engine.performance import compute_metric
+from streams.engine.retrain import VERIFICATION
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -32,8 +32,8 @@ from runner_harness import ROOT, TOPICS, monitor_env, start_monitor, status_json
 
 from streams.checkpoint import CheckpointStore
 from streams.commands.status import status_document
-from streams.events import decode_prediction
-from streams.kafka_config import TEST_GROUP, faust_group_settings
+from streams.core.events import decode_prediction
+from streams.core.kafka import TEST_GROUP, faust_group_settings
 
 pytestmark = pytest.mark.integration
 

@@ -17,11 +17,11 @@ import pytest
 import redis
 from confluent_kafka import Consumer, Message, Producer, TopicPartition
 
-from streams.kafka_config import DEFAULT_TOPICS, TEST_GROUP, consumer_config, producer_config
+from streams.core.kafka import DEFAULT_TOPICS, TEST_GROUP, consumer_config, producer_config
+from streams.core.topics import TopicError, ensure_topics, partition_counts
 from streams.stack import LocalStack, StackStartupError, kafka_answers, redis_answers
 from streams.stack.process import ProcessRef
 from streams.stack.services import KAFKA, REDIS, ServiceKind, start_service
-from streams.topics import TopicError, ensure_topics, partition_counts
 
 pytestmark = pytest.mark.integration
 

@@ -30,9 +30,9 @@ from streams.core.errors import (
     UnreachableError,
     UsageError,
 )
+from streams.core.topics import TopicError
 from streams.demo.plan import PlanError
 from streams.stack import MissingBinaryError
-from streams.topics import TopicError
 
 
 @pytest.mark.parametrize(

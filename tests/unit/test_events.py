@@ -9,7 +9,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from streams.events import (
+from streams.core.events import (
     MAX_ID_LENGTH,
     Alert,
     AlertReason,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from streams.topics import ensure_topics, validate_topic_name
+from streams.core.topics import ensure_topics, validate_topic_name
 
 _NO_BROKER = "127.0.0.1:1"  # never contacted: the arguments are refused first
 

@@ -103,7 +103,7 @@ def driftradar_run(request: pytest.FixtureRequest) -> Iterator[int]:
             "dead-letter",
         )
     }
-    from streams.topics import ensure_topics
+    from streams.core.topics import ensure_topics
 
     ensure_topics(bootstrap, topics.values(), 3)
     port = free_port()

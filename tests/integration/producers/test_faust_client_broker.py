@@ -19,9 +19,9 @@ import pytest
 
 from producers import DeliveryError, DeliveryFailure
 from producers.faust_client import FaustMonitorClient
-from streams.events import decode_ground_truth, decode_prediction
+from streams.core.events import decode_ground_truth, decode_prediction
+from streams.core.topics import ensure_topics
 from streams.stack import LocalStack
-from streams.topics import ensure_topics
 
 pytestmark = pytest.mark.integration
 

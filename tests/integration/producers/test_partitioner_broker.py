@@ -26,10 +26,10 @@ from confluent_kafka import Producer
 
 from producers import MonitorClient
 from producers.faust_client import FaustMonitorClient
+from streams.core.events import Alert
+from streams.core.kafka import producer_config
+from streams.core.publisher import Publisher
 from streams.core.settings import TopicsConfig
-from streams.events import Alert
-from streams.kafka_config import producer_config
-from streams.publisher import Publisher
 
 pytestmark = pytest.mark.integration
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from producers import DeliveryError, DeliveryFailure, MonitorClient
-from streams.events import decode_ground_truth, decode_prediction
+from streams.core.events import decode_ground_truth, decode_prediction
 
 pytestmark = pytest.mark.integration
 

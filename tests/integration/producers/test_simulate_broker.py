@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from producers.simulator import Kind, Outgoing, Simulation, SimulationConfig
-from streams.events import decode_ground_truth, decode_prediction
+from streams.core.events import decode_ground_truth, decode_prediction
 
 pytestmark = pytest.mark.integration
 

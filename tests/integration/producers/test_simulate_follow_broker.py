@@ -21,14 +21,14 @@ from producers.deployment_feed import FeedError, KafkaDeploymentFeed
 from producers.publish import SimulationTopics, publish
 from producers.retrain.trainer import fit_logistic, predict_proba
 from producers.simulator import Kind, Outgoing, Simulation, SimulationConfig
-from streams.events import (
+from streams.core.events import (
     Deployment,
     LogisticParameters,
     decode_ground_truth,
     decode_prediction,
     encode,
 )
-from streams.kafka_config import producer_config
+from streams.core.kafka import producer_config
 
 pytestmark = pytest.mark.integration
 

@@ -21,9 +21,9 @@ from producers.retrain.errors import ActionError
 from producers.retrain.metrics import RetrainMetrics
 from producers.retrain.state import RequestStore
 from producers.retrain.worker import RetrainWorker, WorkerSettings
+from streams.core.events import RetrainRequest, RetrainResult, decode_retrain_result
+from streams.core.kafka import TEST_GROUP, producer_config
 from streams.core.settings import TopicsConfig
-from streams.events import RetrainRequest, RetrainResult, decode_retrain_result
-from streams.kafka_config import TEST_GROUP, producer_config
 
 
 class Crash(BaseException):

@@ -11,7 +11,7 @@ from collections.abc import Callable
 import pytest
 from retrain_harness import publish
 
-from streams.events import Alert, RetrainResult, encode
+from streams.core.events import Alert, RetrainResult, encode
 
 pytestmark = pytest.mark.integration
 

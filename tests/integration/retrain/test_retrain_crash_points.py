@@ -23,7 +23,7 @@ from producers.retrain.decision import Decision
 from producers.retrain.local import LocalTrainerAction
 from producers.retrain.state import RequestStore, Status
 from producers.retrain.worker import RetrainWorker
-from streams.events import RetrainRequest, RetrainResult, decode_deployment
+from streams.core.events import RetrainRequest, RetrainResult, decode_deployment
 
 pytestmark = pytest.mark.integration
 

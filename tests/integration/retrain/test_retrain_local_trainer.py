@@ -23,7 +23,7 @@ from producers.churn import (
 from producers.retrain.local import LocalTrainerAction
 from producers.retrain.state import Status
 from producers.retrain.trainer import predict_proba
-from streams.events import decode_deployment, decode_retrain_request, rfc3339
+from streams.core.events import decode_deployment, decode_retrain_request, rfc3339
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

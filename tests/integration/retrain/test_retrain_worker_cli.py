@@ -16,7 +16,7 @@ import pytest
 from confluent_kafka import Message
 from retrain_harness import publish, request_bytes, results
 
-from streams.events import decode_alert
+from streams.core.events import decode_alert
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -24,7 +24,7 @@ from producers.retrain.errors import ActionError
 from producers.retrain.secrets import Secret
 from producers.retrain.state import Status
 from producers.retrain.worker import RetrainWorker
-from streams.events import DeadLetter, decode_alert
+from streams.core.events import DeadLetter, decode_alert
 
 pytestmark = pytest.mark.integration
 

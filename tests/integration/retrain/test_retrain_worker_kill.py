@@ -23,7 +23,7 @@ from retrain_harness import publish, results
 from test_retrain_local_trainer import DRIFTED_WORLD, START, churn_events
 
 from producers.retrain.state import RequestStore, Status
-from streams.events import decode_deployment
+from streams.core.events import decode_deployment
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -23,9 +23,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
 from streams.commands.run import add_arguments, settings_from
+from streams.core.events import Alert, Prediction, rfc3339
 from streams.engine.config import load_config
 from streams.engine.records import EngineOutput, InputRecord
-from streams.events import Alert, Prediction, rfc3339
 from streams.runner.app import Runner
 
 

@@ -27,8 +27,8 @@ import yaml
 from confluent_kafka import Producer
 
 from streams.checkpoint import CheckpointStore
-from streams.events import GroundTruth, Prediction, encode
-from streams.kafka_config import TEST_GROUP, producer_config
+from streams.core.events import GroundTruth, Prediction, encode
+from streams.core.kafka import TEST_GROUP, producer_config
 
 ROOT = Path(__file__).resolve().parents[3]
 #: The topics a monitor needs (contract names; tests prefix them per test).

@@ -155,10 +155,10 @@ def test_pending_deltas_in_redis_match_the_reference_store(
     checkpoint writes none of them."""
     import numpy as np
 
+    from streams.core.events import GroundTruth, Prediction
     from streams.engine import InputRecord, MonitorConfig
     from streams.engine.engine import Engine
     from streams.engine.pending_memory import MemoryPendingStore
-    from streams.events import GroundTruth, Prediction
 
     config = MonitorConfig.from_mapping({"defaults": {"join": {"ttl_seconds": 300.0}}})
     engine = Engine(config, clock=lambda: 0.0)

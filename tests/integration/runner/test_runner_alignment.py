@@ -25,8 +25,8 @@ from runner_harness import (
 )
 
 from producers.backlog import delayed_labels, publish
-from streams.events import Prediction, encode
-from streams.kafka_config import producer_config
+from streams.core.events import Prediction, encode
+from streams.core.kafka import producer_config
 
 pytestmark = pytest.mark.integration
 

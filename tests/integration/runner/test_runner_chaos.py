@@ -34,9 +34,9 @@ from runner_harness import (
     write_config,
 )
 
-from streams.kafka_config import consumer_config, producer_config
+from streams.core.kafka import consumer_config, producer_config
+from streams.core.topics import ensure_topics
 from streams.stack import LocalStack
-from streams.topics import ensure_topics
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

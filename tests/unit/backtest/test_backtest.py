@@ -158,8 +158,8 @@ def test_the_report_renders_in_headless_chromium(simulated: Path, tmp_path: Path
 
 def test_a_regime_column_gives_the_change_points() -> None:
     from streams.commands.backtest import _change_points
+    from streams.core.events import Prediction
     from streams.engine import InputRecord
-    from streams.events import Prediction
 
     regimes = ["a"] * 5 + ["b"] * 3 + ["a"] * 2
     records = [

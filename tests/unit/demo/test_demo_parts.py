@@ -12,12 +12,12 @@ import yaml
 from producers.retrain.config import resolve_options
 from producers.retrain.dataset import LabelledEvent
 from streams.commands import simulate
+from streams.core.events import Alert, AlertReason, RetrainRequest, TimeWindow
 from streams.demo.plan import MIN_ROC_AUC, DemoPlan, PlanError
 from streams.demo.state import DemoState
 from streams.demo.summary import measure, summarise
 from streams.demo.view import PlainLog
 from streams.engine import MonitorConfig, load_config
-from streams.events import Alert, AlertReason, RetrainRequest, TimeWindow
 
 
 def test_the_config_is_valid_for_the_monitor_and_the_worker(tmp_path: Path) -> None:

@@ -1,10 +1,8 @@
-"""Reference profiles: building from arrays and files, merging, plain-data round trips."""
+"""Reference profiles: building from arrays, merging, plain-data round trips."""
 
 from __future__ import annotations
 
-import csv
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,7 +14,6 @@ from detectors.profile import (
     ProfileError,
     build_profile,
     profiles_from_columns,
-    profiles_from_file,
 )
 
 
@@ -137,47 +134,3 @@ def test_categorical_merge_and_merge_errors() -> None:
         a.merge(build_profile("other", ["a"]))
     with pytest.raises(ProfileError, match="cannot merge a categorical and a numeric"):
         a.merge(build_profile("plan", [1.0, 2.0]))
-
-
-def _write_csv(path: Path, sample: dict[str, list[object]]) -> None:
-    with path.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(list(sample))
-        writer.writerows(zip(*sample.values(), strict=True))
-
-
-def test_profiles_from_csv_jsonl_and_parquet(
-    tmp_path: Path, sample: dict[str, list[object]]
-) -> None:
-    expected = profiles_from_columns(sample)
-    csv_path = tmp_path / "train.csv"
-    _write_csv(csv_path, sample)
-    assert profiles_from_file(csv_path) == expected
-
-    jsonl = tmp_path / "events.jsonl"
-    rows = [dict(zip(sample, values, strict=True)) for values in zip(*sample.values(), strict=True)]
-    jsonl.write_text("\n".join(json.dumps({"features": row}) for row in rows) + "\n")
-    assert profiles_from_file(jsonl, record_key="features") == expected
-
-    pa = pytest.importorskip("pyarrow")
-    import pyarrow.parquet as pq
-
-    parquet = tmp_path / "train.parquet"
-    pq.write_table(pa.table(sample), parquet)
-    assert profiles_from_file(parquet, columns=["income"]) == {"income": expected["income"]}
-
-
-def test_file_errors_are_named(tmp_path: Path, sample: dict[str, list[object]]) -> None:
-    csv_path = tmp_path / "train.csv"
-    _write_csv(csv_path, sample)
-    with pytest.raises(ProfileError, match="no such column") as info:
-        profiles_from_file(csv_path, columns=["tenure"])
-    assert info.value.column == "tenure"
-    text = tmp_path / "x.txt"
-    text.write_text("a\n1\n")
-    with pytest.raises(ProfileError, match=r"unknown file type '\.txt'"):
-        profiles_from_file(text)
-    bad = tmp_path / "bad.jsonl"
-    bad.write_text('{"a": 1}\nnot json\n')
-    with pytest.raises(ProfileError, match=r"bad\.jsonl:2 is not JSON"):
-        profiles_from_file(bad)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from streams.core.events import GroundTruth, Prediction
 from streams.engine import InputRecord
-from streams.events import GroundTruth, Prediction
 
 T0 = 1_800_000_000.0
 PLANS = ("basic", "premium", "pro")

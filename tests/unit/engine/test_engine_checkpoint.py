@@ -6,11 +6,11 @@ import msgspec
 import pytest
 from engine_streams import T0, batches, churn_stream
 
+from streams.core.events import Prediction
 from streams.engine import EngineOutput, InputRecord, MonitorConfig
 from streams.engine.engine import Engine
 from streams.engine.pending_memory import MemoryPendingStore
 from streams.engine.signals import Signal
-from streams.events import Prediction
 
 CONFIG = MonitorConfig.from_mapping(
     {

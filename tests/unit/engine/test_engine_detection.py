@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from engine_streams import T0, churn_stream, run
 
+from streams.core.events import Alert, GroundTruth, Prediction
 from streams.engine import InputRecord, MonitorConfig
 from streams.engine.engine import Engine
-from streams.events import Alert, GroundTruth, Prediction
 
 CONFIG = {"defaults": {"warmup": 500, "alarms": {"min_updates": 500, "clear_after": 1000}}}
 

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from engine_streams import churn_stream, run
 
+from streams.core.events import GroundTruth, Prediction
 from streams.engine import ConfigError, MonitorConfig
 from streams.engine.engine import Engine
 from streams.engine.estimate import calibrated, calibration, expected_accuracy, expected_roc_auc
 from streams.engine.performance import compute_metric
-from streams.events import GroundTruth, Prediction
 
 
 def test_expected_roc_auc_is_the_weighted_pairwise_probability() -> None:

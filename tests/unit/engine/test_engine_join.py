@@ -7,10 +7,10 @@ import json
 import msgspec
 import pytest
 
+from streams.core.events import GroundTruth, Prediction
 from streams.engine import InputRecord, MonitorConfig
 from streams.engine.engine import Engine
 from streams.engine.join import DUPLICATE, JoinBuffer
-from streams.events import GroundTruth, Prediction
 
 
 def _p(event_id: str, t: float, model: str = "m") -> InputRecord:

@@ -91,8 +91,8 @@ def test_consumer_lag_alerts_on_entry_per_partition() -> None:
 
 
 def test_events_without_timestamp_use_the_kafka_timestamp() -> None:
+    from streams.core.events import GroundTruth, Prediction
     from streams.engine import InputRecord
-    from streams.events import GroundTruth, Prediction
 
     engine = _engine(FakeClock())
     engine.process(

@@ -12,12 +12,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from streams.core.events import GroundTruth, Prediction
 from streams.engine import InputRecord, MonitorConfig
 from streams.engine.engine import Engine
 from streams.engine.join import DUPLICATE, JoinBuffer
 from streams.engine.pending import PendingJoin
 from streams.engine.pending_memory import MemoryPendingStore
-from streams.events import GroundTruth, Prediction
 
 
 def _p(event_id: str, t: float, score: float | str = 0.7, model: str = "m") -> InputRecord:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import msgspec
 from engine_streams import churn_stream, run
 
+from streams.core.events import Alert
 from streams.engine import MonitorConfig
 from streams.engine.config import ConfirmConfig, RetrainConfig
 from streams.engine.engine import Engine
 from streams.engine.retrain import RetrainPolicy
-from streams.events import Alert
 
 HOUR = 3600.0
 

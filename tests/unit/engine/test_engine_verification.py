@@ -9,12 +9,12 @@ import msgspec
 import pytest
 from engine_streams import T0, batches, churn_stream, run
 
+from streams.core.events import Alert, Prediction
 from streams.engine import ConfigError, InputRecord, MonitorConfig
 from streams.engine.config import RetrainConfig
 from streams.engine.engine import Engine
 from streams.engine.pending_memory import MemoryPendingStore
 from streams.engine.retrain import VERIFICATION, RetrainPolicy
-from streams.events import Alert, Prediction
 
 VERIFY = 300
 SETTINGS: dict[str, Any] = {

@@ -8,9 +8,9 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from producers.simulator import Kind, Outgoing, Simulation, SimulationConfig
+from streams.core.events import decode_ground_truth, decode_prediction
 from streams.engine import InputRecord, MonitorConfig
 from streams.engine.engine import Engine
-from streams.events import decode_ground_truth, decode_prediction
 from streams.metrics import MonitorMetrics
 
 

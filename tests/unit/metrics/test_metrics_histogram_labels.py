@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, Histogram
 
-from streams.events import EventDecodeError, decode_ground_truth, decode_prediction
+from streams.core.events import EventDecodeError, decode_ground_truth, decode_prediction
 from streams.metrics import REASON_KINDS, LabelCap, reason_kind
 from streams.metrics.histogram import BatchHistogram
 

@@ -8,7 +8,7 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from streams.events import ALERT_TYPES, Alert, AlertReason, RetrainRequest, TimeWindow
+from streams.core.events import ALERT_TYPES, Alert, AlertReason, RetrainRequest, TimeWindow
 from streams.metrics import BatchObservation, EngineView, MonitorMetrics
 
 CONTRACT_NAMES = {

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from producers.simulator import Kind, Outgoing, Pause, Simulation, SimulationConfig
-from streams.events import (
+from streams.core.events import (
     EventDecodeError,
     GroundTruth,
     Prediction,

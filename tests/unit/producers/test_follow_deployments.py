@@ -19,7 +19,7 @@ from producers.simulator import (
     SimulationConfig,
     poll_interval,
 )
-from streams.events import (
+from streams.core.events import (
     Deployment,
     EventDecodeError,
     LogisticParameters,

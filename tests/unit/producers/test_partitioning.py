@@ -22,8 +22,8 @@ from aiokafka.partitioner import DefaultPartitioner, murmur2
 
 from producers import MonitorClient
 from producers.faust_client import FaustMonitorClient
+from streams.core.kafka import PARTITIONER, partitioner_problem, producer_config
 from streams.engine.config import ConfigError, MonitorConfig
-from streams.kafka_config import PARTITIONER, partitioner_problem, producer_config
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -149,7 +149,7 @@ def test_no_producer_bypasses_producer_config() -> None:
             where = f"{path.relative_to(ROOT)}:{call.lineno}"
             assert call.args, f"{where}: Producer() without a positional config"
             assert _from_producer_config(call.args[0], function), (
-                f"{where}: Producer(...) not built from streams.kafka_config.producer_config"
+                f"{where}: Producer(...) not built from streams.core.kafka.producer_config"
             )
     assert seen >= 3  # the SDK/simulator's TrackedProducer, the Publisher, the local trainer
 

@@ -14,7 +14,7 @@ from simulated_stream import Stream, run_stream
 from producers.churn import CATEGORICAL, NUMERIC, RANGES
 from producers.quality import UNSEEN
 from producers.simulator import NOMINAL_INTERVAL, Pause
-from streams.events import Prediction
+from streams.core.events import Prediction
 
 Simulate = Callable[..., Stream]
 EVENTS = 20_000

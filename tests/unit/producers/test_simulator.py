@@ -20,7 +20,7 @@ from producers.simulator import (
     Simulation,
     SimulationConfig,
 )
-from streams.events import epoch_seconds
+from streams.core.events import epoch_seconds
 
 Simulate = Callable[..., Stream]
 

@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry
 
 from producers.retrain.decision import Decision, describe, failed_result, result_of
 from producers.retrain.metrics import RetrainMetrics
-from streams.events import decode_retrain_request
+from streams.core.events import decode_retrain_request
 from streams.metrics.server import MetricsServer
 
 REQUEST = decode_retrain_request(

@@ -25,7 +25,7 @@ from producers.retrain.decision import Decision
 from producers.retrain.errors import ActionError, ConfigError
 from producers.retrain.secrets import Secret
 from producers.retrain.transport import USER_AGENT
-from streams.events import decode_retrain_request, encode
+from streams.core.events import decode_retrain_request, encode
 
 RAW = (
     b'{"request_id": "req-7", "model_id": "churn", "model_version": "v3",'

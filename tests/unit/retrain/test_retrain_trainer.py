@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from producers.retrain.trainer import fit_logistic, predict_many, predict_proba, score
-from streams.events import Deployment, decode_deployment, encode
+from streams.core.events import Deployment, decode_deployment, encode
 
 PLANS = ("basic", "standard", "premium")
 TRUE_EFFECT = {"basic": 0.8, "standard": 0.0, "premium": -0.9}

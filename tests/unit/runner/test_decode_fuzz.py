@@ -16,11 +16,11 @@ from confluent_kafka import Message
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from streams.dead_letter import MAX_VALUE_BYTES, dead_letter, model_hint, reason_kind
+from streams.core.dead_letter import MAX_VALUE_BYTES, dead_letter, model_hint, reason_kind
+from streams.core.events import encode
 from streams.engine.config import MonitorConfig
 from streams.engine.engine import Engine
 from streams.engine.records import InputRecord
-from streams.events import encode
 from streams.runner.align import Aligner
 from streams.runner.decode import Rejected, decode_batch
 from streams.runner.offsets import OffsetBook

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
+from streams.core.events import Alert, GroundTruth, Prediction, RetrainRequest, TimeWindow
 from streams.engine import InputRecord, MonitorConfig
 from streams.engine.engine import Engine
 from streams.engine.records import EngineOutput
-from streams.events import Alert, GroundTruth, Prediction, RetrainRequest, TimeWindow
 from streams.metrics import MonitorMetrics
 from streams.runner.lag import read_stats
 from streams.runner.observe import LoopObserver, engine_view, event_times

@@ -9,10 +9,10 @@ import pytest
 from streams.checkpoint import StoredStatus
 from streams.commands.status import status_document
 from streams.core.errors import ConfigError
+from streams.core.redact import redact_properties
+from streams.core.redact import redact_url as redact
+from streams.core.redis_client import group_id, open_redis
 from streams.core.settings import RedisConfig
-from streams.redact import redact_properties
-from streams.redact import redact_url as redact
-from streams.runner.connect import group_id, open_redis
 from streams.runner.errors import TopicLayoutError, UnreachableError
 from streams.runner.lag import lag_from_stats
 from streams.runner.layout import check_layout

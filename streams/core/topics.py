@@ -16,7 +16,7 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
 from streams.core.errors import TopicLayoutError
-from streams.kafka_config import admin_config
+from streams.core.kafka import admin_config
 
 __all__ = [
     "DEFAULT_PARTITIONS",

@@ -17,9 +17,9 @@ from typing import Any, Final
 from confluent_kafka import KafkaError, Message, Producer
 
 from streams.core.errors import PublishError
+from streams.core.events import Alert, DeadLetter, RetrainRequest, RetrainResult, encode
+from streams.core.kafka import producer_config
 from streams.core.settings import TopicsConfig
-from streams.events import Alert, DeadLetter, RetrainRequest, RetrainResult, encode
-from streams.kafka_config import producer_config
 
 __all__ = ["DeliveryPendingError", "PublishError", "Publisher"]
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 from typing import Final
 
-from streams.events import DeadLetter, rfc3339
+from streams.core.events import DeadLetter, rfc3339
 
 __all__ = [
     "MAX_KEY_BYTES",
@@ -93,7 +93,7 @@ def model_hint(key: bytes | None) -> str | None:
 def reason_kind(reason: str | BaseException) -> str:
     """Fold a dead-letter reason (free text or exception) into one of :data:`REASON_KINDS`.
 
-    A reason that already is a kind is kept. Decoder messages (``streams.events``) name the
+    A reason that already is a kind is kept. Decoder messages (``streams.core.events``) name the
     JSON path first: ``$`` problems are about the document, ``$.field`` ones about the schema.
 
     >>> reason_kind("$: invalid JSON (JSON is malformed: invalid character (byte 4))")

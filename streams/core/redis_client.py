@@ -1,7 +1,7 @@
 """Connections named by the environment: Redis from ``REDIS_URL``, the group id.
 
 Connection problems become :class:`UnreachableError` with a message that says which service
-and where (any password hidden by :mod:`streams.redact`), so ``driftradar run``/``status``
+and where (any password hidden by :mod:`streams.core.redact`), so ``driftradar run``/``status``
 can print it as is. Every Redis client of the project retries short failures itself with
 redis-py's :class:`~redis.retry.Retry` and exponential backoff (:func:`redis_retry`): a
 dropped connection or a Redis still loading its append-only file costs a few retries, not a
@@ -22,8 +22,8 @@ from redis.exceptions import BusyLoadingError
 from redis.retry import Retry
 
 from streams.core.errors import ConfigError, UnreachableError
+from streams.core.redact import malformed_userinfo, redact_text, redact_url, secrets_of_url
 from streams.core.settings import RedisConfig
-from streams.redact import malformed_userinfo, redact_text, redact_url, secrets_of_url
 
 __all__ = [
     "DEFAULT_GROUP_ID",
