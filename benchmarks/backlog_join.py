@@ -46,7 +46,14 @@ from streams.core.topics import ensure_topics
 __all__ = ["main"]
 
 PARTITIONS: Final = 4
-NAMES: Final = ("predictions", "ground-truth", "drift-alerts", "retrain-requests", "dead-letter")
+NAMES: Final = (
+    "predictions",
+    "ground-truth",
+    "drift-alerts",
+    "retrain-requests",
+    "dead-letter",
+    "retrain-results",
+)
 
 
 # -- 1 and 2: the monitor catching up (child process) -------------------------------------
@@ -79,7 +86,7 @@ def monitor_child(args: argparse.Namespace) -> dict[str, Any]:
         bootstrap=os.environ["KAFKA_BOOTSTRAP_SERVERS"],
         redis_url=os.environ["REDIS_URL"],
         group_id=f"bench-{uuid.uuid4().hex}",
-        topics=TopicsConfig(*topics[:5]),
+        topics=TopicsConfig(*topics[:6]),
         group_timings=dict(TEST_GROUP),
         join=JoinConfig(max_idle_seconds=0.25),
     )

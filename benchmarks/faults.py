@@ -46,7 +46,14 @@ from streams.stack import LocalStack
 
 __all__ = ["main"]
 
-TOPICS: Final = ("predictions", "ground-truth", "drift-alerts", "retrain-requests", "dead-letter")
+TOPICS: Final = (
+    "predictions",
+    "ground-truth",
+    "drift-alerts",
+    "retrain-requests",
+    "dead-letter",
+    "retrain-results",
+)
 PARTITIONS: Final = 4
 GROUP: Final = "faults"
 MODELS: Final = 3

@@ -237,7 +237,7 @@ def latency(env: dict[str, str], events: int, rate: float, datadir: str) -> dict
     """p50/p99 inputs: per client, the latency of each event through ``driftradar run``."""
     bootstrap = env["KAFKA_BOOTSTRAP_SERVERS"]
     prefix = f"bench-latency-{uuid.uuid4().hex[:8]}-"
-    topics = {name: prefix + name for name in (*_MONITOR_TOPICS, "dead-letter")}
+    topics = {name: prefix + name for name in (*_MONITOR_TOPICS, "dead-letter", "retrain-results")}
     ensure_topics(bootstrap, topics.values(), PARTITIONS)
     port = _free_port()
     config = Path(datadir) / "monitor.yaml"
@@ -250,6 +250,7 @@ def latency(env: dict[str, str], events: int, rate: float, datadir: str) -> dict
             "alerts": topics["drift-alerts"],
             "retrain_requests": topics["retrain-requests"],
             "dead_letter": topics["dead-letter"],
+            "retrain_results": topics["retrain-results"],
         },
     }
     config.write_text(yaml.safe_dump(document), encoding="utf-8")

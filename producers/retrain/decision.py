@@ -1,23 +1,11 @@
-"""What an action decided for a request, the ``retrain-results`` event made of it, and the
-one log line that tells an operator.
+"""What an action decided for a request, and the ``retrain-results`` event made of it.
 
 An action returns a :class:`Decision`: ``deployed`` (a new version went live),
 ``declined`` (no new version, and why), or ``handed_over`` (an external pipeline took the
 request and reports the outcome itself; the worker publishes no result for it). ``failed``
 is never an action's answer: the worker decides it when the attempts run out.
 
->>> result = RetrainResult(
-...     result_id="o-r1", request_id="r1", model_id="churn", outcome="deployed",
-...     reason="better than the current model by the margin", model_version="v1",
-...     decided_at="2026-11-27T10:06:00Z", deployed_version="v2", evaluation={
-...         "candidate": {"auc": 0.6612, "log_loss": 0.581},
-...         "current": {"auc": 0.4271, "log_loss": 0.893}, "holdout_rows": 375})
->>> describe(result)
-'retrain r1 for churn: deployed v2 (roc_auc 0.661 vs 0.427, log_loss 0.581 vs 0.893 on 375 \
-held-out post-change rows)'
->>> import msgspec
->>> describe(msgspec.structs.replace(result, outcome="failed", attempts=4, reason="HTTP 503"))
-'retrain r1 for churn: failed after 4 attempts: HTTP 503'
+The one log line of a result is :func:`streams.core.events.describe_result`.
 """
 
 from __future__ import annotations
@@ -33,7 +21,6 @@ __all__ = [
     "FAILED",
     "HANDED_OVER",
     "Decision",
-    "describe",
     "failed_result",
     "result_of",
 ]
@@ -117,29 +104,3 @@ def failed_result(request: RetrainRequest, error: str, attempts: int, now: float
         model_version=request.model_version,
         attempts=attempts,
     )
-
-
-def _figure(value: Any) -> str:
-    return f"{value:.3f}" if isinstance(value, int | float) else "-"
-
-
-def describe(result: RetrainResult) -> str:
-    """One line per decision, the same in the worker's log and ``driftradar alerts``."""
-    head = f"retrain {result.request_id} for {result.model_id}:"
-    if result.outcome == FAILED:
-        plural = "" if result.attempts == 1 else "s"
-        return f"{head} failed after {result.attempts} attempt{plural}: {result.reason}"
-    if result.outcome == DECLINED:
-        return f"{head} declined: {result.reason}"
-    evaluation = result.evaluation
-    candidate, current = evaluation.get("candidate"), evaluation.get("current")
-    if isinstance(candidate, dict) and isinstance(current, dict):
-        figures = (
-            f"roc_auc {_figure(candidate.get('auc'))} vs {_figure(current.get('auc'))}, "
-            f"log_loss {_figure(candidate.get('log_loss'))} vs "
-            f"{_figure(current.get('log_loss'))} on {evaluation.get('holdout_rows', '?')} "
-            "held-out post-change rows"
-        )
-    else:
-        figures = result.reason
-    return f"{head} deployed {result.deployed_version} ({figures})"

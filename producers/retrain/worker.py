@@ -51,7 +51,6 @@ from producers.retrain.decision import (
     FAILED,
     HANDED_OVER,
     Decision,
-    describe,
     failed_result,
     result_of,
 )
@@ -67,6 +66,7 @@ from streams.core.events import (
     RetrainResult,
     decode_retrain_request,
     decode_retrain_result,
+    describe_result,
     encode,
     result_id,
     rfc3339,
@@ -456,7 +456,7 @@ class RetrainWorker:
             "deployed_version": result.deployed_version,
             "details": dict(details or {}),
         }
-        line = describe(result)
+        line = describe_result(result)
         if result.outcome == FAILED:
             alert = failure_alert(request, self.action.name, result.attempts, result.reason, now)
             letter = dead_letter(

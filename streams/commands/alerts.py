@@ -23,7 +23,6 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, TopicPartition
 
-from producers.retrain.decision import describe
 from streams.core.convert import option
 from streams.core.errors import TopicLayoutError
 from streams.core.events import (
@@ -32,6 +31,7 @@ from streams.core.events import (
     RetrainResult,
     decode_alert,
     decode_retrain_result,
+    describe_result,
 )
 from streams.core.kafka import bootstrap_servers, consumer_config
 from streams.core.settings import Positive, PositiveInt
@@ -141,7 +141,7 @@ def format_result(result: RetrainResult) -> str:
 labelled events in the window, need 200)
     """
     return f"{result.decided_at} {result.outcome.upper():<8} {result.model_id}@" + (
-        f"{result.model_version} {describe(result)}"
+        f"{result.model_version} {describe_result(result)}"
     )
 
 

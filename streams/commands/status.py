@@ -93,6 +93,7 @@ def _print_tables(group: str, document: dict[str, Any]) -> None:
         )
     console.print(table)
     console.print(_join_table(models))
+    console.print(_retrain_table(models))
     parts = Table(title="checkpointed offsets (next offset to consume per topic) and alignment")
     parts.add_column("partition", justify="right")
     parts.add_column("offsets")
@@ -144,6 +145,33 @@ def _join_table(models: dict[str, Any]) -> Table:
             str(join.get("expired_unlabelled", 0)),
             f"{join.get('evicted_predictions', 0)} / {join.get('evicted_labels', 0)}",
             str(join.get("label_without_prediction", 0)),
+        )
+    return table
+
+
+def _retrain_table(models: dict[str, Any]) -> Table:
+    """Per model: the retrain state, what a pending request waits for, the last decision."""
+    table = Table(title="retraining (requests and the worker's decisions)")
+    for name in ("model", "state", "waiting for", "requests", "last decision"):
+        table.add_column(name, justify="right" if name == "requests" else "left")
+    for model_id, status in models.items():
+        retrain = status.get("retrain") or {}
+        waiting = retrain.get("waiting")
+        decision = retrain.get("last_decision")
+        table.add_row(
+            model_id,
+            str(retrain.get("state", "-")),
+            "-"
+            if not waiting
+            else f"{waiting['labelled_pairs']}/{waiting['min_labelled']} labelled pairs "
+            f"since {waiting['change_at']} (or until {waiting['deadline']})",
+            str(retrain.get("requested", 0)),
+            "-"
+            if not decision
+            else f"{decision['outcome']}"
+            + (f" {decision['deployed_version']}" if decision.get("deployed_version") else "")
+            + (f": {decision['reason']}" if decision.get("reason") else "")
+            + f" ({decision['decided_at']})",
         )
     return table
 

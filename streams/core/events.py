@@ -53,6 +53,7 @@ __all__ = [
     "decode_prediction",
     "decode_retrain_request",
     "decode_retrain_result",
+    "describe_result",
     "encode",
     "epoch_seconds",
     "result_id",
@@ -222,6 +223,48 @@ def result_id(request_id: str) -> str:
     'o-r-1f2e'
     """
     return f"o-{request_id}"
+
+
+def describe_result(result: RetrainResult) -> str:
+    """One line per decision, the same in the worker's and the monitor's logs, ``driftradar
+    alerts`` and the demo.
+
+    >>> result = RetrainResult(
+    ...     result_id="o-r1", request_id="r1", model_id="churn", outcome="deployed",
+    ...     reason="better than the current model by the margin", model_version="v1",
+    ...     decided_at="2026-11-27T10:06:00Z", deployed_version="v2", evaluation={
+    ...         "candidate": {"auc": 0.6612, "log_loss": 0.581},
+    ...         "current": {"auc": 0.4271, "log_loss": 0.893}, "holdout_rows": 375})
+    >>> describe_result(result)
+    'retrain r1 for churn: deployed v2 (roc_auc 0.661 vs 0.427, log_loss 0.581 vs 0.893 on \
+375 held-out post-change rows)'
+    >>> import msgspec
+    >>> failed = msgspec.structs.replace(result, outcome="failed", attempts=4, reason="HTTP 503")
+    >>> describe_result(failed)
+    'retrain r1 for churn: failed after 4 attempts: HTTP 503'
+    """
+    head = f"retrain {result.request_id} for {result.model_id}:"
+    if result.outcome == "failed":
+        plural = "" if result.attempts == 1 else "s"
+        return f"{head} failed after {result.attempts} attempt{plural}: {result.reason}"
+    if result.outcome == "declined":
+        return f"{head} declined: {result.reason}"
+    evaluation = result.evaluation
+    candidate, current = evaluation.get("candidate"), evaluation.get("current")
+    if isinstance(candidate, dict) and isinstance(current, dict):
+        figures = (
+            f"roc_auc {_figure(candidate.get('auc'))} vs {_figure(current.get('auc'))}, "
+            f"log_loss {_figure(candidate.get('log_loss'))} vs "
+            f"{_figure(current.get('log_loss'))} on {evaluation.get('holdout_rows', '?')} "
+            "held-out post-change rows"
+        )
+    else:
+        figures = result.reason
+    return f"{head} deployed {result.deployed_version} ({figures})"
+
+
+def _figure(value: Any) -> str:
+    return f"{value:.3f}" if isinstance(value, int | float) else "-"
 
 
 class DeadLetter(msgspec.Struct, frozen=True):

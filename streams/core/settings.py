@@ -70,8 +70,14 @@ class TopicsConfig(Settings, frozen=True):
 
     @property
     def inputs(self) -> tuple[str, str]:
-        """The two co-partitioned input topics: predictions, ground truth."""
+        """The two input topics: predictions, ground truth."""
         return (self.predictions, self.ground_truth)
+
+    @property
+    def consumed(self) -> tuple[str, str, str]:
+        """Every topic the monitor consumes, all co-partitioned (keyed by ``model_id``): the
+        inputs and the retrain worker's decisions."""
+        return (self.predictions, self.ground_truth, self.retrain_results)
 
 
 class RedisConfig(Settings, frozen=True):

@@ -58,13 +58,10 @@ DRIFT_SHARE: Final = 0.225
 #: The policy's minimum acceptable ROC AUC (the served model: 0.81 before, 0.43 after the
 #: concept drift; a model refitted on the new world reaches ~0.66).
 MIN_ROC_AUC: Final = 0.55
-#: Rolling performance window (joined pairs) and the labels a new version is verified on.
+#: Rolling performance window (joined pairs). The retrain policy is the default one: the
+#: request's window starts at the detector's change point and waits for 1000 labelled pairs
+#: of the new world (docs/retrain-worker.md).
 PERFORMANCE_WINDOW: Final = 2000
-VERIFY_LABELS: Final = 1000
-#: The retrain request's data window, in predictions before the trigger: shorter than the
-#: ~1500 predictions it takes the rolling AUC to cross its minimum, so the new model is
-#: fitted on the new world only.
-WINDOW_EVENTS: Final = 800
 #: Mean label delay, in predictions (the simulator's default is 200).
 LABEL_DELAY: Final = 50.0
 #: Partitions of every demo topic (one model: one partition carries all of it).
@@ -77,7 +74,7 @@ class PlanError(UsageError):
 
 @dataclass(frozen=True, slots=True)
 class DemoTopics:
-    """The six topics of one demo run (``prefix`` keeps runs on a shared broker apart)."""
+    """The seven topics of one demo run (``prefix`` keeps runs on a shared broker apart)."""
 
     prefix: str = ""
 
@@ -105,6 +102,10 @@ class DemoTopics:
         return self.name(TOPICS.dead_letter)
 
     @property
+    def retrain_results(self) -> str:
+        return self.name(TOPICS.retrain_results)
+
+    @property
     def deployments(self) -> str:
         return self.name(DEPLOYMENTS_TOPIC)
 
@@ -115,6 +116,7 @@ class DemoTopics:
             self.alerts,
             self.retrain_requests,
             self.dead_letter,
+            self.retrain_results,
             self.deployments,
         ]
 
@@ -200,6 +202,7 @@ class DemoPlan:
                 "alerts": topics.alerts,
                 "retrain_requests": topics.retrain_requests,
                 "dead_letter": topics.dead_letter,
+                "retrain_results": topics.retrain_results,
             },
             "checkpoint": {"every_seconds": 1},
             "metrics_port": self.metrics_port,
@@ -214,14 +217,6 @@ class DemoPlan:
                         "every": 100,
                         "thresholds": {"roc_auc": MIN_ROC_AUC},
                         "relative_drop": None,
-                    },
-                    "retrain": {
-                        "triggers": ["concept_drift", "performance_degradation"],
-                        "require_degraded_performance": True,
-                        "confirm": {"signals": 1, "within_seconds": 30},
-                        "cooldown_seconds": 120,
-                        "window_seconds": WINDOW_EVENTS / self.rate,
-                        "verify_labelled_events": VERIFY_LABELS,
                     },
                 }
             },

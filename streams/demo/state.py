@@ -1,5 +1,5 @@
-"""What the demo has seen so far: alerts, retrain requests, deployments, the monitor's
-status and event rates, and which steps of the story have happened.
+"""What the demo has seen so far: alerts, retrain requests and results, deployments, the
+monitor's status and event rates, and which steps of the story have happened.
 
 Everything arrives as plain events (:meth:`DemoState.on_alert`, :meth:`on_request`,
 :meth:`on_deployment`, :meth:`on_status`), so the live view, the headless log and the
@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from streams.core.events import Alert, Deployment, RetrainRequest
+from streams.core.events import Alert, Deployment, RetrainRequest, RetrainResult, describe_result
 from streams.engine.retrain import VERIFICATION
 
 __all__ = ["DemoState", "Happening"]
@@ -35,8 +35,8 @@ MAX_HAPPENINGS: Final = 200
 
 @dataclass(frozen=True, slots=True)
 class Happening:
-    """One line of the story: ``kind`` is ``phase``, ``alert``, ``request``, ``deployment``,
-    ``verification`` or ``info``; ``style`` a rich style for the live view."""
+    """One line of the story: ``kind`` is ``phase``, ``alert``, ``request``, ``result``,
+    ``deployment``, ``verification`` or ``info``; ``style`` a rich style for the live view."""
 
     at: float  # demo seconds
     kind: str
@@ -53,6 +53,7 @@ class DemoState:
     alerts: list[Alert] = field(default_factory=list)
     requests: list[RetrainRequest] = field(default_factory=list)
     deployments: list[Deployment] = field(default_factory=list)
+    results: list[RetrainResult] = field(default_factory=list)
     models: dict[str, Mapping[str, Any]] = field(default_factory=dict)
     #: model -> (events/s, predictions/s) over the last two status readings
     rates: dict[str, tuple[float, float]] = field(default_factory=dict)
@@ -106,13 +107,31 @@ class DemoState:
         self._seen.add(request.request_id)
         self.requests.append(request)
         reasons = ", ".join(f"{r.type} {r.signal}" for r in request.reasons)
+        evidence = (
+            ""
+            if request.labelled_pairs is None
+            else (
+                f" ({request.labelled_pairs} labelled pairs since the change"
+                + ("" if request.complete else ", the wait ran out")
+                + ")"
+            )
+        )
         self.note(
             at,
             "request",
             f"RETRAIN REQUEST {request.model_id}@{request.model_version} because {reasons}; "
-            f"window {request.window.start[11:19]} to {request.window.end[11:19]}",
+            f"window {request.window.start[11:19]} to {request.window.end[11:19]}{evidence}",
             "bold magenta",
         )
+
+    def on_result(self, result: RetrainResult, at: float = 0.0) -> None:
+        """The retrain worker's decision on a request (``retrain-results``)."""
+        if result.result_id in self._seen:
+            return
+        self._seen.add(result.result_id)
+        self.results.append(result)
+        style = "bold blue" if result.outcome == "deployed" else "bold red"
+        self.note(at, "result", f"RESULT {describe_result(result)}", style)
 
     def on_deployment(self, deployment: Deployment, at: float = 0.0) -> None:
         key = f"deploy:{deployment.model_id}:{deployment.model_version}"
@@ -169,6 +188,8 @@ class DemoState:
             out.append("a concept_drift or performance_degradation alert")
         if not self.requests:
             out.append("a retrain request")
+        if not any(r.outcome == "deployed" for r in self.results):
+            out.append("a deployed retrain result")
         if not self.deployments:
             out.append("a deployment")
         if not any(a.severity == "info" for a in self.verifications()):

@@ -22,6 +22,7 @@ import numpy as np
 
 from producers.retrain.dataset import LabelledEvent, read_window
 from producers.retrain.local import binary_label
+from streams.core.events import describe_result
 from streams.demo.plan import FIRST_VERSION, MIN_ROC_AUC, MODEL_ID, DemoPlan
 from streams.demo.state import DemoState
 from streams.engine.performance import compute_metric
@@ -123,6 +124,8 @@ def summarise(state: DemoState, segments: Sequence[Segment], seconds: float) -> 
             f"because {', '.join(f'{x.type} {x.signal}' for x in r.reasons)}"
             for r in state.requests
         ),
+        f"retrain results: {len(state.results)}"
+        + "".join(f"\n  {describe_result(r)}" for r in state.results),
         f"deployments: {len(state.deployments)}"
         + "".join(
             f"\n  {d.model_id}@{d.model_version} (was {d.previous_version}) at {d.deployed_at}"

@@ -1,5 +1,5 @@
-"""Watch the closed loop from outside, as an operator would: tail the alert, retrain-request
-and deployment topics, and read the monitor's checkpointed status from Redis.
+"""Watch the closed loop from outside, as an operator would: tail the alert, retrain-request,
+retrain-result and deployment topics, and read the monitor's checkpointed status from Redis.
 
 :class:`Watcher` never blocks for long (one short ``consume`` per call) and never joins a
 consumer group (it assigns every partition from offset 0: the demo's topics are its own).
@@ -20,6 +20,7 @@ from streams.core.events import (
     decode_alert,
     decode_deployment,
     decode_retrain_request,
+    decode_retrain_result,
 )
 from streams.core.kafka import consumer_config
 from streams.core.topics import partition_counts
@@ -54,6 +55,7 @@ class Watcher:
             topics.retrain_requests: lambda raw, at: state.on_request(
                 decode_retrain_request(raw), at
             ),
+            topics.retrain_results: lambda raw, at: state.on_result(decode_retrain_result(raw), at),
             topics.deployments: lambda raw, at: state.on_deployment(decode_deployment(raw), at),
         }
         counts = partition_counts(bootstrap, list(self._decoders), timeout=10.0)

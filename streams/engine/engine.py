@@ -22,7 +22,8 @@ from typing import Any, Final
 
 from detectors.profile import Profile, ProfileError
 from streams.core.dead_letter import REASON_KINDS, reason_kind
-from streams.core.events import Alert, rfc3339
+from streams.core.errors import DriftradarError
+from streams.core.events import Alert, RetrainResult, rfc3339
 from streams.engine.config import ConfigError, ModelConfig, MonitorConfig
 from streams.engine.ids import alert_id
 from streams.engine.model import ModelState
@@ -31,7 +32,7 @@ from streams.engine.records import EngineOutput, InputRecord
 from streams.engine.references import profiles_from_file
 from streams.engine.views import model_status, model_trace, model_view
 
-__all__ = ["MONITOR_MODEL_ID", "SNAPSHOT_FORMAT", "Engine"]
+__all__ = ["MONITOR_MODEL_ID", "SNAPSHOT_FORMAT", "Engine", "MisroutedResultError"]
 
 #: Version of the partition snapshot layout. 2: pending predictions live in the store, not
 #: in the snapshot; a format-1 snapshot is migrated on restore (its pending predictions
@@ -54,6 +55,7 @@ class _PartitionBook:
     cap_alerted: bool = False
     lagging: bool = False
     lag_episodes: int = 0
+    unknown_results: int = 0
 
     def snapshot(self) -> dict[str, Any]:
         return {
@@ -65,7 +67,16 @@ class _PartitionBook:
 
     def summary(self) -> dict[str, Any]:
         """What ``driftradar status`` shows of the partition besides its models."""
-        return {"dead_letters": dict(self.dead_letters), "refused_events": self.refused_events}
+        return {
+            "dead_letters": dict(self.dead_letters),
+            "refused_events": self.refused_events,
+            "unknown_results": self.unknown_results,
+        }
+
+
+class MisroutedResultError(DriftradarError, ValueError):
+    """A retrain result arrived on another partition than its model's events (the message
+    goes to the dead-letter topic; the monitor goes on)."""
 
 
 class Engine:
@@ -185,6 +196,28 @@ class Engine:
             f"unknown model {model_id!r}: partition {partition} already monitors "
             f"max_models={cap} models (raise max_models if they are real models)"
         )
+
+    def retrain_result(self, result: RetrainResult, partition: int) -> EngineOutput:
+        """The retrain worker's decision on a request of one of our models (read from
+        ``retrain-results``, co-partitioned with the inputs): the model's policy takes it
+        (see :meth:`ModelState.retrain_result`).
+
+        Raises :class:`MisroutedResultError` when the model lives on another partition (the
+        worker partitions keys differently from the model servers); a result for a model
+        this engine does not know is counted on the partition and otherwise ignored.
+        """
+        model = self._models.get(result.model_id)
+        if model is None:
+            self._book(partition).unknown_results += 1
+            return EngineOutput()
+        if model.partition != partition:
+            raise MisroutedResultError(
+                f"retrain result {result.result_id} of model {result.model_id!r} is on "
+                f"partition {partition}, but the model's events are on partition "
+                f"{model.partition}: the retrain worker must partition keys like the model "
+                "servers (murmur2, see docs/running.md)"
+            )
+        return EngineOutput(alerts=model.retrain_result(result, self._clock()))
 
     def record_dead_letter(self, model_id: str | None, partition: int, reason: str = "") -> None:
         """Count a message that went to the dead-letter topic: on its model when that model
@@ -394,6 +427,7 @@ class Engine:
             book.cap_alerted = bool(saved["cap_alerted"])
             book.lagging = bool(saved.get("lagging", False))
             book.lag_episodes = int(saved.get("lag_episodes", 0))
+            book.unknown_results = int(saved.get("unknown_results", 0))
         for item in data["models"]:
             model_id = str(item["model_id"])
             model = ModelState.restore(

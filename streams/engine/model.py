@@ -24,9 +24,17 @@ import numpy.typing as npt
 
 from detectors.budget import evaluation_tail
 from detectors.profile import CategoricalProfile, Profile
-from streams.core.events import Alert, Prediction, RetrainRequest, epoch_seconds, rfc3339
+from streams.core.events import (
+    Alert,
+    Prediction,
+    RetrainRequest,
+    RetrainResult,
+    epoch_seconds,
+    rfc3339,
+)
 from streams.engine.alert_details import drift_details, metric_details
 from streams.engine.budget import count_detectors
+from streams.engine.clock import EventClock
 from streams.engine.columns import Column, ValueKind
 from streams.engine.config import ModelConfig
 from streams.engine.estimate import PerformanceEstimate
@@ -36,7 +44,7 @@ from streams.engine.join import DUPLICATE, JoinedPair
 from streams.engine.pending import PendingJoin
 from streams.engine.performance import RollingPerformance
 from streams.engine.records import InputRecord
-from streams.engine.retrain import VERIFICATION, RetrainPolicy
+from streams.engine.retrain import VERIFICATION, RetrainPolicy, Trigger
 from streams.engine.schema import (
     FeatureInfo,
     feature_columns,
@@ -51,6 +59,7 @@ from streams.engine.timeline import (
     Entry,
     EstimateChanged,
     MetricChanged,
+    RequestDue,
     SchemaOverflow,
     Timeline,
     VersionVerified,
@@ -90,6 +99,9 @@ class ModelState:
                 self.features[name] = FeatureInfo(spec.type, kind, 0)
         self.ignored: list[str] = []
         self._numbers = np.zeros(0, dtype=np.int64)  # see process()
+        self._batch_start = 0  # self.seq before the batch being processed
+        # event time of past prediction indexes (where a change started: retrain windows)
+        self.prediction_clock = EventClock()
         self.counters: dict[str, int] = dict.fromkeys(
             (
                 "predictions",
@@ -120,7 +132,6 @@ class ModelState:
         self.seq = 0  # records of this model processed (both topics)
         self.schema_alerted = False
         self.alerts = 0
-        self.last_request_id: str | None = None  # the model's latest retrain request
         self.last_event_time: float | None = None
         # processing-time (ops) state
         self.last_seen: float | None = None
@@ -222,7 +233,7 @@ class ModelState:
         versions = self.versions
         usable_list = usable.tolist()
         current = versions.get(self.current) if self.current is not None else None
-        seq = self.seq
+        seq = self._batch_start = self.seq
         labels = 0
         j = 0
         for record in records:
@@ -263,6 +274,7 @@ class ModelState:
             self.counters["predictions"] += n
         # the model's prediction index of each prediction of the batch: alerts' `position`
         self._numbers = np.arange(n, dtype=np.int64) + (self.counters["predictions"] - n + 1)
+        self.prediction_clock.add(int(self._numbers[0]) if n else 0, times)
         self.last_event_time = max(self.last_event_time or -_INF, join.watermark)
 
         # 2. features, predictions and quality, per version
@@ -277,7 +289,23 @@ class ModelState:
         # 4. performance estimated from the scores (before their labels come)
         if self.estimates:
             self._evaluate_estimates(timeline)
-        return self._settle(timeline, now)
+        alerts, requests = self._settle(timeline, now)
+        expired = self.policy.expire(self.last_event_time)
+        if expired is not None:
+            requests.append(expired)
+        return alerts, requests
+
+    def _link_deployments(self, request_id: str, position: int) -> None:
+        """A version first seen in this batch after ``position`` (where the request went
+        out) was deployed for it, as if the batch had ended at the request."""
+        for version in self.versions.values():
+            plan = version.verify
+            if (
+                plan is not None
+                and plan.request_id is None
+                and version.first_position > max(position, self._batch_start)
+            ):
+                plan.request_id = request_id
 
     # -- schema ---------------------------------------------------------------------------
 
@@ -326,6 +354,7 @@ class ModelState:
             if len(self.versions) >= MAX_VERSIONS:  # bounded memory: drop the stalest one
                 stalest = min(self.versions.values(), key=lambda v: v.last_position)
                 del self.versions[stalest.name]
+                self.policy.forget(stalest.name)
                 self.counters["retired_versions"] += 1
             version = self.versions[name] = VersionState(name)
             version.first_position = self.seq
@@ -336,7 +365,7 @@ class ModelState:
                 version.verify = verification_plan(
                     self.current,
                     self.versions.get(self.current),
-                    self.last_request_id,
+                    self.policy.last_request,
                     needed=self.config.retrain.verify_labelled_events,
                 )
         self.current = name
@@ -350,6 +379,7 @@ class ModelState:
                     or t - other.last_time > rules.retire_after_seconds
                 ):
                     del self.versions[other.name]
+                    self.policy.forget(other.name)
                     self.counters["retired_versions"] += 1
         return version
 
@@ -570,6 +600,11 @@ class ModelState:
             seqs = np.asarray([item[0] for item in chosen], dtype=np.int64)[sel]
             times = np.asarray([item[1] for item in chosen], dtype=np.float64)[sel]
             order = np.arange(sel.size, dtype=np.int64)
+            version.pair_clock.add(version.pairs + 1, times)
+            version.pairs += sel.size
+            due = self.policy.pairs(version.name, times)
+            if due is not None:  # a waiting retrain request has its evidence at this pair
+                timeline.add(RequestDue(int(seqs[due]), version, float(times[due])))
             estimate = self.estimates.get(version.name)
             if estimate is not None and self.task == "binary":
                 estimate.add_pairs(scores, labels, seqs)
@@ -654,7 +689,9 @@ class ModelState:
                     )
                 case MetricChanged(version=version, change=change):
                     signal_name = f"metric:{change.metric}"
-                    self.policy.performance(f"{signal_name}/{change.detector}", change.entered)
+                    self.policy.performance(
+                        version.name, f"{signal_name}/{change.detector}", change.entered
+                    )
                     if not change.entered:
                         continue
                     details = metric_details(
@@ -698,6 +735,12 @@ class ModelState:
                             )
                         )
                     continue  # verification alerts never request retraining
+                case RequestDue():
+                    request = self.policy.due(entry.time)
+                    if request is not None:
+                        self._link_deployments(request.request_id, entry.position)
+                        requests.append(request)
+                    continue
                 case SchemaOverflow(first_ignored=first_ignored):
                     alert = self._alert(
                         "data_quality",
@@ -710,14 +753,83 @@ class ModelState:
                         {"max_features": self.config.max_features, "first_ignored": first_ignored},
                     )
             alerts.append(alert)
-            owner = self.versions.get(alert.model_version)
-            request = self.policy.observe(
-                alert, _entry_time(entry, self), None if owner is None else owner.first_time
-            )
+            request = self.policy.observe(alert, self._trigger(entry, alert))
             if request is not None:
-                self.last_request_id = request.request_id
+                self._link_deployments(request.request_id, entry.position)
                 requests.append(request)
+            if isinstance(entry, MetricChanged):  # the model may just have become stranded
+                stranded = self._stranded(entry.time, detected_at)
+                if stranded is not None:
+                    alerts.append(stranded)
         return alerts, requests
+
+    # -- the retrain worker's decisions ---------------------------------------------------
+
+    def retrain_result(self, result: RetrainResult, now: float) -> list[Alert]:
+        """The worker's decision on a request (``retrain-results``): the policy takes it,
+        and a decision that deployed nothing while the model stays degraded raises the
+        critical "nothing deployed" alert (once per regime)."""
+        if self.policy.result(result) is None:
+            return []  # about an older request, or seen already
+        stranded = self._stranded(self.last_event_time or 0.0, rfc3339(now))
+        return [] if stranded is None else [stranded]
+
+    def _stranded(self, event_time: float, detected_at: str) -> Alert | None:
+        """The "below its limits, nothing deployed" alert, if it is due now."""
+        decision = self.policy.stranded(self.current)
+        regime = self.policy.regime
+        if decision is None or regime is None or self.current is None:
+            return None
+        return self._alert(
+            "performance_degradation",
+            self.current,
+            "retrain",
+            "no_deployment",
+            0,
+            event_time,
+            detected_at,
+            {
+                "last_decision": msgspec.to_builtins(decision),
+                "degraded": self.policy.degraded(self.current),
+                "requests": self.policy.counters["requested"],
+                "regime": {
+                    "trigger": regime.trigger,
+                    "change_at": rfc3339(regime.change_at),
+                    "detected_at": rfc3339(regime.detected_at),
+                    "labelled_pairs": regime.labelled,
+                },
+                "message": f"{self.model_id} {self.current} is below its performance limits "
+                f"and nothing was deployed: the last retrain request was {decision.outcome} "
+                f"({decision.reason or 'no reason given'})",
+            },
+            severity="critical",
+            position=int(self.counters["predictions"]),
+            key=regime.trigger,
+        )
+
+    def _trigger(self, entry: Entry, alert: Alert) -> Trigger:
+        """Where the alert's evidence says the new regime started (event time), and the
+        joined pairs of it already in: ADWIN's cut (the values after it), the first value of
+        a bad performance window, else the detector's window (see docs/engine.md)."""
+        t = _entry_time(entry, self)
+        version = self.versions.get(alert.model_version)
+        if version is None:
+            return Trigger(t, t)
+        window = self.config.performance.window
+        match entry:
+            case MetricChanged(change=change):
+                start, clock = change.position - window, version.pair_clock
+            case DriftEntered(result=result, number=number):
+                recent = result.details.get("recent_values")
+                back = int(recent) if recent else result.window_size or window
+                pairs = entry.signal.name == "error"
+                clock = version.pair_clock if pairs else self.prediction_clock
+                start = number - back
+            case _:
+                return Trigger(t, t)
+        change_at = clock.time_at(max(1, start))
+        change_at = t if change_at is None else min(change_at, t)
+        return Trigger(t, change_at, version.pair_clock.count_since(change_at, version.pairs))
 
     def _estimate_alert(
         self, version: VersionState, change: Any, t: float, detected_at: str
@@ -760,12 +872,14 @@ class ModelState:
         *,
         severity: str | None = None,
         position: int | None = None,
+        key: str | None = None,
     ) -> Alert:
         """An alert; ``at`` (the detector's update count, the pair count of a metric…)
-        makes its id, ``position`` (default ``at``) is the model's event index."""
+        makes its id unless a ``key`` does, ``position`` (default ``at``) is the model's
+        event index."""
         self.alerts += 1
         return Alert(
-            alert_id=alert_id(self.model_id, version, signal, detector, at),
+            alert_id=alert_id(self.model_id, version, signal, detector, at if key is None else key),
             type=alert_type,
             severity=severity or self.config.severities[alert_type],
             model_id=self.model_id,
@@ -788,6 +902,7 @@ class ModelState:
             "policy": self.policy.snapshot(),
             "versions": [version.snapshot() for version in self.versions.values()],
             "estimates": {name: e.snapshot() for name, e in self.estimates.items()},
+            "prediction_clock": self.prediction_clock.snapshot(),
         }
 
     @classmethod
@@ -812,6 +927,8 @@ class ModelState:
             config.join.max_early_labels,
         )
         model.policy.restore(data["policy"])
+        if "prediction_clock" in data:
+            model.prediction_clock.restore(data["prediction_clock"])
         for item in data["versions"]:
             version = VersionState.restore(
                 item, config.alarms, model.new_performance if model.task is not None else None
@@ -841,7 +958,6 @@ class ModelFacts(msgspec.Struct):
     seq: int
     schema_alerted: bool
     alerts: int
-    last_request_id: str | None
     last_event_time: float | None
     last_seen: float | None
     silent: bool
@@ -850,13 +966,10 @@ class ModelFacts(msgspec.Struct):
 
 def _upgraded(data: Mapping[str, Any]) -> Mapping[str, Any]:
     """A model snapshot in today's layout (earlier ones kept features as ``[name, type,
-    kind, since]`` rows and the last request under ``last_request``)."""
+    kind, since]`` rows)."""
     features = data["features"]
-    if isinstance(features, list) or "last_request" in data:
-        data = dict(data)
-        if isinstance(features, list):
-            data["features"] = {str(row[0]): row[1:] for row in features}
-        data.setdefault("last_request_id", data.pop("last_request", None))
+    if isinstance(features, list):
+        data = {**data, "features": {str(row[0]): row[1:] for row in features}}
     return data
 
 

@@ -30,6 +30,7 @@ __all__ = [
     "Entry",
     "EstimateChanged",
     "MetricChanged",
+    "RequestDue",
     "SchemaOverflow",
     "Timeline",
     "VersionVerified",
@@ -84,6 +85,15 @@ class VersionVerified:
 
 
 @dataclass(frozen=True, slots=True)
+class RequestDue:
+    """The pair that completes a waiting retrain request's evidence (``min_labelled``)."""
+
+    position: int
+    version: VersionState
+    time: float
+
+
+@dataclass(frozen=True, slots=True)
 class SchemaOverflow:
     """A feature beyond ``max_features`` appeared (the first one ignored)."""
 
@@ -91,7 +101,9 @@ class SchemaOverflow:
     first_ignored: str
 
 
-Entry = DriftEntered | MetricChanged | EstimateChanged | VersionVerified | SchemaOverflow
+Entry = (
+    DriftEntered | MetricChanged | EstimateChanged | VersionVerified | RequestDue | SchemaOverflow
+)
 
 
 class Timeline:

@@ -15,6 +15,7 @@ from typing import Any
 import msgspec
 
 from detectors.policy import AlarmPolicy
+from streams.engine.clock import EventClock
 from streams.engine.performance import RollingPerformance
 from streams.engine.signals import Signal
 
@@ -69,6 +70,8 @@ class VersionState:
         # detectors sharing the model's false-alarm budget in this version (fixed when the
         # version starts: see streams.engine.budget); 0 until then
         self.n_detectors = 0
+        self.pairs = 0  # joined pairs of this version with a usable label (the pair index)
+        self.pair_clock = EventClock()  # their predictions' event times, sampled
         # deployment verification of a version that replaced another, or None
         self.verify: VerificationPlan | None = None
 
@@ -84,6 +87,8 @@ class VersionState:
             "first_time": self.first_time,
             "first_position": self.first_position,
             "n_detectors": self.n_detectors,
+            "pairs": self.pairs,
+            "pair_clock": self.pair_clock.snapshot(),
             "verify": None if self.verify is None else msgspec.to_builtins(self.verify),
         }
 
@@ -98,6 +103,9 @@ class VersionState:
         performance to restore into (``None`` while the model's task is unknown)."""
         version = cls(str(data["name"]))
         version.n_detectors = int(data.get("n_detectors", 0))
+        version.pairs = int(data.get("pairs", 0))
+        if "pair_clock" in data:
+            version.pair_clock.restore(data["pair_clock"])
         for item in data["signals"]:
             signal = Signal.restore(item, alarms)
             version.signals[signal.name] = signal

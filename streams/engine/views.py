@@ -94,6 +94,7 @@ def model_status(model: ModelState) -> dict[str, Any]:
         "task": model.task,
         "partition": model.partition,
         "signals": signals,
+        "retrain": _retrain_status(model.policy.stats()),
     }
     if version is not None and version.verify is not None:
         out["verification"] = verification_status(
@@ -102,6 +103,15 @@ def model_status(model: ModelState) -> dict[str, Any]:
             needed=model.config.retrain.verify_labelled_events,
         )
     return out
+
+
+def _retrain_status(stats: dict[str, Any]) -> dict[str, Any]:
+    """What ``status`` shows of the retrain policy: its state, what a pending request waits
+    for, the last request and the worker's last decision on it."""
+    return {
+        key: stats[key]
+        for key in ("state", "waiting", "last_request", "last_decision", "requested")
+    }
 
 
 def model_view(model: ModelState) -> dict[str, Any]:

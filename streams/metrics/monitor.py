@@ -120,6 +120,15 @@ _SNAPSHOT_FAMILIES: Final[Mapping[str, tuple[str, tuple[str, ...]]]] = {
     ),
     "driftradar_join_buffer_entries": ("Predictions waiting for ground truth.", ("model_id",)),
     "driftradar_join_buffer_capacity": ("Configured cap of the join buffer.", ("model_id",)),
+    "driftradar_retrain_pending": (
+        "1 while a retrain request waits for labelled pairs of the new regime, else 0.",
+        ("model_id",),
+    ),
+    "driftradar_retrain_state": (
+        "1 for the model's retrain state: idle, retrain_pending, requested (awaiting the "
+        "worker), deployed, declined or failed (the worker's last decision).",
+        ("model_id", "state"),
+    ),
     "driftradar_model_info": (
         "1 for each model this replica owns, with its current version.",
         ("model_id", "model_version"),
@@ -519,6 +528,12 @@ class MonitorMetrics:
             value = _finite(mv.get(key))
             if value is not None:
                 out[f"driftradar_{key}"].append(((model,), value))
+        retrain = mv.get("retrain")
+        if retrain is not None:
+            out["driftradar_retrain_pending"].append(
+                ((model,), 1.0 if retrain.get("retrain_pending") else 0.0)
+            )
+            out["driftradar_retrain_state"].append(((model, str(retrain.get("state"))), 1.0))
         self._join_increments(model, mv.get("join_totals"))
         seen = _finite(mv.get("last_event_timestamp_seconds"))
         if seen is not None:  # never in the future: a skewed event clock must not hide silence

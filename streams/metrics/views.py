@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Final, NotRequired, TypedDict
+from typing import Any, Final, NotRequired, TypedDict
 
 __all__ = [
     "OUTCOME_PROCESSED",
@@ -82,6 +82,7 @@ class ModelView(TypedDict, total=False):
     ``label_coverage`` is the share (0..1) of predictions whose ground truth has joined;
     ``label_lag_seconds`` the typical delay from prediction to ground truth.
     ``estimates`` are metrics estimated without labels (CBPE), beside ``performance``.
+    ``retrain`` is the retrain policy's state (``state``, ``retrain_pending``…).
     ``join_totals`` are the engine's cumulative join outcome counts: the increase since the
     previous view is added to ``driftradar_join_outcomes_total`` (the first view of a model
     is its baseline, so totals restored from a checkpoint are not counted again).
@@ -100,6 +101,7 @@ class ModelView(TypedDict, total=False):
     join_buffer_capacity: int
     join_totals: Mapping[str, int]
     last_event_timestamp_seconds: float
+    retrain: Mapping[str, Any]
 
 
 class EngineView(TypedDict):

@@ -264,7 +264,9 @@ class Aligner:
     def is_paused(self, topic: str, partition: int) -> bool:
         """Whether flow control paused ``topic`` of ``partition``."""
         state = self._partitions.get(partition)
-        return state is not None and state.sides[0 if topic == self.topics[0] else 1].paused
+        if state is None or topic not in self.topics:
+            return False
+        return state.sides[self.topics.index(topic)].paused
 
     def buffered(self) -> int:
         """Records held, over all partitions and both sides."""

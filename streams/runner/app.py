@@ -4,14 +4,15 @@ Each turn of the loop is a short list of named steps::
 
     poll batch -> decode -> align (the two topics of each partition merged by event time,
                streams.runner.intake; bad -> dead letter) -> read the pending predictions
-               the batch needs (streams.runner.pending) -> engine update -> publish alerts
+               the batch needs (streams.runner.pending) -> engine update -> the retrain
+               worker's decisions (``retrain-results``) -> publish alerts
                -> (every N events / T seconds) flush -> checkpoint changed partitions
                (state + offsets + pending delta) -> commit
                -> observe (metrics: one call per batch; the engine view about once a second)
 
 Guarantees (DESIGN.md "Guarantees"):
 
-* Engine state and the next offsets of both input topics are saved to Redis together, in one
+* Engine state and the next offsets of the consumed topics are saved to Redis together, in one
   atomic script (:mod:`streams.checkpoint`). On assignment the member claims the partitions
   (an owner token that fences off any previous owner) and seeks to the offsets saved with
   the state, so after any crash each record reaches the engine exactly once.
@@ -63,16 +64,25 @@ from streams.checkpoint import (
     partition_key,
 )
 from streams.core.dead_letter import dead_letter, model_hint
-from streams.core.events import Alert, Prediction, encode
+from streams.core.events import (
+    Alert,
+    EventDecodeError,
+    Prediction,
+    RetrainResult,
+    decode_retrain_result,
+    describe_result,
+    encode,
+)
 from streams.core.kafka import FAST_GROUP
 from streams.core.publisher import DeliveryPendingError
 from streams.core.redact import redact_text, redact_url, secrets_of_url
 from streams.core.redis_client import RETRYABLE
 from streams.core.settings import BrokerConfig, RedisConfig, TopicsConfig
 from streams.engine.config import CheckpointConfig, JoinConfig
+from streams.engine.engine import MisroutedResultError
 from streams.engine.records import EngineOutput, InputRecord
 from streams.metrics import MonitorMetrics
-from streams.runner.decode import Rejected, decode_batch
+from streams.runner.decode import Rejected, decode_batch, key_mismatch
 from streams.runner.errors import ConsumeError, OutageError
 from streams.runner.intake import Intake
 from streams.runner.lag import read_stats
@@ -121,6 +131,7 @@ class Engine(Protocol):
     def process(self, records: list[InputRecord]) -> EngineOutput: ...
     def tick(self, now: float) -> EngineOutput: ...
     def admit(self, model_id: str, partition: int) -> str | None: ...
+    def retrain_result(self, result: RetrainResult, partition: int) -> EngineOutput: ...
     def record_dead_letter(self, model_id: str | None, partition: int, reason: str) -> None: ...
     def report_lag(self, lags: Mapping[int, int]) -> EngineOutput: ...
     def monitor_alert(
@@ -171,6 +182,10 @@ class RunnerSettings:
     def inputs(self) -> tuple[str, str]:
         return self.topics.inputs
 
+    @property
+    def consumed(self) -> tuple[str, str, str]:
+        return self.topics.consumed
+
 
 @dataclass(slots=True)
 class _Progress:
@@ -207,7 +222,7 @@ class Runner:
         self.observer = LoopObserver(
             self.metrics, settings.inputs, view_seconds=settings.view_seconds, clock=clock
         )
-        self.offsets = OffsetBook(settings.inputs)
+        self.offsets = OffsetBook(settings.consumed)
         self.progress = _Progress()
         self.stopping = False
         consumer_properties, producer_properties = split_properties(settings.kafka)
@@ -320,6 +335,8 @@ class _Loop:
         #: records taken from the intake whose pending entries could not be read (Redis
         #: away): processed before anything else when Redis answers again
         self.held: list[InputRecord] = []
+        #: ``retrain-results`` messages polled and not yet given to the engine
+        self.results: list[Message] = []
         #: owner token per claimed partition (fencing: see CheckpointStore.claim)
         self.tokens: dict[int, str] = {}
         self._member = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -338,7 +355,7 @@ class _Loop:
 
     def subscribe(self) -> None:
         self.session.consumer.subscribe(
-            list(self.settings.inputs),
+            list(self.settings.consumed),
             on_assign=self._on_assign,
             on_revoke=self._on_revoke,
             on_lost=self._on_lost,
@@ -361,12 +378,15 @@ class _Loop:
     def _consume(self) -> list[InputRecord]:
         """Poll, decode, align, update the engine and publish: one batch. During an outage
         what is polled is only buffered (the engine cannot save or look up anything)."""
-        messages = self._poll()
+        messages = self._set_aside_results(self._poll())
         if self.outages.current is not None:
             self._hold(messages)
             return []
         records = self._decode(messages)
-        self._publish(self._update(records))
+        output = self._update(records)
+        if self.outages.current is None:
+            output.extend(self._apply_results())
+        self._publish(output)
         return records
 
     def _poll(self) -> list[Message]:
@@ -399,6 +419,48 @@ class _Loop:
         self.progress.events += consumed
         self.progress.since_checkpoint += consumed
         return records
+
+    def _set_aside_results(self, messages: list[Message]) -> list[Message]:
+        """Keep the ``retrain-results`` messages for :meth:`_apply_results`; return the rest.
+        (Decisions are not merged with the inputs by event time: they come when they come.)"""
+        topic = self.settings.topics.retrain_results
+        rest: list[Message] = []
+        for message in messages:
+            if message.error() is None and message.topic() == topic:
+                self.results.append(message)
+            else:
+                rest.append(message)
+        return rest
+
+    def _apply_results(self) -> EngineOutput:
+        """The retrain worker's decisions, to the engine (each model's policy); a result that
+        cannot be decoded, or is not on its model's partition, goes to the dead-letter topic."""
+        output = EngineOutput()
+        messages, self.results = self.results, []
+        topic = self.settings.topics.retrain_results
+        for message in messages:
+            partition = cast(int, message.partition())
+            offset = cast(int, message.offset())
+            if not self.book.accepts(topic, partition, offset):
+                continue  # a refetch, or a partition no longer ours
+            self.book.advance(topic, partition, offset)
+            self.progress.events += 1
+            self.progress.since_checkpoint += 1
+            try:
+                result = decode_retrain_result(message.value() or b"")
+                key = message.key()
+                if key != result.model_id.encode():
+                    self._dead_letter(message, key_mismatch(result.model_id, key))
+                    continue
+                output.extend(self.engine.retrain_result(result, partition))
+            except EventDecodeError as exc:
+                self._dead_letter(message, exc.reason)
+                continue
+            except MisroutedResultError as exc:
+                self._dead_letter(message, str(exc))
+                continue
+            log.info("%s", describe_result(result))
+        return output
 
     def _hold(self, messages: list[Message]) -> None:
         """Buffer what a poll returned during an outage (nothing is released)."""
@@ -759,7 +821,7 @@ class _Loop:
         self._take(numbers, stored, token)
         consumer = self.session.consumer
         for p in sorted(numbers):
-            for topic in self.settings.inputs:
+            for topic in self.settings.consumed:
                 next_offset = self.book.next_offset(topic, p)
                 start = OFFSET_BEGINNING if next_offset is None else next_offset
                 consumer.resume([TopicPartition(topic, p)])
@@ -819,6 +881,7 @@ class _Loop:
         rebalance assigns them again, restored from Redis."""
         if self.held:  # taken before an outage, never applied: the next owner replays them
             self.held = [r for r in self.held if r.partition not in numbers]
+        self.results = [m for m in self.results if m.partition() not in numbers]
         for p in numbers:
             self.engine.drop_partition(p)
             self.intake.release(p)
@@ -838,14 +901,14 @@ class _Loop:
         wanted = [
             TopicPartition(t, p)
             for p in sorted(self.book.owned)
-            for t in self.settings.inputs
+            for t in self.settings.consumed
             if not self.intake.paused(t, p)
         ]
         if wanted:
             self.session.consumer.resume(wanted)
 
     def _partitions(self, numbers: frozenset[int]) -> list[TopicPartition]:
-        return [TopicPartition(t, p) for p in sorted(numbers) for t in self.settings.inputs]
+        return [TopicPartition(t, p) for p in sorted(numbers) for t in self.settings.consumed]
 
     def _watch_assignment(self) -> None:
         """Say so, once, when this member has owned no partition for too long."""
@@ -882,7 +945,7 @@ class _Loop:
         wanted = {
             (topic, p): self.book.next_offset(topic, p)
             for p in owned
-            for topic in self.settings.inputs
+            for topic in self.settings.consumed
         }
         reading = read_stats(stats_json, wanted)
         self.observer.broker_states(reading.broker_states)

@@ -32,7 +32,7 @@ from streams.core.events import (
 from streams.engine.records import InputRecord
 from streams.runner.offsets import OffsetBook
 
-__all__ = ["DecodedBatch", "Lane", "Rejected", "decode_batch"]
+__all__ = ["DecodedBatch", "Lane", "Rejected", "decode_batch", "key_mismatch"]
 
 log = logging.getLogger("driftradar.runner")
 
@@ -98,7 +98,7 @@ def decode_batch(messages: list[Message], predictions_topic: str, book: OffsetBo
                 else decode_ground_truth(value)
             )
             key = message.key()
-            problem = None if key == event.model_id.encode() else _key_mismatch(event.model_id, key)
+            problem = None if key == event.model_id.encode() else key_mismatch(event.model_id, key)
         except EventDecodeError as exc:
             problem = exc.reason
         except Exception as exc:  # a last resort: no message may stop the loop
@@ -137,9 +137,9 @@ def _log_once(exc: Exception, topic: str, partition: int, offset: int) -> None:
         )
 
 
-def _key_mismatch(model_id: str, key: bytes | None) -> str:
+def key_mismatch(model_id: str, key: bytes | None) -> str:
     shown = "no key" if key is None else f"key {key.decode('utf-8', 'replace')!r}"
     return (
         f"$.model_id: {model_id!r} does not match the message's {shown} "
-        "(predictions and ground truth must be keyed by model_id)"
+        "(every message of the monitored topics is keyed by its model_id)"
     )

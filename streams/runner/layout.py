@@ -1,7 +1,8 @@
 """Startup check of the topic layout: every topic exists and the inputs are co-partitioned.
 
-A model's predictions and ground truth must land on the same partition number of their two
-topics, so that one monitor instance owns the model; that needs equal partition counts.
+A model's predictions, ground truth and retrain decisions must land on the same partition
+number of their topics, so that one monitor instance owns the model; that needs equal
+partition counts.
 
 >>> check_layout({"predictions": 4, "ground-truth": 4, "drift-alerts": 1},
 ...              ("predictions", "ground-truth"), ("drift-alerts",))
@@ -24,10 +25,10 @@ __all__ = ["check_layout"]
 
 def check_layout(
     counts: Mapping[str, int | None],
-    inputs: tuple[str, str],
+    inputs: Sequence[str],
     outputs: Sequence[str],
 ) -> int:
-    """The shared partition count of the two ``inputs``; raise if the layout is unusable.
+    """The shared partition count of the consumed ``inputs``; raise if the layout is unusable.
 
     ``counts`` maps topic name to partition count, ``None`` (or absent) for a missing topic.
     """
@@ -38,11 +39,14 @@ def check_layout(
             f"topic(s) {names} do not exist on the broker; create them first "
             "(`driftradar stack up` creates the default topics locally)"
         )
-    first, second = inputs
-    first_count, second_count = counts.get(first), counts.get(second)
-    if first_count is None or first_count != second_count:
-        raise TopicLayoutError(
-            f"input topics are not co-partitioned: {first!r} has {first_count} partitions "
-            f"and {second!r} has {second_count}; recreate them with the same partition count"
-        )
+    first = inputs[0]
+    first_count = counts.get(first)
+    for other in inputs[1:]:
+        if counts.get(other) != first_count:
+            raise TopicLayoutError(
+                f"input topics are not co-partitioned: {first!r} has {first_count} partitions "
+                f"and {other!r} has {counts.get(other)}; recreate them with the same "
+                "partition count"
+            )
+    assert first_count is not None
     return first_count

@@ -81,7 +81,7 @@ def open_session(
 
 def _check_topics(settings: SessionSettings) -> None:
     topics = settings.topics
-    names = (*topics.inputs, topics.alerts, topics.retrain_requests, topics.dead_letter)
+    names = (*topics.consumed, topics.alerts, topics.retrain_requests, topics.dead_letter)
     try:
         counts = partition_counts(
             settings.bootstrap, names, config=common_properties(settings.kafka)
@@ -90,5 +90,7 @@ def _check_topics(settings: SessionSettings) -> None:
         raise UnreachableError(
             f"cannot reach Kafka at {settings.bootstrap}: {exc.args[0].str()}"
         ) from None
-    partitions = check_layout(counts, topics.inputs, names[2:])
-    log.info("topics %s and %s are co-partitioned (%d partitions)", *topics.inputs, partitions)
+    partitions = check_layout(counts, topics.consumed, names[3:])
+    log.info(
+        "topics %s, %s and %s are co-partitioned (%d partitions)", *topics.consumed, partitions
+    )

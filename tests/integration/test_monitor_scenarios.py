@@ -51,7 +51,14 @@ from streams.commands.status import status_document
 
 pytestmark = pytest.mark.integration
 
-TOPICS = ("predictions", "ground-truth", "drift-alerts", "retrain-requests", "dead-letter")
+TOPICS = (
+    "predictions",
+    "ground-truth",
+    "drift-alerts",
+    "retrain-requests",
+    "dead-letter",
+    "retrain-results",
+)
 PARTITIONS = 2
 EVENTS = 16_000
 CHANGE_AT = EVENTS // 2

@@ -101,6 +101,7 @@ def driftradar_run(request: pytest.FixtureRequest) -> Iterator[int]:
             "drift-alerts",
             "retrain-requests",
             "dead-letter",
+            "retrain-results",
         )
     }
     from streams.core.topics import ensure_topics

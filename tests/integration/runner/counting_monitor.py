@@ -23,7 +23,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
 from streams.commands.run import add_arguments, settings_from
-from streams.core.events import Alert, Prediction, rfc3339
+from streams.core.events import Alert, Prediction, RetrainResult, rfc3339
 from streams.engine.config import load_config
 from streams.engine.records import EngineOutput, InputRecord
 from streams.runner.app import Runner
@@ -78,6 +78,9 @@ class CountingEngine:
 
     def admit(self, model_id: str, partition: int) -> str | None:
         return None
+
+    def retrain_result(self, result: RetrainResult, partition: int) -> EngineOutput:
+        return EngineOutput()  # no retrain results in these streams
 
     def record_dead_letter(self, model_id: str | None, partition: int, reason: str) -> None:
         self._model(partition, model_id or "?")["dead_letters"] += 1

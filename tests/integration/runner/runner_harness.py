@@ -32,7 +32,14 @@ from streams.core.kafka import TEST_GROUP, producer_config
 
 ROOT = Path(__file__).resolve().parents[3]
 #: The topics a monitor needs (contract names; tests prefix them per test).
-TOPICS = ("predictions", "ground-truth", "drift-alerts", "retrain-requests", "dead-letter")
+TOPICS = (
+    "predictions",
+    "ground-truth",
+    "drift-alerts",
+    "retrain-requests",
+    "dead-letter",
+    "retrain-results",
+)
 COUNTING_MONITOR = Path(__file__).with_name("counting_monitor.py")
 
 #: Messages that must end in the dead-letter topic: invalid JSON, schema breaks, empty value.
@@ -175,6 +182,7 @@ def write_config(path: Path, topics: Mapping[str, str], **checkpoint: Any) -> Pa
             "alerts": topics["drift-alerts"],
             "retrain_requests": topics["retrain-requests"],
             "dead_letter": topics["dead-letter"],
+            "retrain_results": topics["retrain-results"],
         },
         "checkpoint": {"every_events": 500, "every_seconds": 0.5, **checkpoint},
         # a side waits for the other this long when that one is quiet (labels are produced

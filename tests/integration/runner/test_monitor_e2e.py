@@ -165,7 +165,7 @@ def test_scale_out_and_failover_keep_every_event_once(
 def test_refuses_to_start_when_inputs_are_not_co_partitioned(
     kafka_bootstrap: str, redis_url: str, make_topics: Any, tmp_path: Path
 ) -> None:
-    topics = make_topics("ground-truth", "drift-alerts", "retrain-requests", "dead-letter")
+    topics = make_topics(*(t for t in TOPICS if t != "predictions"))
     topics.update(make_topics("predictions", partitions=2))
     env = monitor_env(kafka_bootstrap, redis_url, write_config(tmp_path / "c.yaml", topics))
     done = _cli(env, "run", "--group-id", "never-joins")

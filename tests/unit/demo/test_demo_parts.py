@@ -12,7 +12,7 @@ import yaml
 from producers.retrain.config import resolve_options
 from producers.retrain.dataset import LabelledEvent
 from streams.commands import simulate
-from streams.core.events import Alert, AlertReason, RetrainRequest, TimeWindow
+from streams.core.events import Alert, AlertReason, RetrainRequest, RetrainResult, TimeWindow
 from streams.demo.plan import MIN_ROC_AUC, DemoPlan, PlanError
 from streams.demo.state import DemoState
 from streams.demo.summary import measure, summarise
@@ -95,15 +95,30 @@ def test_state_dedupes_and_knows_what_is_missing() -> None:
     state.on_request(request)
     assert state.alert_counts() == {"data_drift": 1, "concept_drift": 1}
     assert state.missing() == [
+        "a deployed retrain result",
         "a deployment",
         "a successful verification (info) of the new version",
     ]
+    result = RetrainResult(
+        result_id="o-r1",
+        request_id="r1",
+        model_id="churn",
+        outcome="deployed",
+        reason="better than the current model by the margin",
+        decided_at="2026-01-01T00:00:05Z",
+        model_version="v1",
+        deployed_version="v2",
+    )
+    state.on_result(result)
+    state.on_result(result)  # redelivered
     state.on_alert(_alert("a3", "performance_degradation", "verification", "info"))
     assert state.alert_counts()["verification"] == 1
+    assert state.missing() == ["a deployment"]
     out = io.StringIO()
     PlainLog(state, out).update(0.0)
     text = out.getvalue()
     assert "RETRAIN REQUEST churn@v1" in text
+    assert text.count("RESULT retrain r1 for churn: deployed v2") == 1
     assert "verification VERIFIED: churn@v2 roc_auc 0.650" in text
     assert text.count("RETRAIN REQUEST") == 1
 

@@ -14,7 +14,7 @@ from streams.engine import ConfigError, InputRecord, MonitorConfig
 from streams.engine.config import RetrainConfig
 from streams.engine.engine import Engine
 from streams.engine.pending_memory import MemoryPendingStore
-from streams.engine.retrain import VERIFICATION, RetrainPolicy
+from streams.engine.retrain import VERIFICATION, RetrainPolicy, Trigger
 
 VERIFY = 300
 SETTINGS: dict[str, Any] = {
@@ -148,7 +148,7 @@ def test_the_retrain_policy_never_acts_on_a_verification() -> None:
         detector=VERIFICATION,
         detected_at="2026-01-01T00:00:00.000Z",
     )
-    assert policy.observe(alert, 0.0) is None
+    assert policy.observe(alert, Trigger(event_time=0.0, change_at=0.0)) is None
     assert policy.counters["not_a_trigger"] == 1
 
 

@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
-from producers.retrain.decision import Decision, describe, failed_result, result_of
+from producers.retrain.decision import Decision, failed_result, result_of
 from producers.retrain.metrics import RetrainMetrics
 from streams.core.events import decode_retrain_request
+from streams.core.events import describe_result as describe
 from streams.metrics.server import MetricsServer
 
 REQUEST = decode_retrain_request(
