@@ -5,7 +5,7 @@ and whether inputs are corrupted; a :class:`Scenario` switches from ``before`` t
 at the change point (and, for ``outage``, stops the model for a while there).
 
 >>> sorted(SCENARIOS)
-['concept-drift', 'data-drift', 'outage', 'prediction-drift', 'quality', 'stable']
+['concept-drift', 'data-drift', 'label-noise', 'outage', 'prediction-drift', 'quality', 'stable']
 >>> SCENARIOS["concept-drift"].after.population == SCENARIOS["concept-drift"].before.population
 True
 """
@@ -62,6 +62,17 @@ _NEW_WORLD: Final = Coefficients(
     contract=(0.0, 0.5, 0.8),
     payment_method=(-0.5, 0.3, 0.3, 0.3),
 )
+#: A broken labelling job: every outcome is a coin flip, whatever the customer. The model's
+#: error rises like under concept drift, but no model can do better: retraining must decline.
+_COIN_FLIP: Final = Coefficients(
+    intercept=0.0,
+    tenure_months=0.0,
+    monthly_charges=0.0,
+    support_calls=0.0,
+    age=0.0,
+    contract=(0.0, 0.0, 0.0),
+    payment_method=(0.0, 0.0, 0.0, 0.0),
+)
 #: A feature-pipeline bug: the model receives tenure in years, not months.
 _TENURE_IN_YEARS: Final = replace(
     MODEL_COEFFICIENTS, tenure_months=MODEL_COEFFICIENTS.tenure_months / 12
@@ -82,6 +93,13 @@ SCENARIOS: Final[dict[str, Scenario]] = {
             "the world's churn rule; same inputs, same model, so its error rises",
             _NORMAL,
             Regime(world=_NEW_WORLD),
+        ),
+        Scenario(
+            "label-noise",
+            "the ground truth: labels become coin flips (a broken labelling job); no "
+            "retrained model can do better",
+            _NORMAL,
+            Regime(world=_COIN_FLIP),
         ),
         Scenario(
             "prediction-drift",

@@ -1,7 +1,10 @@
 """Deployment verification: a version that replaces another must, over its first
-``retrain.verify_labelled_events`` labelled events, meet the performance limits
-(``performance.thresholds``, else the previous version's baseline less
-``performance.relative_drop``). The plan is plain data kept on the new version.
+``retrain.verify_labelled_events`` labelled events, meet the performance limits:
+``performance.thresholds`` when configured; else, less ``performance.relative_drop``, the
+previous version's performance in today's world (its last window before the switch) when
+the deployment answers a retrain request — the world changed, so its first window is out
+of reach for any model — and its first window otherwise. The plan is plain data kept on the
+new version.
 
 >>> plan = verification_plan("v1", None, "req-1", needed=100)
 >>> plan.state, plan.previous, verification_plan("v1", None, None, needed=0)
@@ -26,21 +29,26 @@ def verification_plan(
     if needed <= 0:
         return None
     perf = None if old is None else old.performance
-    return VerificationPlan(previous, request_id, {} if perf is None else dict(perf.baseline))
+    if perf is None:
+        return VerificationPlan(previous, request_id, {})
+    recent = {metric: value for metric, value in perf.values.items() if value is not None}
+    return VerificationPlan(previous, request_id, dict(perf.baseline), recent=recent)
 
 
 def verify(plan: VerificationPlan, perf: RollingPerformance) -> list[dict[str, Any]]:
     """Compare the version's performance over its first labelled events with the
-    acceptable limits: ``performance.thresholds``, else the previous version's first
-    full window less ``performance.relative_drop``. Marks the verification done."""
+    acceptable limits (module doc). Marks the verification done."""
     results: list[dict[str, Any]] = []
     limits = {m: (v, "threshold") for m, v in perf.thresholds.items()}
     if not limits and perf.relative_drop is not None:
-        for metric, base in plan.baseline.items():
+        retrained = plan.request_id is not None and plan.recent
+        reference = plan.recent if retrained else plan.baseline
+        source = "previous_version_recent" if retrained else "previous_version"
+        for metric, base in reference.items():
             if metric in perf.metrics:
                 drop = abs(base) * perf.relative_drop
                 limit = base - drop if perf.metrics[metric] else base + drop
-                limits[metric] = (limit, "previous_version")
+                limits[metric] = (limit, source)
     for metric, (limit, source) in limits.items():
         value, pairs = perf.recent(metric)
         if value is None:

@@ -24,15 +24,17 @@ __all__ = ["UnseenCategories", "VerificationPlan", "VersionState"]
 
 class VerificationPlan(msgspec.Struct):
     """What a version that replaced ``previous`` (deployed for ``request_id``) must show:
-    the previous version's ``baseline`` metrics; ``state`` is ``pending`` until it has its
-    labelled events, then ``verified``, ``failed`` or ``unverifiable`` with the ``results``
-    (see :mod:`streams.engine.verification`)."""
+    the previous version's ``baseline`` metrics (its first window) and ``recent`` ones (its
+    last window before the switch); ``state`` is ``pending`` until it has its labelled
+    events, then ``verified``, ``failed`` or ``unverifiable`` with the ``results`` (see
+    :mod:`streams.engine.verification`)."""
 
     previous: str
     request_id: str | None
     baseline: dict[str, float]
     state: str = "pending"
     results: list[dict[str, Any]] = msgspec.field(default_factory=list)
+    recent: dict[str, float] = msgspec.field(default_factory=dict)
 
 
 @dataclass(slots=True)

@@ -136,6 +136,25 @@ def test_without_thresholds_the_previous_versions_baseline_is_the_limit() -> Non
     assert "maximum" in log_loss  # lower is better
 
 
+def test_a_retrained_version_is_held_to_the_previous_versions_recent_performance() -> None:
+    # the world changed: the old version's first window is out of any model's reach, so a
+    # deployment that answers a retrain request must beat what the old one does today
+    settings = {**SETTINGS, "performance": {"window": 500, "every": 100}}
+    engine = Engine(MonitorConfig.from_mapping({"defaults": settings}), clock=lambda: T0 + 1e6)
+    alerts, requests = run(engine, _story(v2_fits_new_world=True))
+    assert requests
+    (verification,) = _verifications(alerts)
+    assert verification.severity == "info"
+    assert verification.details["request_id"] == requests[0].request_id
+    results = {r["metric"]: r for r in verification.details["results"]}
+    assert {r["limit_source"] for r in results.values()} == {"previous_version_recent"}
+    plan = engine._models["churn"].versions["v2"].verify
+    assert plan is not None
+    # v1's last window before the switch was in the changed world: far below its first
+    assert plan.recent["roc_auc"] < plan.baseline["roc_auc"] - 0.1
+    assert results["roc_auc"]["minimum"] == pytest.approx(plan.recent["roc_auc"] * 0.95)
+
+
 def test_the_retrain_policy_never_acts_on_a_verification() -> None:
     policy = RetrainPolicy("churn", RetrainConfig(cooldown_seconds=0))
     alert = Alert(
