@@ -7,12 +7,13 @@ from datetime import datetime
 
 import msgspec
 import numpy as np
+import pytest
 from engine_streams import T0, churn_stream, run
 
 from streams.core.events import Alert, RetrainResult, rfc3339
 from streams.engine import MonitorConfig
 from streams.engine.config import ConfirmConfig, RetrainConfig
-from streams.engine.engine import Engine
+from streams.engine.engine import Engine, MisroutedResultError
 from streams.engine.retrain import RetrainPolicy, Trigger
 
 HOUR = 3600.0
@@ -231,3 +232,59 @@ def test_engine_waits_for_evidence_and_starts_the_window_at_the_change() -> None
 
 def _epoch(text: str) -> float:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def test_degraded_is_kept_per_version_and_forgotten_with_it() -> None:
+    policy = RetrainPolicy("churn", NOW)
+    policy.performance("v3", "metric:auc/baseline", True)
+    policy.performance("v3", "metric:accuracy/limit", True)
+    policy.performance("v4", "metric:auc/baseline", False)
+    assert policy.degraded("v3") == ["metric:accuracy/limit", "metric:auc/baseline"]
+    assert policy.degraded("v4") == []
+    policy.performance("v3", "metric:auc/baseline", False)
+    assert policy.degraded("v3") == ["metric:accuracy/limit"]
+    policy.forget("v3")
+    assert policy.degraded("v3") == []
+
+
+def test_a_model_left_degraded_with_nothing_deployed_is_reported_once_per_regime() -> None:
+    config = RetrainConfig(min_labelled=10, cooldown_seconds=0.0)
+    policy = RetrainPolicy("churn", config)
+    request = policy.observe(_alert("a"), _at(50.0, change_at=40.0, labelled=10))
+    assert request is not None
+    assert policy.stranded("v3") is None  # no decision yet
+    policy.result(_result(request.request_id, "declined"))
+    assert policy.stranded("v3") is None  # declined, but the performance is within limits
+    policy.performance("v3", "metric:auc/baseline", True)
+    assert policy.stranded("v4") is None  # another version serves now
+    decision = policy.stranded("v3")
+    assert decision is not None
+    assert (decision.request_id, decision.outcome) == (request.request_id, "declined")
+    assert policy.stranded("v3") is None  # once per regime
+    # it survives a checkpoint: a restarted monitor does not raise it again
+    restored = RetrainPolicy("churn", config)
+    restored.restore(policy.snapshot())
+    assert restored.stranded("v3") is None
+
+
+def test_a_deployed_result_never_strands_the_model() -> None:
+    policy = RetrainPolicy("churn", RetrainConfig(min_labelled=10))
+    request = policy.observe(_alert("a"), _at(50.0, change_at=40.0, labelled=10))
+    assert request is not None
+    policy.performance("v3", "metric:auc/baseline", True)
+    policy.result(_result(request.request_id, "deployed"))
+    assert policy.stranded("v3") is None
+
+
+def test_the_engine_routes_results_to_the_model_and_refuses_a_misrouted_one() -> None:
+    engine = Engine(MonitorConfig.from_mapping({}), clock=lambda: 0.0)
+    run(engine, churn_stream(50, partition=2))
+    result = _result("r-1", "declined")
+    with pytest.raises(MisroutedResultError, match="partition 0, but the model's events are on"):
+        engine.retrain_result(result, partition=0)
+    assert engine.retrain_result(result, partition=2).alerts == []  # not our last request
+    stranger = msgspec.structs.replace(result, model_id="fraud")
+    assert engine.retrain_result(stranger, partition=2).alerts == []
+    partitions = engine.status()["partitions"]
+    assert partitions[2]["unknown_results"] == 1
+    assert "fraud" not in engine.status()["models"]

@@ -83,3 +83,10 @@ def test_the_estimate_is_a_gauge_beside_the_realised_metric(metrics: MonitorMetr
         assert estimated is not None
         assert realised is not None
         assert abs(estimated - realised) < 0.1
+
+
+def test_the_retrain_state_is_one_gauge_per_model(metrics: MonitorMetrics) -> None:
+    states = [s for s in _samples(metrics, "driftradar_retrain_state") if s["model_id"] == "churn"]
+    assert [s["state"] for s in states] == ["idle"]  # data drift never asks for a retrain
+    assert metrics.value("driftradar_retrain_state", model_id="churn", state="idle") == 1
+    assert metrics.value("driftradar_retrain_pending", model_id="churn") == 0

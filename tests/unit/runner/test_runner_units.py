@@ -158,3 +158,41 @@ def test_kafka_secrets_are_redacted() -> None:
     )
     assert shown["sasl.username"] == "monitor"
     assert {shown[k] for k in shown if k not in ("security.protocol", "sasl.username")} == {"***"}
+
+
+def test_layout_holds_retrain_results_to_the_inputs_partitioning() -> None:
+    consumed = (*INPUTS, "retrain-results")
+    counts = {"predictions": 6, "ground-truth": 6, "retrain-results": 6, "drift-alerts": 1}
+    assert check_layout(counts, consumed, ["drift-alerts"]) == 6
+    with pytest.raises(TopicLayoutError, match="'retrain-results' has 1"):
+        check_layout({**counts, "retrain-results": 1}, consumed, [])
+    with pytest.raises(TopicLayoutError, match="'retrain-results'"):
+        check_layout({**counts, "retrain-results": None}, consumed, [])
+
+
+def test_status_shows_what_a_pending_retrain_waits_for_and_the_last_decision() -> None:
+    from rich.console import Console
+
+    from streams.commands.status import _retrain_table
+
+    waiting = {
+        "labelled_pairs": 412,
+        "min_labelled": 1000,
+        "change_at": "2026-01-01T00:00:00.000Z",
+        "deadline": "2026-01-01T06:00:00.000Z",
+    }
+    decision = {
+        "outcome": "declined",
+        "reason": "not better than the current model by the margin",
+        "decided_at": "2026-01-01T07:00:00.000Z",
+        "deployed_version": None,
+    }
+    models = {
+        "churn": {"retrain": {"state": "retrain_pending", "waiting": waiting, "requested": 0}},
+        "fraud": {"retrain": {"state": "declined", "requested": 2, "last_decision": decision}},
+    }
+    console = Console(width=400, record=True)
+    console.print(_retrain_table(models))
+    text = console.export_text()
+    assert "412/1000 labelled pairs since 2026-01-01T00:00:00.000Z" in text
+    assert "declined: not better than the current model by the margin" in text
