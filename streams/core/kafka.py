@@ -71,7 +71,7 @@ PARTITIONER: Final = "murmur2_random"
 PREFETCH_KBYTES: Final = 16_384
 
 
-#: Every topic the local stack creates: the contract's five and the deployments topic.
+#: Every topic the local stack creates: the contract's six and the deployments topic.
 DEFAULT_TOPICS: Final[tuple[str, ...]] = (*astuple(TOPICS), DEPLOYMENTS_TOPIC)
 
 

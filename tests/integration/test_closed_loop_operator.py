@@ -24,6 +24,7 @@ import pytest
 from confluent_kafka import Message
 from loop_harness import CHANGE_AT, LOOP_TOPICS, ClosedLoop, LoopRecord, epoch, wait_until
 
+from streams.demo.plan import MIN_ROC_AUC
 from streams.engine.retrain import VERIFICATION
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -125,6 +126,7 @@ def test_operator_scenario_retrains_once_on_the_new_world_and_recovers(
     v1_after_change = [p for p in _served(record, "v1") if p.event_time() >= change]
     auc_before, auc_after = record.auc(v1_after_change), record.auc(_served(record, new))
     assert auc_after > auc_before + 0.2
+    assert auc_before < MIN_ROC_AUC <= auc_after  # the demo's minimum: v1 below, v2 above
     (verification,) = [a for a in record.alerts if a.detector == VERIFICATION]
     assert (verification.model_version, verification.severity) == (new, "info")
     assert verification.details["request_id"] == request.request_id
