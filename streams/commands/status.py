@@ -43,9 +43,18 @@ def run(args: argparse.Namespace) -> int:
 
 
 def status_document(stored: list[StoredStatus]) -> dict[str, Any]:
-    """``{"models": {...}, "partitions": {...}}``: merged models, then per-partition offsets."""
+    """``{"models": {...}, "partitions": {...}}``: merged models, then per-partition offsets.
+
+    A model whose events arrived on more than one partition (a producer with another
+    partitioner: its state on several partitions, or events refused as ``split_model``)
+    gets ``split``: the partitions and the refused events per partition.
+    """
+    models = merge_models(s.status for s in stored)
+    for model_id, split in _splits(stored).items():
+        if model_id in models:
+            models[model_id]["split"] = split
     return {
-        "models": merge_models(s.status for s in stored),
+        "models": models,
         "partitions": {
             str(s.partition): {
                 "offsets": dict(s.offsets),
@@ -53,10 +62,28 @@ def status_document(stored: list[StoredStatus]) -> dict[str, Any]:
                 # dead letters of no known model by kind, events refused by max_models
                 "dead_letters": dict(s.summary.get("dead_letters", {})),
                 "refused_events": int(s.summary.get("refused_events", 0)),
+                "split_events": dict(s.summary.get("split_events", {})),
                 "alignment": dict(s.alignment),
             }
             for s in stored
         },
+    }
+
+
+def _splits(stored: list[StoredStatus]) -> dict[str, dict[str, Any]]:
+    """Per split model: every partition it was seen on, and the events refused on each."""
+    homes: dict[str, set[int]] = {}
+    refused: dict[str, dict[str, int]] = {}
+    for s in stored:
+        for model_id in s.status:
+            homes.setdefault(model_id, set()).add(s.partition)
+        for model_id, events in s.summary.get("split_events", {}).items():
+            refused.setdefault(model_id, {})[str(s.partition)] = int(events)
+            homes.setdefault(model_id, set()).add(s.partition)
+    return {
+        model_id: {"partitions": sorted(partitions), "refused_events": refused.get(model_id, {})}
+        for model_id, partitions in homes.items()
+        if len(partitions) > 1
     }
 
 
@@ -92,6 +119,16 @@ def _print_tables(group: str, document: dict[str, Any]) -> None:
             "[red]" + ", ".join(signals) + "[/]" if signals else "[green]none[/]",
         )
     console.print(table)
+    for model_id, status in models.items():
+        split = status.get("split")
+        if split:
+            refused = sum(split["refused_events"].values())
+            console.print(
+                f"[red]split model {model_id}[/]: events on partitions "
+                f"{', '.join(map(str, split['partitions']))} ({refused} refused and "
+                "dead-lettered): a producer uses another partitioner than murmur2 "
+                "(docs/producers.md, the partitioning rule)"
+            )
     console.print(_join_table(models))
     console.print(_retrain_table(models))
     parts = Table(title="checkpointed offsets (next offset to consume per topic) and alignment")

@@ -36,7 +36,14 @@ __all__ = [
 
 #: What dead-letter reasons are folded into (``driftradar_dead_letters_total{reason_kind}``
 #: and the per-partition counts of ``driftradar status``): a bounded set, whatever the input.
-REASON_KINDS: Final = ("invalid_json", "schema", "too_large", "unknown_model", "other")
+REASON_KINDS: Final = (
+    "invalid_json",
+    "schema",
+    "too_large",
+    "unknown_model",
+    "split_model",
+    "other",
+)
 
 #: Most bytes of the original value a dead letter carries (base64 makes it 4/3 larger in
 #: the record: ~350 KB, a third of the producer's default ``message.max.bytes``).
@@ -102,6 +109,8 @@ def reason_kind(reason: str | BaseException) -> str:
     'schema'
     >>> reason_kind("unknown model 'x9': partition 0 already monitors max_models=1000 models")
     'unknown_model'
+    >>> reason_kind("model 'churn' is split across partitions: its events are on partition 0")
+    'split_model'
     """
     text = str(reason)
     if text in REASON_KINDS:
@@ -115,6 +124,8 @@ def reason_kind(reason: str | BaseException) -> str:
         return "too_large"
     if "unknown model" in lowered:
         return "unknown_model"
+    if "split across partitions" in lowered:
+        return "split_model"
     if lowered.startswith("$") or "expected `" in lowered or "required field" in lowered:
         return "schema"
     return "other"

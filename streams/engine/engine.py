@@ -47,7 +47,9 @@ MONITOR_MODEL_ID: Final = "_monitor"
 class _PartitionBook:
     """What the engine keeps per partition besides its models: dead letters that belong to
     no known model (by kind of reason: a bounded set, whatever the junk), the cap on the
-    number of models (events of models beyond it are refused), and consumer-lag episodes."""
+    number of models (events of models beyond it are refused), consumer-lag episodes, and
+    the events refused here because their model lives on another partition (``split``:
+    model id -> events; bounded by the models this engine knows)."""
 
     models: int = 0
     dead_letters: Counter[str] = field(default_factory=Counter)
@@ -56,6 +58,7 @@ class _PartitionBook:
     lagging: bool = False
     lag_episodes: int = 0
     unknown_results: int = 0
+    split: dict[str, int] = field(default_factory=dict)
 
     def snapshot(self) -> dict[str, Any]:
         return {
@@ -71,6 +74,7 @@ class _PartitionBook:
             "dead_letters": dict(self.dead_letters),
             "refused_events": self.refused_events,
             "unknown_results": self.unknown_results,
+            "split_events": dict(self.split),
         }
 
 
@@ -172,8 +176,9 @@ class Engine:
         cannot grow the engine's memory. The cap is per partition, the unit of state, so
         the same events are refused whichever member owns the partition.
         """
-        if model_id in self._models:
-            return None
+        model = self._models.get(model_id)
+        if model is not None:
+            return None if model.partition == partition else self._split(model, partition)
         book = self._book(partition)
         cap = self.config.max_models
         if book.models < cap:
@@ -196,6 +201,46 @@ class Engine:
             f"unknown model {model_id!r}: partition {partition} already monitors "
             f"max_models={cap} models (raise max_models if they are real models)"
         )
+
+    def _split(self, model: ModelState, partition: int) -> str:
+        """Why an event of ``model`` on another ``partition`` than the model's is refused: a
+        producer partitions keys differently (its pairs would never join once the
+        partitions are owned by different members, and the two partitions' checkpoints
+        cannot both hold the model). Counted on that partition, the first one raises ONE
+        ``infrastructure`` alert per model and partition (its id is deterministic)."""
+        book = self._book(partition)
+        seen = book.split.get(model.model_id, 0)
+        book.split[model.model_id] = seen + 1
+        cause = (
+            f"model {model.model_id!r} is split across partitions: its events are on "
+            f"partition {model.partition}, this one is on partition {partition}; a producer "
+            "partitions keys with another partitioner than the contract's murmur2 (Java, "
+            "aiokafka/Faust and driftradar's clients use murmur2; librdkafka defaults to "
+            "CRC32: set partitioner=murmur2_random, see docs/producers.md)"
+        )
+        if seen == 0:
+            version = model.current or "unknown"
+            self._pending.alerts.append(
+                Alert(
+                    alert_id=alert_id(
+                        model.model_id, "-", "partitioning", "split_model", str(partition)
+                    ),
+                    type="infrastructure",
+                    severity=model.config.severities["infrastructure"],
+                    model_id=model.model_id,
+                    model_version=version,
+                    signal="partitioning",
+                    detector="split_model",
+                    detected_at=rfc3339(self._clock()),
+                    details={
+                        "partitions": sorted({model.partition, partition}),
+                        "model_partition": model.partition,
+                        "other_partition": partition,
+                        "cause": cause,
+                    },
+                )
+            )
+        return cause
 
     def retrain_result(self, result: RetrainResult, partition: int) -> EngineOutput:
         """The retrain worker's decision on a request of one of our models (read from
@@ -428,6 +473,7 @@ class Engine:
             book.lagging = bool(saved.get("lagging", False))
             book.lag_episodes = int(saved.get("lag_episodes", 0))
             book.unknown_results = int(saved.get("unknown_results", 0))
+            book.split = {str(k): int(v) for k, v in saved.get("split_events", {}).items()}
         for item in data["models"]:
             model_id = str(item["model_id"])
             model = ModelState.restore(

@@ -473,8 +473,8 @@ class _Loop:
     def _update(self, records: list[InputRecord]) -> EngineOutput:
         """The engine's output for ``records``, after reading (one round trip) the pending
         predictions their labels need; if Redis does not answer, they are held."""
-        if not records:
-            return EngineOutput()
+        if not records:  # the alerts raised while admitting (max_models, a split model)
+            return self.engine.process(records)  # go out before the checkpoint counting them
         try:
             self.pending.prefetch(records)
         except RETRYABLE as exc:
@@ -722,7 +722,8 @@ class _Loop:
         self.progress.batch_dead_letters.append((topic, reason))
 
     def _dead_letter_record(self, record: InputRecord, reason: str) -> None:
-        """Dead-letter a decoded event the engine refused (``max_models``). Its value is the
+        """Dead-letter a decoded event the engine refused (``max_models``, or its model lives
+        on another partition: a split model). Its value is the
         event re-encoded (the same content in the contract's compact form); topic,
         partition and offset find the original."""
         event = record.event
