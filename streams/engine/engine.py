@@ -93,6 +93,7 @@ class Engine:
         self._references: dict[str, Mapping[str, Profile]] = {}
         self._books: dict[int, _PartitionBook] = {}
         self._pending = EngineOutput()  # alerts raised outside process/tick (the model cap)
+        self._changed: set[str] = set()  # models touched since the last metrics view
         # what the last pending_lookups asked, per lookup: [(model, ids)]
         self._asked: list[list[tuple[ModelState, list[str]]]] = []
         for model_id, model_config in config.models.items():
@@ -110,6 +111,7 @@ class Engine:
         by_model: dict[str, list[InputRecord]] = {}
         for record in records:
             by_model.setdefault(record.event.model_id, []).append(record)
+        self._changed.update(by_model)
         for model_id, model_records in by_model.items():
             model = self._model(model_id, model_records[0].partition)
             alerts, requests = model.process(model_records, now)
@@ -262,6 +264,7 @@ class Engine:
                 f"{model.partition}: the retrain worker must partition keys like the model "
                 "servers (murmur2, see docs/running.md)"
             )
+        self._changed.add(model.model_id)
         return EngineOutput(alerts=model.retrain_result(result, self._clock()))
 
     def record_dead_letter(self, model_id: str | None, partition: int, reason: str = "") -> None:
@@ -270,6 +273,7 @@ class Engine:
         model = self._models.get(model_id) if model_id is not None else None
         if model is not None:
             model.counters["dead_letters"] += 1
+            self._changed.add(model.model_id)
         else:
             self._book(partition).dead_letters[reason_kind(reason)] += 1
 
@@ -285,6 +289,7 @@ class Engine:
             config = self.config.model(model_id)
             model = ModelState(model_id, partition, config, self._reference_for(model_id))
             self._models[model_id] = model
+            self._changed.add(model_id)
             self._book(partition).models += 1
         return model
 
@@ -335,6 +340,7 @@ class Engine:
     ) -> Alert:
         version = model.current or "unknown"
         model.alerts += 1
+        self._changed.add(model.model_id)
         return Alert(
             alert_id=alert_id(model.model_id, version, signal, detector, model.seq),
             type="infrastructure",
@@ -408,10 +414,21 @@ class Engine:
             "partitions": {p: book.summary() for p, book in sorted(self._books.items())},
         }
 
-    def metrics_view(self) -> dict[str, Any]:
+    def metrics_view(self, *, changed_only: bool = False) -> dict[str, Any]:
         """``{"models": {model_id: view}}`` (``streams.metrics.EngineView``): detector
-        statistics, performance vs limits, label coverage and lag, join and retrain counters."""
-        return {"models": {mid: model_view(model) for mid, model in self._models.items()}}
+        statistics, performance vs limits, label coverage and lag, join and retrain counters.
+
+        ``changed_only``: only the models touched (events, results, alerts, restores) since
+        the previous such view, and ``model_ids``, every model held — an idle engine's view
+        costs nothing however many models it holds (the runner's per-second view).
+        """
+        if not changed_only:
+            return {"models": {mid: model_view(model) for mid, model in self._models.items()}}
+        changed, self._changed = self._changed, set()
+        return {
+            "models": {mid: model_view(self._models[mid]) for mid in changed},
+            "model_ids": list(self._models),
+        }
 
     def traces(self) -> dict[str, dict[str, Any]]:
         """``{model_id: trace}``: every detector's statistic and threshold now (see
@@ -481,12 +498,14 @@ class Engine:
             )
             model.partition = partition
             self._models[model_id] = model
+            self._changed.add(model_id)
             book.models += 1
 
     def drop_partition(self, partition: int) -> None:
         """Forget the state of ``partition`` (revoked from this instance)."""
         for model_id in [mid for mid, m in self._models.items() if m.partition == partition]:
             del self._models[model_id]
+            self._changed.discard(model_id)
         self._books.pop(partition, None)
 
     # -- reference profiles --------------------------------------------------------------

@@ -139,6 +139,12 @@ _SNAPSHOT_FAMILIES: Final[Mapping[str, tuple[str, tuple[str, ...]]]] = {
     ),
     "driftradar_assigned_partitions": ("Partitions assigned to this replica.", ("topic",)),
 }
+#: Those of them the engine view fills, kept per model (the rest are the consumer's).
+_MODEL_FAMILIES: Final = tuple(
+    name
+    for name in _SNAPSHOT_FAMILIES
+    if name not in ("driftradar_consumer_lag", "driftradar_assigned_partitions")
+)
 
 
 def _version() -> str:
@@ -200,6 +206,7 @@ class MonitorMetrics:
         self._stats = LabelCap("stat", _MAX_STATS)
         self._known_models: set[str] = set()
         self._join_totals: dict[str, dict[str, int]] = {}
+        self._last_events: dict[str, float] = {}  # what last_event holds, per model
         self._initialised_topics: set[str] = set()
         self._last_heartbeat: float | None = None
         self._assigned = 0
@@ -396,7 +403,11 @@ class MonitorMetrics:
         for model_id, seen in batch.last_seen.items():
             model = self._model(model_id)
             if model != OTHER:
-                self.last_event.labels(model).set(seen)
+                self._set_last_event(model, seen)
+
+    def _set_last_event(self, model: str, seen: float) -> None:
+        self._last_events[model] = seen
+        self.last_event.labels(model).set(seen)
 
     def set_lag(self, lags: Mapping[tuple[str, int], float]) -> None:
         """Replace the consumer lag: ``{(topic, partition): messages behind}``."""
@@ -459,32 +470,32 @@ class MonitorMetrics:
         self.dead_letters.labels(self._topic(topic), reason_kind(reason)).inc(count)
 
     def update_from_engine(self, view: EngineView) -> None:
-        """Replace every per-model level with ``view`` (models absent from it disappear)."""
-        out: dict[str, list[Sample]] = {name: [] for name in _SNAPSHOT_FAMILIES}
+        """Per-model levels from ``view``. Without ``model_ids`` the view is whole: its models
+        replace every model's series (models absent from it disappear). With ``model_ids``
+        (every model the engine holds) it carries only the models that changed since the
+        previous view: those are recomputed, the others keep their series, and models in
+        neither disappear — an update costs what changed."""
         owned: set[str] = set()
         for model_id, model_view in view["models"].items():
             model = self._model(model_id)
             if model == OTHER:
                 continue
             owned.add(model)
+            out: dict[str, list[Sample]] = {name: [] for name in _MODEL_FAMILIES}
             self._model_samples(model, model_view, out)
-        for name, samples in out.items():
-            if name not in ("driftradar_consumer_lag", "driftradar_assigned_partitions"):
-                self.snapshots.replace(name, samples)
-        for (model,), _ in self._last_event_samples():
-            if model not in owned:
-                self.last_event.remove(model)
+            self.snapshots.set_owner(model, out)
+        for model_id in view.get("model_ids", ()):
+            model = self._models.fold(clip(model_id))
+            if model != OTHER:
+                owned.add(model)
+        self.snapshots.keep_owners(owned)
+        for model in [m for m in self._last_events if m not in owned]:
+            del self._last_events[model]
+            self.last_event.remove(model)
         for model in self._join_totals.keys() - owned:
             # gone (e.g. to another replica): if it comes back, its restored totals include
             # the joins made elsewhere, so its next view must be a fresh baseline
             del self._join_totals[model]
-
-    def _last_event_samples(self) -> list[Sample]:
-        return [
-            ((s.labels["model_id"],), s.value)
-            for family in self.last_event.collect()
-            for s in family.samples
-        ]
 
     def _model_samples(self, model: str, mv: ModelView, out: dict[str, list[Sample]]) -> None:
         version = mv.get("model_version", "unknown")
@@ -538,7 +549,7 @@ class MonitorMetrics:
         seen = _finite(mv.get("last_event_timestamp_seconds"))
         if seen is not None:  # never in the future: a skewed event clock must not hide silence
             seen = min(seen, self._clock())
-            self.last_event.labels(model).set(max(seen, self._current_last_event(model)))
+            self._set_last_event(model, max(seen, self._last_events.get(model, 0.0)))
 
     def _join_increments(self, model: str, totals: Mapping[str, int] | None) -> None:
         """Add the growth of cumulative join totals since the previous view."""
@@ -552,12 +563,6 @@ class MonitorMetrics:
             grown = total - previous.get(outcome, 0)
             if grown > 0:
                 self.joins.labels(model, self._outcomes.fold(outcome)).inc(grown)
-
-    def _current_last_event(self, model: str) -> float:
-        for (m,), value in self._last_event_samples():
-            if m == model:
-                return value
-        return 0.0
 
     def _detector_samples(
         self, key: tuple[str, str, str], dv: DetectorView, out: dict[str, list[Sample]]

@@ -1,9 +1,12 @@
 """Gauge families replaced whole, atomically: what a scrape sees is one consistent picture.
 
-Levels copied from the engine (detector statistics, performance, coverage) and from the
-consumer (lag per partition) are rebuilt from scratch on every update. Clearing and
-re-setting ``prometheus_client.Gauge`` children would let a scrape see a half-empty set and
-would keep series of models this replica no longer owns; swapping a finished family does not.
+Levels copied from the consumer (lag per partition) are rebuilt from scratch on every
+update (:meth:`SnapshotGauges.replace`). Levels copied from the engine (detector statistics,
+performance, coverage) are kept per owner — a model — and replaced one owner at a time
+(:meth:`SnapshotGauges.set_owner`), so an update costs what changed, not what exists; the
+families are assembled when scraped. Clearing and re-setting ``prometheus_client.Gauge``
+children would let a scrape see a half-empty set and would keep series of models this
+replica no longer owns; swapping a finished set of samples does not.
 
 >>> from prometheus_client import CollectorRegistry, generate_latest
 >>> snaps = SnapshotGauges({"demo_lag": ("Lag.", ("partition",))})
@@ -12,11 +15,17 @@ would keep series of models this replica no longer owns; swapping a finished fam
 >>> snaps.replace("demo_lag", [(("0",), 5.0), (("1",), 0.0)])
 >>> [line for line in generate_latest(registry).decode().splitlines() if line[0] != "#"]
 ['demo_lag{partition="0"} 5.0', 'demo_lag{partition="1"} 0.0']
+>>> levels = SnapshotGauges({"demo_level": ("Level.", ("model_id",))})
+>>> levels.set_owner("a", {"demo_level": [(("a",), 1.0)]})
+>>> levels.set_owner("b", {"demo_level": [(("b",), 2.0)]})
+>>> levels.keep_owners({"b"})
+>>> levels.samples("demo_level")
+[(('b',), 2.0)]
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -33,6 +42,9 @@ class SnapshotGauges(Collector):
     def __init__(self, families: Mapping[str, tuple[str, Sequence[str]]]) -> None:
         self._specs = {name: (doc, tuple(labels)) for name, (doc, labels) in families.items()}
         self._current: dict[str, GaugeMetricFamily] = {}
+        # owner -> family -> samples; each owner's entry is swapped whole
+        self._owned: dict[str, dict[str, list[Sample]]] = {}
+        self._owned_families: set[str] = set()
 
     def replace(self, name: str, samples: Iterable[Sample]) -> None:
         """Make ``samples`` the whole content of family ``name``."""
@@ -42,17 +54,47 @@ class SnapshotGauges(Collector):
             family.add_metric(list(values), value)
         self._current[name] = family  # one reference swap: atomic for a concurrent scrape
 
+    def set_owner(self, owner: str, samples: Mapping[str, Sequence[Sample]]) -> None:
+        """Make ``samples`` (family -> samples) everything ``owner`` contributes; families it
+        does not name lose its samples. Other owners keep theirs."""
+        for name in samples:
+            if name not in self._specs:
+                raise KeyError(name)
+        self._owned_families.update(samples)
+        self._owned[owner] = {name: list(values) for name, values in samples.items() if values}
+
+    def keep_owners(self, owners: Collection[str]) -> None:
+        """Forget the samples of every owner not in ``owners``."""
+        for owner in [o for o in self._owned if o not in owners]:
+            del self._owned[owner]
+
     def samples(self, name: str) -> list[Sample]:
         """The current samples of ``name`` (for tests and health checks)."""
-        family = self._current.get(name)
+        family = self._family(name)
         if family is None:
             return []
         labels = self._specs[name][1]
         return [(tuple(s.labels[k] for k in labels), s.value) for s in family.samples]
+
+    def _family(self, name: str) -> GaugeMetricFamily | None:
+        """The family as a scrape sees it: replaced whole, or assembled from its owners."""
+        if name in self._current:
+            return self._current[name]
+        if name not in self._owned_families:
+            return None
+        doc, labels = self._specs[name]
+        family = GaugeMetricFamily(name, doc, labels=labels)
+        for per_family in list(self._owned.values()):  # a copy: updates may go on meanwhile
+            for values, value in per_family.get(name, ()):
+                family.add_metric(list(values), value)
+        return family
 
     def describe(self) -> Iterator[Metric]:
         for name, (doc, labels) in self._specs.items():
             yield GaugeMetricFamily(name, doc, labels=labels)
 
     def collect(self) -> Iterator[Metric]:
-        yield from list(self._current.values())
+        for name in self._specs:
+            family = self._family(name)
+            if family is not None:
+                yield family

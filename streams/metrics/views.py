@@ -6,8 +6,9 @@ Two shapes, so the metrics module never reaches into the engine:
   predictions, joins, event-time latencies). The runner fills one per batch.
 * :class:`EngineView` — what the engine *is* now (levels: per model, signal and detector
   statistics, performance against its threshold, label coverage and lag). The engine's
-  ``metrics_view()`` returns one; every call replaces the previous view whole, so a model
-  whose partition moved to another replica disappears from this replica's ``/metrics``.
+  ``metrics_view()`` returns one; a model missing from it (and from its ``model_ids``, when
+  the view carries only the models that changed) disappears from this replica's
+  ``/metrics``: its partition moved to another replica.
 
 >>> batch = BatchObservation(duration_seconds=0.004, processed_at=100.0)
 >>> batch.add_event("predictions", "churn", event_time=99.5, prediction=True, model_version="v3")
@@ -22,7 +23,7 @@ Two shapes, so the metrics module never reaches into the engine:
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, NotRequired, TypedDict
 
@@ -105,9 +106,12 @@ class ModelView(TypedDict, total=False):
 
 
 class EngineView(TypedDict):
-    """The engine's state for the models this replica owns: ``{"models": {model_id: …}}``."""
+    """The engine's state for the models this replica owns: ``{"models": {model_id: …}}``;
+    with ``model_ids`` (every model it holds), ``models`` carries only those that changed
+    since the previous view."""
 
     models: Mapping[str, ModelView]
+    model_ids: NotRequired[Sequence[str]]
 
 
 @dataclass(slots=True)

@@ -66,7 +66,7 @@ _MODEL_VERSION: Final = attrgetter("model_id", "model_version")
 class ViewableEngine(Protocol):
     """An engine that can describe its models for the metrics (``streams.engine.Engine``)."""
 
-    def metrics_view(self) -> Mapping[str, Any]: ...
+    def metrics_view(self, *, changed_only: bool = False) -> Mapping[str, Any]: ...
 
 
 def event_times(records: Sequence[InputRecord]) -> npt.NDArray[np.float64]:
@@ -127,7 +127,10 @@ def engine_view(view: Mapping[str, Any], zero_baseline: Collection[str] = ()) ->
             k: 0 if zero else int(join[k]) for k in JOIN_OUTCOMES if isinstance(join.get(k), int)
         }
         models[model_id] = {**model_view, "join_totals": totals}
-    return {"models": models}
+    out: EngineView = {"models": models}
+    if "model_ids" in view:
+        out["model_ids"] = list(view["model_ids"])
+    return out
 
 
 class LoopObserver:
@@ -229,7 +232,7 @@ class LoopObserver:
         if self._last_view is not None and now - self._last_view < self.view_seconds:
             return False
         self._last_view = now
-        raw = engine.metrics_view()
+        raw = engine.metrics_view(changed_only=True)  # an idle engine's view costs nothing
         new = {m for m in raw["models"] if m not in self._viewed and m not in self._restored}
         self.metrics.update_from_engine(engine_view(raw, new))
         self._viewed.update(raw["models"])

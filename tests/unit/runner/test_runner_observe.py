@@ -240,3 +240,51 @@ def test_kafka_readiness_follows_the_consumer_and_broker_state(metrics: MonitorM
 def test_view_seconds_must_not_be_negative(metrics: MonitorMetrics) -> None:
     with pytest.raises(ValueError, match="view_seconds"):
         LoopObserver(metrics, TOPICS, view_seconds=-1.0)
+
+
+def _stream_of(model: str, n: int, first: int = 0) -> list[InputRecord]:
+    return [
+        InputRecord(
+            Prediction(f"{model}-{i}", model, {"x": float(i % 7)}, 0.5, "v1", NOW - 100.0 + i),
+            0,
+            i,
+            NOW - 100.0 + i,
+        )
+        for i in range(first, first + n)
+    ]
+
+
+def test_the_view_carries_only_the_models_that_changed(metrics: MonitorMetrics) -> None:
+    monotonic = Clock(0.0)
+    observer = _observer(metrics, monotonic)
+    engine = Engine(MonitorConfig(), clock=lambda: NOW)
+    engine.process(_stream_of("a", 50) + _stream_of("b", 50))
+    observer.maybe_view(engine)
+    pending = "driftradar_join_buffer_entries"  # predictions waiting for their label
+    assert metrics.value(pending, model_id="a") == 50
+    # idle: the next view has no model to recompute, and every series stays
+    assert engine.metrics_view(changed_only=True) == {"models": {}, "model_ids": ["a", "b"]}
+    engine.process(_stream_of("b", 30, first=50))
+    monotonic.now += 1.0
+    view = engine.metrics_view(changed_only=True)
+    assert list(view["models"]) == ["b"]
+    engine.process(_stream_of("b", 1, first=80))
+    monotonic.now += 1.0
+    observer.maybe_view(engine)
+    assert metrics.value(pending, model_id="a") == 50
+    assert metrics.value(pending, model_id="b") == 81
+    # a model whose partition was revoked disappears, the others stay
+    engine.drop_partition(0)
+    monotonic.now += 1.0
+    observer.maybe_view(engine)
+    assert metrics.value(pending, model_id="a") is None
+    assert metrics.value("driftradar_last_event_timestamp_seconds", model_id="b") is None
+
+
+def test_a_whole_view_still_replaces_every_model(metrics: MonitorMetrics) -> None:
+    metrics.update_from_engine({"models": {"a": {"error_rate": 0.1}, "b": {"error_rate": 0.2}}})
+    metrics.update_from_engine({"models": {"b": {"error_rate": 0.3}}})
+    assert metrics.value("driftradar_error_rate", model_id="a") is None
+    assert metrics.value("driftradar_error_rate", model_id="b") == 0.3
+    metrics.update_from_engine({"models": {}, "model_ids": ["b"]})  # idle: b stays
+    assert metrics.value("driftradar_error_rate", model_id="b") == 0.3
