@@ -26,6 +26,7 @@ from streams.core.kafka import bootstrap_servers
 from streams.core.redis_client import group_id, redis_url
 from streams.core.settings import Positive, PositiveInt
 from streams.engine.config import MonitorConfig, load_config
+from streams.engine.engine import Engine
 from streams.metrics import PORT_ENV, MetricsServer, MonitorMetrics, resolve_port
 from streams.metrics import add_arguments as add_metrics_arguments
 from streams.runner.app import Runner, RunnerSettings
@@ -95,8 +96,6 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     settings = settings_from(config, args)
     port = metrics_port(args.metrics_port, config.metrics_port)
-    from streams.engine.engine import Engine  # late: it pulls in the detector library
-
     # the feature-signal label cap follows the largest per-model feature cap of the config
     caps = [config.defaults.max_features, *(m.max_features for m in config.models.values())]
     metrics = MonitorMetrics(max_features=max(caps))

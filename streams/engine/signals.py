@@ -37,6 +37,7 @@ from typing import Any, Final, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
+from detectors import registry
 from detectors.base import DetectionResult, Detector, DetectorError, DriftState
 from detectors.policy import AlarmPolicy, SignalGate, Transition
 from detectors.profile import NumericProfile, Profile
@@ -60,8 +61,6 @@ _ROOT12: Final = math.sqrt(12.0)
 
 def check_detector(kind: str, params: Mapping[str, Any]) -> tuple[str, str] | None:
     """``(parameter, problem)`` if ``kind``/``params`` is not a valid detector, else None."""
-    from detectors import registry
-
     if kind not in registry.DETECTORS:
         return "", f"unknown detector kind (known: {', '.join(registry.available())})"
     try:
@@ -76,8 +75,6 @@ def check_detector(kind: str, params: Mapping[str, Any]) -> tuple[str, str] | No
 
 def uses_reference(kind: str) -> bool:
     """Whether ``kind`` compares with a reference profile (built from its warm-up)."""
-    from detectors import registry
-
     return bool(getattr(registry.DETECTORS[kind], "uses_reference", False))
 
 
@@ -93,8 +90,6 @@ def create_detector(
     """A fresh detector with parameters from its share of the budget; reference-window
     tests warm up on ``warmup`` values unless they get ``reference`` (from the configured
     reference file)."""
-    from detectors import registry
-
     params = dict(params)
     if uses_reference(kind):
         params.setdefault("warmup", warmup)
@@ -364,8 +359,6 @@ class Signal:
 
     @classmethod
     def restore(cls, data: Mapping[str, Any], policy: AlarmPolicy) -> Signal:
-        from detectors import registry
-
         signal = cls(str(data["name"]), str(data["type"]), int(data["warmup"]), policy)
         signal.active = bool(data["active"])
         signal.inputs = int(data["inputs"])
