@@ -325,13 +325,20 @@ def test_concept_drift_on_the_error_stream_and_one_retrain_request(scenario: Any
     _assert_after_change(outcome.model_alerts(), outcome)
     _assert_each_signal_alerts_once(outcome)
     # default policy: triggers concept_drift/performance_degradation, one confirming signal,
-    # cooldown 3600 s of event time > the whole stream (160 s): exactly one request
+    # cooldown 3600 s of event time > the whole stream (160 s): exactly one request, made
+    # once min_labelled pairs of the new regime are in (the alerts meanwhile join its
+    # reasons), with a window that starts at the change, not at the version's first event
     assert len(outcome.requests) == 1, outcome.requests
     (request,) = outcome.requests
     first = min(concept + performance, key=lambda a: _epoch(a["event_time"]))
-    assert [r["alert_id"] for r in request["reasons"]] == [first["alert_id"]]
-    assert _epoch(request["window"]["end"]) == _epoch(first["event_time"])
-    assert _epoch(request["window"]["start"]) == DEFAULT_START  # the version's first event
+    assert request["reasons"][0]["alert_id"] == first["alert_id"]
+    assert _epoch(request["detected_at"]) == _epoch(first["event_time"])
+    assert _epoch(request["window"]["end"]) == _epoch(request["requested_at"])
+    assert _epoch(request["requested_at"]) >= _epoch(first["event_time"])
+    start = _epoch(request["window"]["start"])
+    assert DEFAULT_START < start <= _epoch(first["event_time"])
+    assert abs(start - CHANGE_TIME) < 0.25 * (_epoch(first["event_time"]) - DEFAULT_START)
+    assert request["complete"] == (request["labelled_pairs"] >= 1000)
 
 
 @pytest.mark.slow
