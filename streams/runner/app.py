@@ -82,6 +82,7 @@ from streams.engine.config import CheckpointConfig, JoinConfig
 from streams.engine.engine import MisroutedResultError
 from streams.engine.records import EngineOutput, InputRecord
 from streams.metrics import MonitorMetrics
+from streams.runner.chunks import ModelChunks
 from streams.runner.decode import Rejected, decode_batch, key_mismatch
 from streams.runner.errors import ConsumeError, OutageError
 from streams.runner.intake import Intake
@@ -195,6 +196,8 @@ class _Progress:
     dead_letters: int = 0
     batch_started: float = 0.0
     batch_dead_letters: list[tuple[str, str]] = field(default_factory=list)
+    #: records the engine took outside a turn's batch (chunks processed at a checkpoint)
+    unobserved: list[InputRecord] = field(default_factory=list)
     checkpoints: int = 0
     since_checkpoint: int = 0
     last_checkpoint: float = field(default_factory=time.monotonic)
@@ -335,6 +338,8 @@ class _Loop:
         #: records taken from the intake whose pending entries could not be read (Redis
         #: away): processed before anything else when Redis answers again
         self.held: list[InputRecord] = []
+        #: under load, the records of models with few per batch wait for more of their own
+        self.chunks = ModelChunks()
         #: ``retrain-results`` messages polled and not yet given to the engine
         self.results: list[Message] = []
         #: owner token per claimed partition (fencing: see CheckpointStore.claim)
@@ -378,11 +383,13 @@ class _Loop:
     def _consume(self) -> list[InputRecord]:
         """Poll, decode, align, update the engine and publish: one batch. During an outage
         what is polled is only buffered (the engine cannot save or look up anything)."""
-        messages = self._set_aside_results(self._poll())
+        polled = self._poll()
+        messages = self._set_aside_results(polled)
         if self.outages.current is not None:
             self._hold(messages)
             return []
-        records = self._decode(messages)
+        under_load = len(polled) >= self.settings.batch_size  # behind: chunk per model
+        records = self.chunks.take(self._decode(messages), under_load=under_load)
         output = self._update(records)
         if self.outages.current is None:
             output.extend(self._apply_results())
@@ -494,6 +501,8 @@ class _Loop:
     def _observe(self, records: list[InputRecord]) -> None:
         """Metrics of the turn: the batch as a whole, the engine view about once a second."""
         progress = self.progress
+        if progress.unobserved:
+            records, progress.unobserved = [*progress.unobserved, *records], []
         if records or progress.batch_dead_letters:
             duration = time.perf_counter() - progress.batch_started
             self.observer.batch(records, progress.batch_dead_letters, duration=duration)
@@ -555,7 +564,14 @@ class _Loop:
             self.observer.nothing_unsaved()
 
     def _checkpoint(self, partitions: frozenset[int]) -> None:
-        """Flush outputs, save state + offsets of ``partitions`` atomically, then commit."""
+        """Process what the chunks hold of ``partitions`` (their offsets are taken), flush
+        outputs, save state + offsets of ``partitions`` atomically, then commit."""
+        chunked = self.chunks.peek(partitions)
+        if chunked:
+            self.pending.prefetch(chunked)  # Redis away: raises, nothing taken
+            self.chunks.drop(partitions)
+            self._publish(self.engine.process(chunked))
+            self.progress.unobserved += chunked
         self.session.publisher.flush(self.settings.flush_seconds)  # alerts first, then state
         self.observer.broker_answered()
         status = self.engine.status()
@@ -651,7 +667,7 @@ class _Loop:
             self._block("redis", redact_text(f"{type(exc).__name__}: {exc}", self._secrets()))
             return False
         self.held = []
-        self._publish(self.engine.process(records))
+        self._publish(self.engine.process(records))  # observed when they were taken
         return True
 
     def _recovered(self) -> None:
@@ -882,6 +898,7 @@ class _Loop:
         rebalance assigns them again, restored from Redis."""
         if self.held:  # taken before an outage, never applied: the next owner replays them
             self.held = [r for r in self.held if r.partition not in numbers]
+        self.chunks.drop(numbers)  # likewise
         self.results = [m for m in self.results if m.partition() not in numbers]
         for p in numbers:
             self.engine.drop_partition(p)
