@@ -82,6 +82,7 @@ from benchmarks.engine_speed import CATEGORICAL, NUMERIC, T0
 from streams.core.events import FeatureValue, GroundTruth, Prediction
 from streams.engine.config import MonitorConfig
 from streams.engine.records import InputRecord
+from streams.runner.chunks import ModelChunks
 
 __all__ = ["main"]
 
@@ -168,14 +169,24 @@ def _rss() -> int:
     return int(psutil.Process().memory_info().rss)
 
 
-def _feed(engine: Any, records: Iterator[InputRecord], size: int) -> tuple[int, float]:
-    """(events, seconds inside ``engine.process``)."""
+def _feed(
+    engine: Any, records: Iterator[InputRecord], size: int, chunked: bool = True
+) -> tuple[int, float]:
+    """(events, seconds inside ``engine.process``). ``chunked``: through the runner's
+    per-model chunks, as ``driftradar run`` feeds a backlog (every batch full); its clock
+    is the time spent processing, so ``max_wait`` flushes as it would in the runner."""
     events, seconds = 0, 0.0
+    chunks = ModelChunks(clock=lambda: seconds) if chunked else None
     for batch in batches(records, size):
         start = time.perf_counter()
-        engine.process(batch)
+        due = batch if chunks is None else chunks.take(batch, under_load=len(batch) == size)
+        engine.process(due)
         seconds += time.perf_counter() - start
         events += len(batch)
+    if chunks is not None:
+        start = time.perf_counter()
+        engine.process(chunks.take([], under_load=False))
+        seconds += time.perf_counter() - start
     return events, seconds
 
 
@@ -261,10 +272,12 @@ def measure_load(args: argparse.Namespace) -> dict[str, Any]:
     gc.freeze()  # as the runner does before its loop: start-up objects are never rescanned
     rss0 = _rss()
     engine = Engine(MonitorConfig())
-    load_events, load_seconds = _feed(engine, labelled_stream(models, load), args.batch)
+    load_events, load_seconds = _feed(
+        engine, labelled_stream(models, load), args.batch, args.chunks
+    )
     after_load = _rss()
     steady_records = labelled_stream(models, steady, first_round=load + LABEL_LAG, seed=1)
-    steady_events, steady_seconds = _feed(engine, steady_records, args.batch)
+    steady_events, steady_seconds = _feed(engine, steady_records, args.batch, args.chunks)
     rss1 = _rss()
     cadence = _runner_defaults()
     runner = _runner(engine)
@@ -614,6 +627,8 @@ def _child(mode: str, value: int, args: argparse.Namespace) -> dict[str, Any]:
     ]
     if args.profile and value == args.baseline_of:
         command.append("--profile")
+    if not args.chunks:
+        command.append("--no-chunks")
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(command[2:])} failed:\n{done.stderr}")
@@ -732,6 +747,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--trace-models", type=int, help="models of the memory breakdown (20)")
     parser.add_argument("--top", type=int, default=12, help="rows of the memory breakdown")
     parser.add_argument("--profile", action="store_true", help="cProfile the idle turns")
+    parser.add_argument(
+        "--no-chunks",
+        dest="chunks",
+        action="store_false",
+        help="feed the engine whole batches (the runner before per-model chunks)",
+    )
     e2e = parser.add_mutually_exclusive_group()
     e2e.add_argument("--e2e", dest="e2e", action="store_true", default=None, help="end to end")
     e2e.add_argument("--no-e2e", dest="e2e", action="store_false")

@@ -29,6 +29,7 @@ from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+from prometheus_client.samples import Sample as PromSample
 
 __all__ = ["Sample", "SnapshotGauges"]
 
@@ -44,6 +45,8 @@ class SnapshotGauges(Collector):
         self._current: dict[str, GaugeMetricFamily] = {}
         # owner -> family -> samples; each owner's entry is swapped whole
         self._owned: dict[str, dict[str, list[Sample]]] = {}
+        self._changes = 0  # owner updates so far; a scrape rebuilds only after one
+        self._built: dict[str, tuple[int, GaugeMetricFamily]] = {}
         self._owned_families: set[str] = set()
 
     def replace(self, name: str, samples: Iterable[Sample]) -> None:
@@ -62,11 +65,13 @@ class SnapshotGauges(Collector):
                 raise KeyError(name)
         self._owned_families.update(samples)
         self._owned[owner] = {name: list(values) for name, values in samples.items() if values}
+        self._changes += 1
 
     def keep_owners(self, owners: Collection[str]) -> None:
         """Forget the samples of every owner not in ``owners``."""
         for owner in [o for o in self._owned if o not in owners]:
             del self._owned[owner]
+            self._changes += 1
 
     def samples(self, name: str) -> list[Sample]:
         """The current samples of ``name`` (for tests and health checks)."""
@@ -82,11 +87,19 @@ class SnapshotGauges(Collector):
             return self._current[name]
         if name not in self._owned_families:
             return None
+        changes = self._changes
+        built = self._built.get(name)
+        if built is not None and built[0] == changes:
+            return built[1]  # nothing changed since the last scrape
         doc, labels = self._specs[name]
         family = GaugeMetricFamily(name, doc, labels=labels)
-        for per_family in list(self._owned.values()):  # a copy: updates may go on meanwhile
-            for values, value in per_family.get(name, ()):
-                family.add_metric(list(values), value)
+        owned = list(self._owned.values())  # a copy: updates may go on meanwhile
+        family.samples = [
+            PromSample(name, dict(zip(labels, values, strict=True)), value)
+            for per_family in owned
+            for values, value in per_family.get(name, ())
+        ]
+        self._built[name] = (changes, family)
         return family
 
     def describe(self) -> Iterator[Metric]:

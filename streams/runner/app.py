@@ -339,6 +339,7 @@ class _Loop:
         #: away): processed before anything else when Redis answers again
         self.held: list[InputRecord] = []
         #: under load, the records of models with few per batch wait for more of their own
+        #: (streams.runner.chunks)
         self.chunks = ModelChunks()
         #: ``retrain-results`` messages polled and not yet given to the engine
         self.results: list[Message] = []

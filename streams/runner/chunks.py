@@ -2,8 +2,9 @@
 fixed price per model and batch (every signal and detector is called), so a batch of 10 000
 records spread over 1 000 models runs ten times slower than over 10. When the consumer is
 behind (a poll returned a full batch), the records of a model that has fewer than
-``min_records`` wait, at most ``max_wait`` seconds, for more of its own; when it is caught up
-everything goes at once, so the live tail keeps its latency.
+``min_records`` wait, at most ``max_wait`` seconds (and never past the next checkpoint), for
+more of its own; its alerts come that much later, while the consumer lags anyway. When it
+is caught up everything goes at once, so the live tail keeps its latency.
 
 Nothing is lost or reordered within a model: the runner processes a partition's held records
 before it checkpoints it (its offsets cover them) and drops them when it loses the partition
@@ -37,7 +38,7 @@ class ModelChunks:
     def __init__(
         self,
         min_records: int = 256,
-        max_wait: float = 1.0,
+        max_wait: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if min_records < 1:
