@@ -44,6 +44,7 @@ bench: setup
 	$(BIN)/python -m benchmarks.faust_reporting
 	$(BIN)/python -m benchmarks.backlog_join
 	$(BIN)/python -m benchmarks.retrain_rows
+	$(BIN)/python -m benchmarks.many_models
 
 clean:
 	-$(BIN)/driftradar stack down
