@@ -221,25 +221,15 @@ class Engine:
             "CRC32: set partitioner=murmur2_random, see docs/producers.md)"
         )
         if seen == 0:
-            version = model.current or "unknown"
+            details = {
+                "partitions": sorted({model.partition, partition}),
+                "model_partition": model.partition,
+                "other_partition": partition,
+                "cause": cause,
+            }
             self._pending.alerts.append(
-                Alert(
-                    alert_id=alert_id(
-                        model.model_id, "-", "partitioning", "split_model", str(partition)
-                    ),
-                    type="infrastructure",
-                    severity=model.config.severities["infrastructure"],
-                    model_id=model.model_id,
-                    model_version=version,
-                    signal="partitioning",
-                    detector="split_model",
-                    detected_at=rfc3339(self._clock()),
-                    details={
-                        "partitions": sorted({model.partition, partition}),
-                        "model_partition": model.partition,
-                        "other_partition": partition,
-                        "cause": cause,
-                    },
+                self._ops_alert(
+                    model, "partitioning", "split_model", self._clock(), details, key=partition
                 )
             )
         return cause
@@ -336,13 +326,24 @@ class Engine:
         return self._ops_alert(model, "throughput", "collapse", now, collapse)
 
     def _ops_alert(
-        self, model: ModelState, signal: str, detector: str, now: float, details: dict[str, Any]
+        self,
+        model: ModelState,
+        signal: str,
+        detector: str,
+        now: float,
+        details: dict[str, Any],
+        *,
+        key: int | None = None,
     ) -> Alert:
+        """An ``infrastructure`` alert about ``model``; its id from ``key`` (default: the
+        model's position)."""
         version = model.current or "unknown"
         model.alerts += 1
         self._changed.add(model.model_id)
         return Alert(
-            alert_id=alert_id(model.model_id, version, signal, detector, model.seq),
+            alert_id=alert_id(
+                model.model_id, version, signal, detector, model.seq if key is None else key
+            ),
             type="infrastructure",
             severity=model.config.severities["infrastructure"],
             model_id=model.model_id,

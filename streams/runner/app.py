@@ -569,9 +569,8 @@ class _Loop:
         outputs, save state + offsets of ``partitions`` atomically, then commit."""
         chunked = self.chunks.peek(partitions)
         if chunked:
-            self.pending.prefetch(chunked)  # Redis away: raises, nothing taken
+            self._apply(chunked)  # Redis away: raises, nothing taken
             self.chunks.drop(partitions)
-            self._publish(self.engine.process(chunked))
             self.progress.unobserved += chunked
         self.session.publisher.flush(self.settings.flush_seconds)  # alerts first, then state
         self.observer.broker_answered()
@@ -661,15 +660,19 @@ class _Loop:
 
     def _process_held(self) -> bool:
         """The records taken before Redis went away, now that it may answer again."""
-        records = self.held
         try:
-            self.pending.prefetch(records)
+            self._apply(self.held)  # observed when they were taken
         except RETRYABLE as exc:
             self._block("redis", redact_text(f"{type(exc).__name__}: {exc}", self._secrets()))
             return False
         self.held = []
-        self._publish(self.engine.process(records))  # observed when they were taken
         return True
+
+    def _apply(self, records: list[InputRecord]) -> None:
+        """Read the pending entries ``records`` need (one Redis round trip; raises while
+        Redis is away, before anything is applied), then process and publish them."""
+        self.pending.prefetch(records)
+        self._publish(self.engine.process(records))
 
     def _recovered(self) -> None:
         outage = self.outages.recover()
