@@ -100,7 +100,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if failed is None:
             raise
         code, message = failed
-        message = redact_text(message, environment_secrets(os.environ))
+        url_secrets, tokens = environment_secrets(os.environ)
+        message = redact_text(message, url_secrets, whole=tokens)
         print(f"driftradar {args.command}: error: {message}", file=sys.stderr)
         return code
 

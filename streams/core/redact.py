@@ -46,6 +46,11 @@ _SECRET_NAME: Final = re.compile(
     r"pass|pwd|secret|token|credential|auth|sig|jaas|key\.pem|keytab|private|apikey|api_key",
     re.IGNORECASE,
 )
+#: Environment variables holding a secret: the name ENDS in one of these words (``PWD``, the
+#: working directory, and ``SSH_AUTH_SOCK``, a socket path, are not secrets).
+_SECRET_ENV: Final = re.compile(
+    r"(?:^|_)(?:TOKEN|SECRET|PASSWORD|PASSWD|API_KEY|APIKEY|CREDENTIALS?)$", re.IGNORECASE
+)
 #: Fragments of a secret shorter than this are not scrubbed from free text (too common).
 _MIN_FRAGMENT: Final = 2
 
@@ -116,19 +121,20 @@ def secrets_of_url(url: str) -> list[str]:
     return [password] if colon else [user]
 
 
-def redact_text(text: str, secrets: Iterable[str]) -> str:
+def redact_text(text: str, secrets: Iterable[str], *, whole: Iterable[str] = ()) -> str:
     """``text`` with every secret, and every piece a URL parser could cut it into, hidden.
 
     A library that mis-parsed a URL may quote part of a password in its error (as a host,
-    port or path), so each secret is also scrubbed piece by piece (split at ``/#?@:``).
+    port or path), so each of ``secrets`` is also scrubbed piece by piece (split at
+    ``/#?@:``); the values in ``whole`` (tokens given as such) are scrubbed only whole.
     """
+    pieces: set[str] = set(whole)
     for secret in secrets:
-        if not secret:
-            continue
-        pieces = {secret, *re.split(r"[/#?@:]", secret)}
-        for piece in sorted(pieces, key=len, reverse=True):
-            if len(piece) >= _MIN_FRAGMENT:
-                text = text.replace(piece, MASK)
+        if secret:
+            pieces.update((secret, *re.split(r"[/#?@:]", secret)))
+    for piece in sorted(pieces, key=len, reverse=True):
+        if len(piece) >= _MIN_FRAGMENT:
+            text = text.replace(piece, MASK)
     return text
 
 
@@ -149,18 +155,18 @@ def secrets_of_properties(properties: Mapping[str, Any]) -> list[str]:
     ]
 
 
-def environment_secrets(environ: Mapping[str, str]) -> list[str]:
-    """Secrets the process was given through its environment (``REDIS_URL``'s password,
-    ``*_TOKEN`` / ``*_SECRET`` / ``*_PASSWORD`` variables), to scrub from any message.
+def environment_secrets(environ: Mapping[str, str]) -> tuple[list[str], list[str]]:
+    """Secrets the process was given through its environment: ``REDIS_URL``'s password (to
+    scrub piece by piece) and the values of ``*_TOKEN`` / ``*_SECRET`` / ``*_PASSWORD``
+    variables (to scrub whole), for :func:`redact_text`.
 
     >>> environment_secrets({"REDIS_URL": "redis://:pw@h", "DRIFTRADAR_GITLAB_TOKEN": "t0k",
-    ...                      "HOME": "/root"})
-    ['pw', 't0k']
+    ...                      "PWD": "/check/work", "SSH_AUTH_SOCK": "/tmp/agent"})
+    (['pw'], ['t0k'])
     """
-    found = secrets_of_url(environ.get("REDIS_URL", ""))
-    found += [
+    tokens = [
         value
         for name, value in sorted(environ.items())
-        if value and name != "REDIS_URL" and _SECRET_NAME.search(name)
+        if value and name != "REDIS_URL" and _SECRET_ENV.search(name)
     ]
-    return found
+    return secrets_of_url(environ.get("REDIS_URL", "")), tokens

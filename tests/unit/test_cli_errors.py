@@ -173,6 +173,26 @@ def test_bad_configuration_exits_2_naming_the_key(
     )
 
 
+def test_errors_hide_secret_variables_but_not_paths(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    no_services: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # CI checks out under /check/...: PWD's pieces once turned "checkpoint" into "***point".
+    monkeypatch.setenv("PWD", "/check/work/main")
+    monkeypatch.setenv("OLDPWD", "/check/work")
+    monkeypatch.setenv("SSH_AUTH_SOCK", "/check/agent.1")
+    monkeypatch.setenv("DRIFTRADAR_WEBHOOK_SECRET", "every_events")
+    path = tmp_path / "bad.yaml"
+    path.write_text("checkpoint: {every_events: 0}\n")
+    assert main(["run", "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        "driftradar run: error: bad configuration: checkpoint.***: must be an integer >= 1\n"
+    )
+
+
 @pytest.mark.parametrize(
     ("argv", "code", "message"),
     [
