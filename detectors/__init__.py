@@ -23,6 +23,7 @@ from detectors.base import (
     Params,
     SnapshotError,
     StateArray,
+    Trace,
 )
 from detectors.policy import AlarmPolicy, SignalGate, Transition
 from detectors.profile import (
@@ -122,6 +123,7 @@ __all__ = [
     "SignalGate",
     "SnapshotError",
     "StateArray",
+    "Trace",
     "Transition",
     "TypeExpectation",
     "TypeExpectationParams",

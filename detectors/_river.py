@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 from river import stats
 
-from detectors.base import DetectionResult, Detector, DriftState, StateArray
+from detectors.base import DetectionResult, Detector, DriftState, StateArray, Trace
 
 __all__ = [
     "RiverDetector",
@@ -82,14 +82,28 @@ def mean_from_data(data: Mapping[str, Any]) -> stats.Mean:
     return mean
 
 
+class RiverTrace(Trace):
+    """A river wrapper's trace: the result at each drift of the batch (drifts are rare)."""
+
+    __slots__ = ("results",)
+
+    def __init__(self, detector: Detector, count: int) -> None:
+        super().__init__(detector, count)
+        #: {accepted values done: the result just after them}
+        self.results: dict[int, DetectionResult] = {}
+
+    def _after(self, accepted: int) -> DetectionResult | None:
+        return self.results.get(accepted)
+
+
 class RiverDetector(Detector):
     """Base of the river wrappers: acceptance, conversion and a tight batch loop.
 
     Subclasses build the river object in :meth:`_make_river` and (de)serialise its state.
     ``update_many`` validates a numpy batch once (a mask for non-finite or non-binary
     values) and then calls river's ``update`` in a plain loop, which gives the same states
-    as one-by-one updates at close to river's own cost. The loop calls :meth:`_mark` at each
-    drift (rare), which keeps the result of that moment for :meth:`result_at`.
+    as one-by-one updates at close to river's own cost. Under :meth:`trace_many` the loop calls
+    :meth:`_mark` at each drift (rare), which keeps the result of that moment in the trace.
     """
 
     #: Binary detectors take 0/1 (error indicators); numeric ones take finite reals.
@@ -107,26 +121,18 @@ class RiverDetector(Detector):
 
     def _init_state(self) -> None:
         self._river = self._make_river()
-        # during update_many: (updates before the batch, {accepted values done: result})
-        self._marks: tuple[int, dict[int, DetectionResult]] | None = None
 
-    def _mark(self, index: int) -> None:
-        """Keep the result after the batch value ``index`` (accepted values), which drifted;
+    def _mark(self, trace: RiverTrace | None, index: int) -> None:
+        """Keep in ``trace`` the result after the accepted value ``index``, which drifted;
         called by the batch loops with the detector's state as it is at that value."""
-        marks = self._marks
-        if marks is None or self._batch is None:  # a single update: nothing to keep
+        if trace is None:  # update_many or a single update: nothing to keep
             return
-        before, results = marks
         updates, state = self._updates, self._state
-        self._updates, self._state = before + index + 1, DriftState.DRIFT
+        self._updates, self._state = trace.before + index + 1, DriftState.DRIFT
         try:
-            results[index + 1] = self._result()
+            trace.results[index + 1] = self._result()
         finally:
             self._updates, self._state = updates, state
-
-    def _result_after(self, accepted: int) -> DetectionResult | None:
-        marks = self._marks
-        return None if marks is None else marks[1].get(accepted)
 
     def _accept(self, value: Any) -> bool:
         if not self.binary:
@@ -152,7 +158,7 @@ class RiverDetector(Detector):
             return DriftState.WARNING
         return DriftState.NONE
 
-    def _run(self, values: list[Any]) -> StateArray:
+    def _run(self, values: list[Any], trace: RiverTrace | None) -> StateArray:
         """Feed converted values to river; one state per value."""
         out = np.zeros(len(values), dtype=np.int8)
         river = self._river
@@ -162,7 +168,7 @@ class RiverDetector(Detector):
                 update(x)
                 if river._drift_detected:
                     out[i] = 2
-                    self._mark(i)
+                    self._mark(trace, i)
                 elif river._warning_detected:
                     out[i] = 1
         else:
@@ -170,7 +176,7 @@ class RiverDetector(Detector):
                 update(x)
                 if river._drift_detected:
                     out[i] = 2
-                    self._mark(i)
+                    self._mark(trace, i)
         return out
 
     def _clean(
@@ -201,14 +207,24 @@ class RiverDetector(Detector):
 
     def update_many(self, values: Iterable[Any] | npt.NDArray[Any]) -> StateArray:
         """Use a batch; same states as one-by-one :meth:`update` calls, only faster."""
+        return self._batch(values, None)
+
+    def trace_many(self, values: Iterable[Any] | npt.NDArray[Any]) -> tuple[StateArray, Trace]:
+        trace = RiverTrace(self, 0)
+        states = self._batch(values, trace)
+        trace.count = len(states)
+        return states, trace
+
+    def _batch(
+        self, values: Iterable[Any] | npt.NDArray[Any], trace: RiverTrace | None
+    ) -> StateArray:
         kept, mask = self._clean(values)
-        self._begin_batch(len(kept) if mask is None else len(mask))
-        self._marks = (self._updates, {})
-        states = self._run(kept) if kept else np.zeros(0, dtype=np.int8)
+        states = self._run(kept, trace) if kept else np.zeros(0, dtype=np.int8)
         if kept:
             self._updates += len(kept)
             self._state = DriftState(int(states[-1]))
-        self._end_batch(mask)
+        if trace is not None:
+            trace.mask = mask
         if mask is None:
             return states
         self._rejected += len(mask) - len(kept)

@@ -33,6 +33,7 @@ from detectors.base import (
     InvalidParameterError,
     Params,
     StateArray,
+    Trace,
 )
 from detectors.profile import Profile
 
@@ -143,6 +144,26 @@ class Verdict:
         )
 
 
+class WindowTrace(Trace):
+    """A window test's trace: its verdict at the batch start and after each window it
+    evaluated, so every position after the first evaluated window is known."""
+
+    __slots__ = ("_windowed", "marks")
+
+    def __init__(self, detector: WindowedDetector, count: int) -> None:
+        super().__init__(detector, count)
+        self._windowed = detector
+        #: (accepted values done, last verdict, evaluations, state), in batch order
+        self.marks: list[tuple[int, Verdict | None, int, DriftState]] = []
+
+    def _after(self, accepted: int) -> DetectionResult | None:
+        marks = self.marks
+        _, last, evaluations, state = marks[bisect_right(marks, accepted, key=itemgetter(0)) - 1]
+        if last is None:  # no window evaluated yet: the warm-up counters are not kept
+            return None
+        return self._windowed.verdict_result(last, state, self.before + accepted, evaluations)
+
+
 class WindowedDetector(Detector):
     """Base of the window detectors; subclasses define encoding, reference and evaluation."""
 
@@ -218,10 +239,6 @@ class WindowedDetector(Detector):
         self._last: Verdict | None = None
         self._evaluations = 0
         self._calibration = None
-        # during and after update_many: (accepted values done, last verdict, evaluations,
-        # state) at the batch start and after each window it evaluated, for result_at
-        self._marks: list[tuple[int, Verdict | None, int, DriftState]] = []
-        self._marks_before = 0  # updates before that batch
 
     def _set_reference(self, reference: Profile) -> None:
         self._check_reference(reference)
@@ -306,7 +323,7 @@ class WindowedDetector(Detector):
             ring[: end - size] = codes[split:]
         self._pos = end % size
 
-    def _ingest(self, prepared: npt.NDArray[Any]) -> StateArray:
+    def _ingest(self, prepared: npt.NDArray[Any], trace: WindowTrace | None) -> StateArray:
         """Use accepted prepared values; one state per value."""
         params = self._params
         size, step = params.window_size, params.step
@@ -337,12 +354,12 @@ class WindowedDetector(Detector):
         base = self._seen - len(old)  # stream index (1-based count) of ext[0] is base + 1
         state = self._state
         last_pos = start
-        marks = self._marks
         for end in range(first, seen_end + 1, step):
             pos = start + (end - self._seen) - 1  # index in prepared of the value ending it
             out[last_pos:pos] = int(state)
             state = self._apply(self._evaluate(ext[end - base - size : end - base]))
-            marks.append((pos + 1, self._last, self._evaluations, state))
+            if trace is not None:
+                trace.marks.append((pos + 1, self._last, self._evaluations, state))
             last_pos = pos
         out[last_pos:] = int(state)
         keep = ext[-size:]
@@ -354,17 +371,27 @@ class WindowedDetector(Detector):
 
     def update_many(self, values: Iterable[Any] | npt.NDArray[Any]) -> StateArray:
         """Use a batch; exactly the states of one-by-one :meth:`update` calls, vectorised."""
+        return self._batch(values, None)
+
+    def trace_many(self, values: Iterable[Any] | npt.NDArray[Any]) -> tuple[StateArray, Trace]:
+        trace = WindowTrace(self, 0)
+        states = self._batch(values, trace)
+        trace.count = len(states)
+        return states, trace
+
+    def _batch(
+        self, values: Iterable[Any] | npt.NDArray[Any], trace: WindowTrace | None
+    ) -> StateArray:
         if not isinstance(values, np.ndarray | list):
             values = list(values)
         prepared, mask = self._prepare(values)
-        self._begin_batch(len(values))
-        self._marks = [(0, self._last, self._evaluations, self._state)]
-        self._marks_before = self._updates
-        states = self._ingest(prepared) if len(prepared) else np.zeros(0, dtype=np.int8)
+        if trace is not None:
+            trace.mask = mask
+            trace.marks.append((0, self._last, self._evaluations, self._state))
+        states = self._ingest(prepared, trace) if len(prepared) else np.zeros(0, dtype=np.int8)
         self._updates += len(prepared)
         if len(prepared):
             self._state = DriftState(int(states[-1]))
-        self._end_batch(mask)
         if mask is None:
             return states
         self._rejected += len(values) - len(prepared)
@@ -374,14 +401,7 @@ class WindowedDetector(Detector):
 
     # -- results and snapshots -----------------------------------------------------------
 
-    def _result_after(self, accepted: int) -> DetectionResult | None:
-        marks = self._marks
-        _, last, evaluations, state = marks[bisect_right(marks, accepted, key=itemgetter(0)) - 1]
-        if last is None:  # no window evaluated yet: the warm-up counters are not kept
-            return None
-        return self._verdict_result(last, state, self._marks_before + accepted, evaluations)
-
-    def _verdict_result(
+    def verdict_result(
         self, last: Verdict, state: DriftState, updates: int, evaluations: int
     ) -> DetectionResult:
         """The result reporting evaluated window ``last``."""
@@ -404,7 +424,7 @@ class WindowedDetector(Detector):
             return DetectionResult(
                 self._state, self._updates, window_size=self._params.window_size, details=details
             )
-        return self._verdict_result(last, self._state, self._updates, self._evaluations)
+        return self.verdict_result(last, self._state, self._updates, self._evaluations)
 
     def _state_to_data(self) -> dict[str, Any]:
         return {

@@ -27,6 +27,7 @@ __all__ = [
     "Params",
     "SnapshotError",
     "StateArray",
+    "Trace",
 ]
 
 #: Version of the snapshot layout; bumped when a detector's stored state changes shape.
@@ -151,6 +152,40 @@ def _field_names(params_type: type[Params]) -> tuple[str, ...]:
     return names
 
 
+class Trace:
+    """The results a detector had at points inside one :meth:`Detector.trace_many` batch.
+
+    Values are indexed in input order, rejected ones included (as the returned states).
+    This base records nothing: every index gives the detector's current :meth:`result
+    <Detector.result>`. River wrappers record the result at each drift, window tests after
+    each window they evaluate; for them any other index gives the last recorded result
+    before it, or the current one when there is none.
+    """
+
+    __slots__ = ("_detector", "before", "count", "mask")
+
+    def __init__(self, detector: Detector, count: int) -> None:
+        self._detector = detector
+        #: ``detector.updates`` before the batch, and the number of values in it.
+        self.before, self.count = detector.updates, count
+        #: Which values of the batch were accepted (``None``: all of them).
+        self.mask: npt.NDArray[np.bool_] | None = None
+
+    def result_at(self, index: int) -> DetectionResult:
+        """The result just after value ``index`` (0-based) of the batch."""
+        mask = self.mask
+        if 0 <= index < self.count:
+            accepted = index + 1 if mask is None else int(np.count_nonzero(mask[: index + 1]))
+            found = self._after(accepted) if accepted else None
+            if found is not None:
+                return found
+        return self._detector.result()
+
+    def _after(self, accepted: int) -> DetectionResult | None:
+        """The recorded result just after the first ``accepted`` (>= 1) accepted values."""
+        return None
+
+
 class Detector(abc.ABC):
     """Base class: subclasses implement ``_update_one`` and the state (de)serialisation.
 
@@ -179,9 +214,6 @@ class Detector(abc.ABC):
         self._updates = 0
         self._rejected = 0
         self._state = DriftState.NONE
-        # the last update_many batch, for result_at: (number of its first value, accepted
-        # mask or None when all were accepted, number of values); transient, never persisted
-        self._batch: tuple[int, npt.NDArray[np.bool_] | None, int] | None = None
         self._init_state()
 
     # -- what subclasses implement -------------------------------------------------------
@@ -205,11 +237,6 @@ class Detector(abc.ABC):
     @abc.abstractmethod
     def _state_from_data(self, data: Mapping[str, Any]) -> None:
         """Load what :meth:`_state_to_data` produced into a freshly built detector."""
-
-    def _result_after(self, accepted: int) -> DetectionResult | None:
-        """The result just after the first ``accepted`` (>= 1) accepted values of the last
-        batch, if the batch recorded it; ``None`` sends :meth:`result_at` to :meth:`result`."""
-        return None
 
     def _accept(self, value: Any) -> bool:
         """Whether ``value`` can be used; numeric detectors accept finite reals and bools."""
@@ -244,7 +271,6 @@ class Detector(abc.ABC):
 
     def update(self, value: Any) -> DriftState:
         """Use one value; returns the state after it."""
-        self._batch = None
         if not self._accept(value):
             self._rejected += 1
             return DriftState.NONE
@@ -265,50 +291,27 @@ class Detector(abc.ABC):
         """The current state with the statistics that justify it."""
         return self._result()
 
-    def result_at(self, update: int) -> DetectionResult:
-        """The result as it was just after one value of the last :meth:`update_many` batch.
-
-        The batch's values are numbered from ``updates + 1`` (``updates`` before the batch) in
-        input order, rejected values included, as :meth:`SignalGate.observe_many
-        <detectors.policy.SignalGate.observe_many>` numbers the returned states; so an alarm
-        raised inside a batch reports the statistics that raised it, not those at the batch
-        end. Window tests know every position after their first evaluated window, river
-        wrappers every drift; any other position (or one outside the last batch) gives
-        :meth:`result`.
+    def trace_many(self, values: Iterable[Any] | npt.NDArray[Any]) -> tuple[StateArray, Trace]:
+        """:meth:`update_many`, and a :class:`Trace` of the results inside the batch, so an
+        alarm raised inside a batch reports the statistics that raised it, not those at its
+        end. The detector keeps nothing of the batch: the trace is the caller's.
 
         >>> from detectors import ADWIN
-        >>> adwin = ADWIN()
-        >>> states = adwin.update_many([0.0] * 1000 + [1.0] * 1000)
-        >>> at = 1 + int(np.argmax(states == DriftState.DRIFT))
-        >>> adwin.result_at(at).drift, adwin.result().drift
+        >>> states, trace = ADWIN().trace_many([0.0] * 1000 + [1.0] * 1000)
+        >>> at = int(np.argmax(states == DriftState.DRIFT))
+        >>> trace.result_at(at).drift, trace.result_at(len(states) - 1).drift
         (True, False)
         """
-        batch = self._batch
-        if batch is not None:
-            first, mask, count = batch
-            index = update - first
-            if 0 <= index < count:
-                accepted = index + 1 if mask is None else int(np.count_nonzero(mask[: index + 1]))
-                found = self._result_after(accepted) if accepted else None
-                if found is not None:
-                    return found
-        return self.result()
-
-    def _begin_batch(self, count: int) -> None:
-        """Note the start of an ``update_many`` batch of ``count`` values (for result_at)."""
-        self._batch = (self._updates + 1, None, count)
-
-    def _end_batch(self, mask: npt.NDArray[np.bool_] | None) -> None:
-        """Note which values of the batch were accepted (``None``: all)."""
-        if self._batch is not None and mask is not None:
-            self._batch = (self._batch[0], mask, self._batch[2])
+        trace = Trace(self, 0)
+        states = self.update_many(values)
+        trace.count = len(states)
+        return states, trace
 
     def reset(self) -> None:
         """Forget everything seen; parameters stay."""
         self._updates = 0
         self._rejected = 0
         self._state = DriftState.NONE
-        self._batch = None
         self._init_state()
 
     def snapshot(self) -> dict[str, Any]:

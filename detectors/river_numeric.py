@@ -23,6 +23,7 @@ from detectors._adwin_state import window_from_data, window_to_data
 from detectors._checks import require_choice, require_int, require_real
 from detectors._river import (
     RiverDetector,
+    RiverTrace,
     float_from_data,
     float_to_data,
     int_from_data,
@@ -175,14 +176,14 @@ class ADWIN(RiverDetector):
         )
 
     def _update_one(self, value: Any) -> DriftState:
-        return DriftState(2 if self._feed([float(value)]) else 0)
+        return DriftState(2 if self._feed([float(value)], None) else 0)
 
-    def _run(self, values: list[Any]) -> StateArray:
+    def _run(self, values: list[Any], trace: RiverTrace | None) -> StateArray:
         out = np.zeros(len(values), dtype=np.int8)
-        out[self._feed(values)] = 2
+        out[self._feed(values, trace)] = 2
         return out
 
-    def _feed(self, values: list[Any]) -> list[int]:
+    def _feed(self, values: list[Any], trace: RiverTrace | None) -> list[int]:
         """Feed ``values``; the indices where a drift was detected."""
         # river's ADWIN.update is "reset if the last update drifted, then helper.update(x)";
         # calling the Rust helper directly is the same, and lets us read the window just
@@ -207,7 +208,7 @@ class ADWIN(RiverDetector):
                     drifted = True
                     self._cut = None
                     drifts.append(i)
-                    self._mark(i)
+                    self._mark(trace, i)
             else:
                 total, width = helper.get_total(), helper.get_width()
                 if update(x):
@@ -217,7 +218,7 @@ class ADWIN(RiverDetector):
                         width + 1.0 - helper.get_width(),
                     )
                     drifts.append(i)
-                    self._mark(i)
+                    self._mark(trace, i)
         river._drift_detected = drifted
         self._tick = tick
         return drifts
@@ -341,7 +342,7 @@ class PageHinkley(RiverDetector):
             mode=p.mode,
         )
 
-    def _run(self, values: list[Any]) -> StateArray:
+    def _run(self, values: list[Any], trace: RiverTrace | None) -> StateArray:
         """river's ``PageHinkley.update`` for a batch, as one loop over plain floats.
 
         The same float operations in the same order as river (running mean, faded sums,
@@ -384,11 +385,11 @@ class PageHinkley(RiverDetector):
             ):
                 drifted = True
                 drifts.append(i)
-                if self._batch is not None:  # keep the result of this drift (rare)
+                if trace is not None:  # keep the result of this drift (rare)
                     running.n, running._mean = n, mean
                     river._sum_increase, river._sum_decrease = up_sum, down_sum
                     river._min_increase, river._max_decrease = up_min, down_max
-                    self._mark(i)
+                    self._mark(trace, i)
         running.n, running._mean = n, mean
         river._sum_increase, river._sum_decrease = up_sum, down_sum
         river._min_increase, river._max_decrease = up_min, down_max

@@ -38,7 +38,7 @@ import numpy as np
 import numpy.typing as npt
 
 from detectors import registry
-from detectors.base import DetectionResult, Detector, DetectorError, DriftState
+from detectors.base import DetectionResult, Detector, DetectorError, DriftState, Trace
 from detectors.policy import AlarmPolicy, SignalGate, Transition
 from detectors.profile import NumericProfile, Profile
 from detectors.transform import QuantileTransform
@@ -230,6 +230,7 @@ class Signal:
             return []
         tails = self._tails(values) if self._needs_warmup() else {}
         events: list[tuple[int, int, int, str, Transition, int]] = []
+        traces: dict[str, tuple[int, Trace]] = {}  # label: (its first update, its trace)
         in_drift: set[str] = set()
         chunk: Any
         for order, (label, slot) in enumerate(self.slots.items()):
@@ -243,11 +244,11 @@ class Signal:
             else:
                 offset, chunk = 0, values
             detector = slot.detector
-            before = detector.updates
-            states = detector.update_many(chunk)
+            first = detector.updates + 1
+            states, trace = detector.trace_many(chunk)
             if not states.any() and slot.gate.level is DriftState.NONE:
                 continue  # nothing to gate: quiet detector, quiet gate
-            first = before + 1
+            traces[label] = (first, trace)
             for update, transition in slot.gate.observe_many(states, first):
                 index = max(0, offset + (update - first))  # < 0: in the warm-up replay
                 rank = 0 if transition is Transition.CLEARED else 1
@@ -259,7 +260,8 @@ class Signal:
             for index, _, _, label, transition, update in events:
                 if transition is Transition.ENTERED_DRIFT:
                     if not in_drift:
-                        result = self.slots[label].detector.result_at(update)
+                        first, trace = traces[label]
+                        result = trace.result_at(update - first)
                         out.append(SignalEntry(min(index, n - 1), label, update, result))
                     in_drift.add(label)
                 elif transition is Transition.CLEARED:

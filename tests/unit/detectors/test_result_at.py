@@ -1,5 +1,5 @@
-"""``result_at``: the statistics as they were at a value inside the last batch, equal to
-those of a detector fed one value at a time up to that value."""
+"""``trace_many``: the statistics as they were at a value inside a batch, equal to those of
+a detector fed one value at a time up to that value; the detector keeps none of it."""
 
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ def _with_gaps(values: list[Any]) -> list[Any]:
 
 @pytest.mark.parametrize("gaps", [False, True], ids=["clean", "rejected values"])
 @pytest.mark.parametrize(("kind", "params", "stream"), CASES, ids=[c[0] for c in CASES])
-def test_result_at_each_drift_is_the_one_by_one_result(
+def test_the_result_at_each_drift_is_the_one_by_one_result(
     kind: str, params: dict[str, Any], stream: Any, gaps: bool
 ) -> None:
     values = stream(5)
@@ -70,13 +70,13 @@ def test_result_at_each_drift_is_the_one_by_one_result(
     expected = _one_by_one(kind, params, values)
     detector: Detector = create(kind, params)
     detector.update_many(values[:2500])
-    first = detector.updates + 1
-    states = detector.update_many(values[2500:])
+    states, trace = detector.trace_many(values[2500:])
+    assert np.array_equal(states, create(kind, params).update_many(values)[2500:])
     drifts = np.flatnonzero(states == DriftState.DRIFT).tolist()
     assert len(drifts) >= 1, "the stream must drift inside the batch"
     assert drifts[0] < len(states) - 1, "and before its end, or the test proves nothing"
     for i in drifts:
-        got = detector.result_at(first + i)
+        got = trace.result_at(i)
         assert got.state is DriftState.DRIFT
         assert got.to_dict() == expected[2500 + i].to_dict()
 
@@ -88,38 +88,41 @@ def test_window_tests_know_every_position_after_their_first_window(kind: str) ->
     expected = _one_by_one(kind, params, values)
     detector = create(kind, params)
     detector.update_many(values[:1500])  # warm-up and the first windows
-    first = detector.updates + 1
-    states = detector.update_many(values[1500:])
+    states, trace = detector.trace_many(values[1500:])
     assert set(states.tolist()) >= {0, 2}
     for i in range(0, len(states), 37):
-        assert detector.result_at(first + i).to_dict() == expected[1500 + i].to_dict()
+        assert trace.result_at(i).to_dict() == expected[1500 + i].to_dict()
 
 
-def test_outside_the_last_batch_and_after_single_updates_it_is_the_current_result() -> None:
+def test_outside_the_batch_it_is_the_current_result_and_what_it_kept_stays() -> None:
     adwin = create("adwin", {})
     values = _shifted(5)
-    states = adwin.update_many(values)
+    states, trace = adwin.trace_many(values)
     i = int(np.argmax(states == DriftState.DRIFT))
-    assert adwin.result_at(1 + i).drift
-    for outside in (0, len(values) + 1, -5):
-        assert adwin.result_at(outside) == adwin.result()
-    adwin.update(0.0)  # a single update forgets the batch
-    assert adwin.result_at(1 + i) == adwin.result()
+    kept = trace.result_at(i)
+    assert kept.drift
+    for outside in (-1, len(values), -5):
+        assert trace.result_at(outside) == adwin.result()
+    adwin.update_many(values[:100])  # later updates do not change what the trace kept
+    assert trace.result_at(i) == kept
 
 
 def test_no_window_evaluated_yet_gives_the_current_result() -> None:
     ks = create("ks", {"window_size": 300, "stride": 50, "warmup": 1000})
-    ks.update_many([0.5] * 900)
-    result = ks.result_at(100)
+    _, trace = ks.trace_many([0.5] * 900)
+    result = trace.result_at(99)
     assert result == ks.result()
     assert result.details["warmup_seen"] == 900
 
 
-def test_the_batch_record_is_not_in_the_snapshot() -> None:
-    for kind, params, stream in CASES:
-        values = stream(5)
-        batched, single = create(kind, params), create(kind, params)
-        batched.update_many(values)
-        for value in values:
-            single.update(value)
-        assert batched.snapshot() == single.snapshot(), kind
+@pytest.mark.parametrize(("kind", "params", "stream"), CASES, ids=[c[0] for c in CASES])
+def test_the_detector_keeps_nothing_of_a_traced_batch(
+    kind: str, params: dict[str, Any], stream: Any
+) -> None:
+    values = stream(5)
+    traced, single = create(kind, params), create(kind, params)
+    traced.trace_many(values)
+    for value in values:
+        single.update(value)
+    assert traced.snapshot() == single.snapshot()
+    assert sorted(vars(traced)) == sorted(vars(single))
