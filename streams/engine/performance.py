@@ -32,7 +32,7 @@ from streams.engine.baseline import BaselineLimit, calibrate_baseline
 from streams.engine.config import METRICS
 from streams.engine.limits import LimitChecks, MetricChange
 
-__all__ = ["MetricChange", "RollingPerformance", "compute_metric"]
+__all__ = ["MetricChange", "RollingPerformance", "compute_metric", "resampled_metric"]
 
 FloatArray = npt.NDArray[np.float64]
 _EPS: Final = 1e-15
@@ -66,6 +66,72 @@ def compute_metric(
     if name == "rmse":
         return float(np.sqrt(((label - score) ** 2).mean()))
     raise ValueError(f"unknown metric {name!r}")
+
+
+def resampled_metric(
+    name: str, score: FloatArray, label: FloatArray, threshold: float, picks: npt.NDArray[Any]
+) -> FloatArray:
+    """:func:`compute_metric` of many resamples of the pairs at once: row ``r`` of
+    ``picks`` holds the indices of the pairs drawn for resample ``r``; ``NaN`` where the
+    metric is undefined.
+
+    The same values as :func:`compute_metric` on each resample (up to float summation
+    order), in a few numpy passes: a mean metric averages a per-pair value over each row;
+    ROC AUC counts, for each drawn positive, the drawn negatives scored below it (ties
+    half), with the scores ranked once.
+
+    >>> score, label = np.array([0.9, 0.2, 0.6, 0.6]), np.array([1.0, 0.0, 0.0, 1.0])
+    >>> picks = np.array([[0, 1, 2, 3], [0, 0, 1, 3], [0, 3, 3, 3]])
+    >>> resampled_metric("roc_auc", score, label, 0.5, picks).tolist()
+    [0.875, 1.0, nan]
+    >>> [compute_metric("roc_auc", score[p], label[p], 0.5) for p in picks]
+    [0.875, 1.0, None]
+    """
+    if name == "roc_auc":
+        return _resampled_auc(score, label, picks)
+    if name == "accuracy":
+        right = score if threshold < 0 else ((score >= threshold) == (label >= 0.5))
+        per_pair = np.asarray(right, dtype=np.float64)
+    elif name == "log_loss":
+        p = np.clip(score, _EPS, 1.0 - _EPS)
+        per_pair = -(label * np.log(p) + (1.0 - label) * np.log(1.0 - p))
+    elif name == "mae":
+        per_pair = np.abs(label - score)
+    elif name == "rmse":
+        return np.asarray(np.sqrt(((label - score) ** 2)[picks].mean(axis=1)), dtype=np.float64)
+    else:
+        raise ValueError(f"unknown metric {name!r}")
+    return np.asarray(per_pair[picks].mean(axis=1), dtype=np.float64)
+
+
+def _resampled_auc(score: FloatArray, label: FloatArray, picks: npt.NDArray[Any]) -> FloatArray:
+    """ROC AUC of each row of ``picks``: over drawn (positive, negative) pairs, the share
+    where the positive scores higher, ties counting half (Mann-Whitney, as ``rankdata``)."""
+    _, rank = np.unique(score, return_inverse=True)  # tied scores share a rank
+    positive = label >= 0.5
+    # one sort per row; of tied scores positives come first, so the negatives before a
+    # positive are those it beats
+    negative = np.sort((rank * 2 + ~positive)[picks], axis=1) & 1
+    wins = ((1 - negative) * np.cumsum(negative, axis=1)).sum(axis=1).astype(np.float64)
+    # a positive tied with a negative: half a win (only scores both labels share)
+    shared = np.intersect1d(rank[positive], rank[~positive])
+    if shared.size:
+        slot = np.full(rank.max() + 1, -1)
+        slot[shared] = np.arange(shared.size)
+        drawn = slot[rank][picks]
+        tied = drawn >= 0
+        cells = (drawn + (np.arange(len(picks)) * shared.size)[:, None])[tied]
+        drawn_positive = positive[picks][tied]
+        size = len(picks) * shared.size
+        pos = np.bincount(cells[drawn_positive], minlength=size).reshape(len(picks), -1)
+        neg = np.bincount(cells[~drawn_positive], minlength=size).reshape(len(picks), -1)
+        wins += 0.5 * (pos * neg).sum(axis=1)
+    n_neg = negative.sum(axis=1)
+    n_pos = negative.shape[1] - n_neg
+    with np.errstate(invalid="ignore", divide="ignore"):
+        auc = wins / (n_pos * n_neg)
+    auc[(n_pos == 0) | (n_neg == 0)] = np.nan
+    return np.asarray(auc, dtype=np.float64)
 
 
 class RollingPerformance:
@@ -167,8 +233,12 @@ class RollingPerformance:
             def compute(s: FloatArray, y: FloatArray, m: str = metric) -> float | None:
                 return compute_metric(m, s, y, self.threshold)
 
+            def resampled(picks: npt.NDArray[Any], m: str = metric) -> FloatArray:
+                return resampled_metric(m, score, label, self.threshold, picks)
+
             limit = calibrate_baseline(
                 compute,
+                resampled,
                 metric,
                 score,
                 label,

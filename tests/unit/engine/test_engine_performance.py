@@ -9,8 +9,10 @@ import pytest
 from river import metrics
 
 from detectors.budget import evaluation_tail
+from streams.engine import baseline
+from streams.engine.baseline import calibrate_baseline
 from streams.engine.config import MonitorConfig
-from streams.engine.performance import RollingPerformance, compute_metric
+from streams.engine.performance import RollingPerformance, compute_metric, resampled_metric
 
 
 @pytest.fixture
@@ -133,3 +135,65 @@ def test_the_calibrated_baseline_stays_quiet_where_a_relative_drop_rule_did_not(
         worse = (rng.random(p.size) < np.minimum(1.0, 3 * p)).astype(float)
         assert any(c.entered and c.metric == "log_loss" for c in perf.update(p, worse))
     assert quiet == 10
+
+
+def _one_window_at_a_time(
+    metric: str, score: np.ndarray, label: np.ndarray, threshold: float, picks: np.ndarray
+) -> np.ndarray:
+    values = [compute_metric(metric, score[p], label[p], threshold) for p in picks]
+    return np.array([math.nan if v is None else v for v in values])
+
+
+@pytest.mark.parametrize(
+    ("metric", "threshold", "rounding"),
+    [
+        ("accuracy", 0.5, None),
+        ("accuracy", -1.0, None),  # multiclass: the score is "right"
+        ("log_loss", 0.5, None),
+        ("roc_auc", 0.5, None),
+        ("roc_auc", 0.5, 1),  # heavy ties: scores rounded to 0.1
+        ("mae", 0.5, None),
+        ("rmse", 0.5, None),
+    ],
+)
+def test_resampled_metrics_equal_the_metric_of_each_resample(
+    metric: str, threshold: float, rounding: int | None
+) -> None:
+    rng = np.random.default_rng(4)
+    score = rng.random(300)
+    if rounding is not None:
+        score = np.round(score, rounding)
+    label = (rng.random(300) < score).astype(np.float64)
+    if threshold < 0:
+        score = label.copy()
+    picks = rng.integers(0, 300, (50, 120))
+    picks[0] = np.flatnonzero(label >= 0.5)[:120]  # one class only: AUC undefined
+    got = resampled_metric(metric, score, label, threshold, picks)
+    expected = _one_window_at_a_time(metric, score, label, threshold, picks)
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-15)
+    assert np.isnan(got[0]) == (metric == "roc_auc")
+
+
+def test_the_bootstrap_in_blocks_gives_the_same_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(5)
+    score = rng.random(1500)
+    label = (rng.random(1500) < score).astype(np.float64)
+
+    def limit() -> tuple[float, float]:
+        found = calibrate_baseline(
+            lambda s, y: compute_metric("roc_auc", s, y, 0.5),
+            lambda c: resampled_metric("roc_auc", score, label, 0.5, c),
+            "roc_auc",
+            score,
+            label,
+            window=1000,
+            higher_better=True,
+            tail=1e-6,
+            relative_drop=None,
+        )
+        assert found is not None
+        return found.spread, found.limit
+
+    whole = limit()
+    monkeypatch.setattr(baseline, "_BLOCK_ENTRIES", 7 * 1000)  # 7 windows per pass
+    assert limit() == pytest.approx(whole, rel=1e-12)
