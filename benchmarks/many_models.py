@@ -47,7 +47,9 @@ the same run, and the issue-15 targets are printed beside the figures.
    per model, the figure of issue 15): the time from its partition assignment to the
    checkpoint holding every offset (includes up to one ``checkpoint.every_seconds``), events/s,
    CPU-seconds per 1000 events, then its CPU over ``--idle-seconds`` of idleness (cores) and
-   its RSS per model beyond the empty monitor's.
+   its RSS per model beyond the empty monitor's. Then **scale-out**: two ``driftradar run``
+   members of a new group read the same events (two partitions each); their aggregate
+   events/s against the one member's, from the first assignment to the last checkpoint.
 
 ``--profile`` adds, for the largest load, the top functions (cumulative time) of the idle
 turns (views + ticks) under cProfile.
@@ -440,6 +442,7 @@ def measure_breakdown(args: argparse.Namespace) -> dict[str, Any]:
 
 E2E_GROUP_EMPTY: Final = "many-models-empty"
 E2E_GROUP_LOAD: Final = "many-models-load"
+E2E_GROUP_PAIR: Final = "many-models-pair"
 
 
 def _produce(bootstrap: str, models: int, predictions: int) -> int:
@@ -530,6 +533,38 @@ def _checkpointed(client: Any, group: str) -> tuple[int, float]:
     return total, max((s.updated_at for s in stored), default=0.0)
 
 
+def _first_assigned(monitors: Sequence[Monitor], timeout: float = 120.0) -> float:
+    """Wall-clock time at which the first of ``monitors`` was assigned partitions."""
+    deadline = time.monotonic() + timeout
+    while not any("assigned partitions" in m.log.read_text(errors="replace") for m in monitors):
+        for monitor in monitors:
+            monitor.check()
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"no monitor assigned within {timeout:.0f} s")
+        time.sleep(0.05)
+    return time.time()
+
+
+def _drain(
+    monitors: Sequence[Monitor], client: Any, group: str, sent: int, timeout: float
+) -> tuple[float, float]:
+    """Seconds from the first assignment to the checkpoint holding all ``sent`` offsets, and
+    the CPU-seconds the members used meanwhile."""
+    assigned = _first_assigned(monitors)
+    cpu0 = sum(m.cpu() for m in monitors)
+    deadline = time.monotonic() + timeout
+    while (done := _checkpointed(client, group))[0] < sent:
+        for monitor in monitors:
+            monitor.check()
+        if time.monotonic() > deadline:
+            tails = "\n".join(m.tail() for m in monitors)
+            raise RuntimeError(
+                f"only {done[0]} of {sent} events checkpointed after {timeout:.0f} s:\n{tails}"
+            )
+        time.sleep(0.1)
+    return done[1] - assigned, sum(m.cpu() for m in monitors) - cpu0
+
+
 def measure_e2e(args: argparse.Namespace) -> dict[str, Any]:
     import redis
     import yaml
@@ -567,24 +602,23 @@ def measure_e2e(args: argparse.Namespace) -> dict[str, Any]:
             client = redis.Redis.from_url(stack.redis_url)
             monitor = Monitor(env, E2E_GROUP_LOAD, work / "load.log")
             try:
-                assigned = monitor.wait_assigned()
-                cpu0 = monitor.cpu()
-                deadline = time.monotonic() + args.e2e_timeout
-                while (done := _checkpointed(client, E2E_GROUP_LOAD))[0] < sent:
-                    monitor.check()
-                    if time.monotonic() > deadline:
-                        raise RuntimeError(
-                            f"only {done[0]} of {sent} events checkpointed after "
-                            f"{args.e2e_timeout:.0f} s:\n{monitor.tail()}"
-                        )
-                    time.sleep(0.1)
-                load_cpu = monitor.cpu() - cpu0
-                load_seconds = done[1] - assigned
+                load_seconds, load_cpu = _drain(
+                    [monitor], client, E2E_GROUP_LOAD, sent, args.e2e_timeout
+                )
                 time.sleep(args.settle)
                 idle = monitor.idle_cpu(args.idle_seconds)
                 rss = monitor.rss()
             finally:
                 monitor.stop()
+            # scale-out: two members of one group read the same events (2 partitions each)
+            pair = [Monitor(env, E2E_GROUP_PAIR, work / f"pair-{i}.log") for i in (1, 2)]
+            try:
+                pair_seconds, pair_cpu = _drain(
+                    pair, client, E2E_GROUP_PAIR, sent, args.e2e_timeout
+                )
+            finally:
+                for member in pair:
+                    member.stop()
                 client.close()
     return {
         "models": args.e2e_models,
@@ -598,6 +632,9 @@ def measure_e2e(args: argparse.Namespace) -> dict[str, Any]:
         "empty_idle_core": empty_idle,
         "empty_rss_mib": empty_rss / MIB,
         "mib_per_model": (rss - empty_rss) / MIB / args.e2e_models,
+        "pair_seconds": pair_seconds,
+        "pair_per_s": sent / pair_seconds,
+        "pair_cpu_ms_per_1000": pair_cpu / sent * 1e6,
     }
 
 
@@ -729,6 +766,11 @@ def _print_e2e(e2e: dict[str, Any], args: argparse.Namespace) -> None:
         f"{e2e['models']:>6} {e2e['events']:>8} {e2e['load_seconds']:>5.1f} s "
         f"{e2e['load_per_s']:>9,.0f} {e2e['cpu_ms_per_1000']:>12.1f} {e2e['idle_core']:>9.3f} "
         f"{e2e['rss_mib']:>4.0f} MiB {e2e['mib_per_model']:>9.2f}"
+    )
+    print(
+        f"2 members of one group, the same {e2e['events']} events: {e2e['pair_seconds']:.1f} s, "
+        f"{e2e['pair_per_s']:,.0f} events/s in all ({e2e['pair_per_s'] / e2e['load_per_s']:.2f}x "
+        f"one member), CPU {e2e['pair_cpu_ms_per_1000']:.1f} ms per 1000 events"
     )
 
 
