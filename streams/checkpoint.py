@@ -19,7 +19,9 @@ model's snapshot (msgpack), ``…:p:<n>:s`` its status (JSON), which ``driftrada
 reads. A checkpoint marked ``complete`` holds every model of the partition and replaces
 both hashes. Releases before these hashes kept every model inside ``state`` and a
 ``status`` field of JSON ``{model_id: status}``: they are read as they are (the engine
-migrates such a state), and the first complete checkpoint removes ``status``.
+migrates such a state), and the first complete checkpoint removes ``status``. Such a field,
+when present, was written after the hashes (by an earlier release, e.g. during a rolling
+upgrade), so it is read instead of them.
 
 A checkpoint that is not complete is a change to what is stored, so it is only valid on the
 copy its writer knows: the store remembers the ``version`` it claimed or last wrote, and the
@@ -500,7 +502,7 @@ class CheckpointStore:
                 partition=p,
                 offsets=_decode(_OFFSETS_DECODER, offsets, key, "offsets"),
                 state=_decode_state(state, key),
-                status=_merged_status(status, statuses, key),
+                status=_stored_status(status, statuses, key),
                 owner=owner,
                 models=_decoded_models(models, key),
             )
@@ -526,7 +528,7 @@ class CheckpointStore:
                 StoredStatus(
                     partition=p,
                     offsets=_decode(_OFFSETS_DECODER, offsets, key, "offsets"),
-                    status=_merged_status(status, replies[k + 1], key),
+                    status=_stored_status(status, replies[k + 1], key),
                     updated_at=float(updated_at or 0.0),
                     summary=_decode(_STATUS_DECODER, summary or b"{}", key, "summary"),
                     alignment=_decode(_STATUS_DECODER, alignment or b"{}", key, "alignment"),
@@ -571,12 +573,17 @@ def _fields(pairs: Iterable[tuple[str, bytes]]) -> bytes:
     return b"".join(parts)
 
 
-def _merged_status(legacy: bytes | None, stored: Mapping[bytes, bytes], key: str) -> dict[str, Any]:
-    """``{model_id: status}`` by id: the per-model hash over an earlier release's field."""
-    merged: dict[str, Any] = _decode(_STATUS_DECODER, legacy or b"{}", key, "status")
-    for model_id, raw in stored.items():
-        merged[model_id.decode()] = _decode(_STATUS_DECODER, raw, key + ":s", model_id.decode())
-    return dict(sorted(merged.items()))
+def _stored_status(legacy: bytes | None, stored: Mapping[bytes, bytes], key: str) -> dict[str, Any]:
+    """``{model_id: status}`` by id: an earlier release's ``status`` field when there is one
+    (it was written last: this release's complete checkpoint removes it), else the hash."""
+    if legacy is not None:
+        found: dict[str, Any] = _decode(_STATUS_DECODER, legacy, key, "status")
+    else:
+        found = {
+            model_id.decode(): _decode(_STATUS_DECODER, raw, key + ":s", model_id.decode())
+            for model_id, raw in stored.items()
+        }
+    return dict(sorted(found.items()))
 
 
 def _decoded_models(stored: Mapping[bytes, bytes], key: str) -> dict[str, Any]:

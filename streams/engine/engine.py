@@ -526,7 +526,9 @@ class Engine:
     ) -> None:
         """Replace this partition's state with a :meth:`snapshot_partition` result, or with
         a stored checkpoint: the partition's state and ``models``, the stored snapshot of
-        each model by id (a format-1 or 2 ``data`` holds them itself)."""
+        each model by id. A format-1 or 2 ``data`` holds every model itself, written after
+        any ``models`` (by an earlier release, e.g. during a rolling upgrade): those are
+        ignored, and the next checkpoint replaces them."""
         found = data.get("format")
         if found != SNAPSHOT_FORMAT and found not in _MIGRATED_FORMATS:
             raise ValueError(
@@ -535,10 +537,11 @@ class Engine:
                 "monitor wrote it?)"
             )
         self.drop_partition(partition)
-        items = [*data.get("models", ()), *(models or {}).values()]
+        migrated = found in _MIGRATED_FORMATS
+        items = list(data.get("models", ())) + ([] if migrated else list((models or {}).values()))
         with _collector_paused():
             self._restore_models(partition, data, items)
-        if found in _MIGRATED_FORMATS:
+        if migrated:
             self._whole.add(partition)  # stored as one value: store it model by model
 
     def _restore_models(

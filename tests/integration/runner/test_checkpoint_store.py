@@ -348,3 +348,48 @@ def test_an_old_format_checkpoint_restores_and_is_rewritten_model_by_model(
     assert msgspec.msgpack.encode(fresh.snapshot_partition(0)) == msgspec.msgpack.encode(
         engine.snapshot_partition(0)
     )
+
+
+def test_an_earlier_release_writing_after_this_one_is_read_instead_of_the_hashes(
+    redis_client: redis.Redis, topic_prefix: str
+) -> None:
+    """A rolling upgrade: this release stored the models one by one, then a member of the
+    previous release wrote the partition as one value. Its state and status are newer than
+    the hashes: status and restore use them, and the next checkpoint replaces the hashes."""
+    from streams.engine import MonitorConfig
+    from streams.engine.engine import Engine
+    from tests.unit.engine.engine_streams import T0, churn_stream
+
+    group = topic_prefix + "rolling"
+    store = CheckpointStore(redis_client, group)
+    engine = Engine(MonitorConfig(), clock=lambda: T0)
+    engine.process(churn_stream(100, model="a", partition=0, labelled=0.0))
+    changes = engine.checkpoint_partition(0)
+    store.save(
+        [
+            PartitionCheckpoint(
+                0, {"predictions": 100}, changes.state, changes.status, models=changes.models
+            )
+        ]
+    )
+    engine.checkpoint_saved(0)
+    engine.process(churn_stream(50, model="a", partition=0, first=100, labelled=0.0))
+    old_state = engine.snapshot_partition(0)
+    old_state["format"] = 2
+    status = engine.status()["models"]
+    redis_client.hset(
+        partition_key(group, 0),
+        mapping={
+            "offsets": msgspec.json.encode({"predictions": 150}),
+            "state": msgspec.msgpack.encode(old_state),
+            "status": msgspec.json.encode(status),
+        },
+    )
+    (shown,) = store.statuses()
+    assert shown.status["a"]["predictions"] == 150
+    stored = store.load([0])[0]
+    assert stored.models["a"]["counters"]["predictions"] == 100  # the stale hash
+    restored = Engine(MonitorConfig(), clock=lambda: T0)
+    restored.restore_partition(0, stored.state, stored.models)
+    assert restored.status()["models"]["a"]["predictions"] == 150
+    assert restored.checkpoint_partition(0).complete
