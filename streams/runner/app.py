@@ -146,7 +146,6 @@ class Engine(Protocol):
         self, partition: int, data: Any, models: Mapping[str, Any] | None = None
     ) -> None: ...
     def drop_partition(self, partition: int) -> None: ...
-    def status(self) -> Mapping[str, Any]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -579,7 +578,6 @@ class _Loop:
             self.progress.unobserved += chunked
         self.session.publisher.flush(self.settings.flush_seconds)  # alerts first, then state
         self.observer.broker_answered()
-        started = time.perf_counter()
         try:
             checkpoints = self._save(partitions)
         except StaleBaseError as exc:  # Redis lost writes: the stored models cannot be updated
@@ -591,7 +589,6 @@ class _Loop:
             for p in exc.partitions:
                 self.engine.save_whole(p)
             checkpoints = self._save(partitions)
-        self.observer.checkpoint(time.perf_counter() - started)
         for p in partitions:
             self.pending.saved(p)
             self.engine.checkpoint_saved(p)
@@ -608,11 +605,13 @@ class _Loop:
         """Write state + offsets of ``partitions`` in one atomic step: of their models, those
         that changed since the last checkpoint."""
         checkpoints = [self._partition_checkpoint(p) for p in sorted(partitions)]
+        started = time.perf_counter()
         self.observer.redis_call(time.monotonic())
         try:
             self.session.store.save(checkpoints, now=self.runner.clock())
         finally:
             self.observer.redis_call(None)
+        self.observer.checkpoint(time.perf_counter() - started)
         return checkpoints
 
     def _partition_checkpoint(self, partition: int) -> PartitionCheckpoint:
