@@ -246,6 +246,21 @@ def _checkpoint(engine: Any) -> None:
         engine.checkpoint_saved(p)
 
 
+def _checkpoint_bytes(engine: Any) -> int:
+    """Bytes one checkpoint of every partition hands to Redis (model snapshots as msgpack,
+    status as JSON, the partitions' own state), untimed."""
+    import msgspec
+
+    written = 0
+    for p in sorted(engine.partitions()):
+        changes = engine.checkpoint_partition(p)
+        written += len(msgspec.msgpack.encode(changes.state))
+        written += sum(len(msgspec.msgpack.encode(m)) for m in changes.models.values())
+        written += sum(len(msgspec.json.encode(m)) for m in changes.status.values())
+        engine.checkpoint_saved(p)
+    return written
+
+
 def _few(record: InputRecord) -> bool:
     """Whether ``record`` is of one of the ``FEW`` models that change between checkpoints."""
     return int(record.event.model_id.rsplit("-", 1)[1]) < FEW
@@ -345,6 +360,10 @@ def measure_load(args: argparse.Namespace) -> dict[str, Any]:
         lambda: _checkpoint(engine), max(1, args.repeat // 2), every_model_changed
     )
     few_best = _best(lambda: _checkpoint(engine), args.repeat, few_models_changed)
+    every_model_changed()
+    all_bytes = _checkpoint_bytes(engine)
+    few_models_changed()
+    few_bytes = _checkpoint_bytes(engine)
     scrape = _best(lambda: generate_latest(runner.metrics.registry), max(1, args.repeat // 2))
     result: dict[str, Any] = {
         "models": models,
@@ -362,6 +381,8 @@ def measure_load(args: argparse.Namespace) -> dict[str, Any]:
         "idle_core": idle,
         "checkpoint_ms": checkpoint_best * 1e3,
         "checkpoint_few_ms": few_best * 1e3,
+        "checkpoint_mib": all_bytes / MIB,
+        "checkpoint_few_mib": few_bytes / MIB,
         "scrape_ms": scrape * 1e3,
     }
     if args.profile:
@@ -703,6 +724,12 @@ def _print_loads(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
             "back to back: one core busy, and batches wait behind the views)"
         )
     top = rows[-1]
+    print(
+        f"checkpoint at {top['models']} models: {top['checkpoint_ms']:.0f} ms and "
+        f"{top['checkpoint_mib']:.1f} MiB to Redis when every model changed; after events of "
+        f"{min(FEW, top['models'])} models {top['checkpoint_few_ms']:.1f} ms and "
+        f"{top['checkpoint_few_mib']:.2f} MiB (the engine side; Redis's own time not included)"
+    )
     print(
         f"targets (issue 15) at {top['models']} models: idle <= {TARGET_IDLE_CORE} core "
         f"(now {top['idle_core']:.3f}); <= {TARGET_MIB} MiB per model (now "
