@@ -499,8 +499,7 @@ class Engine:
     def save_whole(self, partition: int) -> None:
         """Make the next checkpoint of ``partition`` write every model (the stored copy
         cannot be updated model by model: it was lost, or is older than this engine's)."""
-        if partition in self.partitions():
-            self._whole.add(partition)
+        self._whole.add(partition)
 
     def _to_save(self, partition: int) -> list[ModelState]:
         """The models the next checkpoint of ``partition`` writes, by id."""

@@ -191,9 +191,14 @@ def test_save_whole_makes_the_next_checkpoint_complete() -> None:
     _feed(engine, store, _events("a", 0, 20) + _events("b", 0, 20))
     store.checkpoint(engine)
     engine.save_whole(0)
-    engine.save_whole(7)  # not held: nothing to write
+    engine.save_whole(7)  # no model there: the stored ones are replaced by none
     changes = engine.checkpoint_partition(0)
     assert (sorted(changes.models), changes.complete) == (["a", "b"], True)
+    empty = engine.checkpoint_partition(7)
+    assert (empty.models, empty.complete) == ({}, True)
+    engine.checkpoint_saved(0)
+    engine.checkpoint_saved(7)
+    assert not engine.checkpoint_partition(0).complete
     assert not engine.checkpoint_partition(7).complete
 
 
