@@ -30,9 +30,11 @@ the same run, and the issue-15 targets are printed beside the figures.
      CPU-seconds per second of all three at the runner's default cadences (target <= 0.05
      core at 1000 models); above 1, a view outlasts its cadence and the idle loop does
      nothing but views (one core busy);
-   * ``checkpoint``: the engine side of one checkpoint of every partition
-     (``Engine.status()`` + ``snapshot_partition``; no Redis), paid every
-     ``checkpoint.every_seconds`` while events arrive; ``scrape``: rendering ``/metrics``.
+   * ``checkpoint``: the engine side of one checkpoint of every partition when every model
+     changed since the last one (``Engine.checkpoint_partition``: state and status of the
+     changed models; no Redis), paid every ``checkpoint.every_seconds`` while events arrive;
+     ``ckpt few``: the same after events of only 10 models (a checkpoint costs the models
+     that changed), and its ``ratio`` to ``checkpoint``; ``scrape``: rendering ``/metrics``.
 
 2. **Where a model's memory goes** (``--trace-models``, default 20): tracemalloc over the
    same load (and the first metrics view), each allocation charged to the innermost frame in
@@ -96,6 +98,8 @@ PARTITIONS: Final = 4
 TARGET_RATIO: Final = 0.60
 TARGET_IDLE_CORE: Final = 0.05
 TARGET_MIB: Final = 0.5
+#: Models that receive events between two checkpoints in the ``ckpt few`` figure.
+FEW: Final = 10
 REPO: Final = Path(__file__).resolve().parents[1]
 #: The "library" of an allocation made by a repository file's own code.
 OWN: Final = "-"
@@ -192,10 +196,18 @@ def _feed(
     return events, seconds
 
 
-def _best(action: Callable[[], object], repeat: int, budget: float = 15.0) -> float:
-    """The least time of ``repeat`` runs (of at least 2 once ``budget`` seconds are spent)."""
+def _best(
+    action: Callable[[], object],
+    repeat: int,
+    setup: Callable[[], object] | None = None,
+    budget: float = 15.0,
+) -> float:
+    """The least time of ``repeat`` runs (of at least 2 once ``budget`` seconds are spent),
+    each after an untimed ``setup``."""
     times: list[float] = []
     while len(times) < repeat and (len(times) < 2 or sum(times) < budget):
+        if setup is not None:
+            setup()
         start = time.perf_counter()
         action()
         times.append(time.perf_counter() - start)
@@ -229,6 +241,33 @@ def _runner(engine: Any) -> Any:
     return Runner(settings, engine, metrics=metrics)
 
 
+def _checkpoint(engine: Any) -> None:
+    """The engine side of one checkpoint of every partition, as the runner makes it."""
+    for p in sorted(engine.partitions()):
+        engine.checkpoint_partition(p)
+        engine.checkpoint_saved(p)
+
+
+def _checkpoint_bytes(engine: Any) -> int:
+    """Bytes one checkpoint of every partition hands to Redis (model snapshots as msgpack,
+    status as JSON, the partitions' own state), untimed."""
+    import msgspec
+
+    written = 0
+    for p in sorted(engine.partitions()):
+        changes = engine.checkpoint_partition(p)
+        written += len(msgspec.msgpack.encode(changes.state))
+        written += sum(len(msgspec.msgpack.encode(m)) for m in changes.models.values())
+        written += sum(len(msgspec.json.encode(m)) for m in changes.status.values())
+        engine.checkpoint_saved(p)
+    return written
+
+
+def _few(record: InputRecord) -> bool:
+    """Whether ``record`` is of one of the ``FEW`` models that change between checkpoints."""
+    return int(record.event.model_id.rsplit("-", 1)[1]) < FEW
+
+
 def _warm_up(batch: int) -> None:
     """Everything a model needs imported and initialised once per process (detector
     libraries, metrics), by one throw-away model past its warm-up: not a per-model cost."""
@@ -240,9 +279,7 @@ def _warm_up(batch: int) -> None:
     runner = _runner(engine)
     _view(runner.observer, engine)
     engine.tick(time.time())
-    engine.status()
-    for p in sorted(engine.partitions()):
-        engine.snapshot_partition(p)
+    _checkpoint(engine)
 
 
 def _view(observer: Any, engine: Any) -> None:
@@ -311,12 +348,24 @@ def measure_load(args: argparse.Namespace) -> dict[str, Any]:
         + turn_best / cadence["poll_timeout"]
     )
 
-    def checkpoint() -> None:
-        engine.status()
-        for p in sorted(engine.partitions()):
-            engine.snapshot_partition(p)
+    def every_model_changed() -> None:
+        for p in engine.partitions():
+            engine.save_whole(p)
 
-    checkpoint_best = _best(checkpoint, max(1, args.repeat // 2))
+    rounds = iter(range(load + steady + LABEL_LAG, 10**9, 2))
+
+    def few_models_changed() -> None:
+        first = next(rounds)
+        engine.process([r for r in labelled_stream(models, 1, first_round=first) if _few(r)])
+
+    checkpoint_best = _best(
+        lambda: _checkpoint(engine), max(1, args.repeat // 2), every_model_changed
+    )
+    few_best = _best(lambda: _checkpoint(engine), args.repeat, few_models_changed)
+    every_model_changed()
+    all_bytes = _checkpoint_bytes(engine)
+    few_models_changed()
+    few_bytes = _checkpoint_bytes(engine)
     scrape = _best(lambda: generate_latest(runner.metrics.registry), max(1, args.repeat // 2))
     result: dict[str, Any] = {
         "models": models,
@@ -333,6 +382,9 @@ def measure_load(args: argparse.Namespace) -> dict[str, Any]:
         "turn_ms": turn_best * 1e3,
         "idle_core": idle,
         "checkpoint_ms": checkpoint_best * 1e3,
+        "checkpoint_few_ms": few_best * 1e3,
+        "checkpoint_mib": all_bytes / MIB,
+        "checkpoint_few_mib": few_bytes / MIB,
         "scrape_ms": scrape * 1e3,
     }
     if args.profile:
@@ -686,7 +738,8 @@ def _print_loads(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
     header = (
         f"{'models':>6} {'events':>9} {'load ev/s':>10} {'ratio':>6} {'steady ev/s':>11} "
         f"{'ratio':>6} {'MiB/model':>9} {'+metrics':>8} {'1st view':>9} {'view':>9} "
-        f"{'tick':>8} {'turn':>8} {'idle core':>9} {'checkpoint':>10} {'scrape':>9}"
+        f"{'tick':>8} {'turn':>8} {'idle core':>9} {'checkpoint':>10} {'ckpt few':>9} "
+        f"{'ratio':>6} {'scrape':>9}"
     )
     print(header)
     print("-" * len(header))
@@ -699,6 +752,7 @@ def _print_loads(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
             f"{r['mib_per_model']:>9.3f} {r['mib_per_model_metrics']:>8.3f} "
             f"{r['first_view_ms']:>7.1f}ms {r['view_ms']:>7.1f}ms {r['tick_ms']:>6.2f}ms "
             f"{r['turn_ms']:>6.3f}ms {r['idle_core']:>9.3f} {r['checkpoint_ms']:>8.0f}ms "
+            f"{r['checkpoint_few_ms']:>7.1f}ms {r['checkpoint_few_ms'] / r['checkpoint_ms']:>6.3f} "
             f"{r['scrape_ms']:>7.1f}ms"
         )
     if any(r["idle_core"] > 1 for r in rows):
@@ -707,6 +761,12 @@ def _print_loads(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
             "back to back: one core busy, and batches wait behind the views)"
         )
     top = rows[-1]
+    print(
+        f"checkpoint at {top['models']} models: {top['checkpoint_ms']:.0f} ms and "
+        f"{top['checkpoint_mib']:.1f} MiB to Redis when every model changed; after events of "
+        f"{min(FEW, top['models'])} models {top['checkpoint_few_ms']:.1f} ms and "
+        f"{top['checkpoint_few_mib']:.2f} MiB (the engine side; Redis's own time not included)"
+    )
     print(
         f"targets (issue 15) at {top['models']} models: idle <= {TARGET_IDLE_CORE} core "
         f"(now {top['idle_core']:.3f}); <= {TARGET_MIB} MiB per model (now "

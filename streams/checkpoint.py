@@ -3,14 +3,30 @@
 One Redis hash per input partition number, ``driftradar:{<group>}:p:<n>``, holds:
 
 - ``offsets`` — JSON ``{topic: next offset}`` for *both* input topics of partition ``n``;
-- ``state`` — the engine's partition snapshot, plain data encoded with msgpack (never pickle);
-- ``status`` — JSON ``{model_id: status}`` of the models that partition owns;
+- ``state`` — the engine's state of the partition besides its models, plain data encoded
+  with msgpack (never pickle);
 - ``summary`` — JSON: what the partition counts besides its models (dead letters of no
   known model by kind of reason, events refused by the cap on models);
 - ``alignment`` — JSON: how the two input topics of the partition are aligned (which one is
   paused or waited for, buffered records, lead), for ``driftradar status``;
 - ``updated_at`` — epoch seconds of the write;
+- ``version`` — how many checkpoints were written into the hash (see below);
 - ``owner`` — the token of the member that owns the partition now (fencing).
+
+Its models live in two hashes beside it, one field per model id, so that a checkpoint
+writes only the models that changed since the previous one: ``…:p:<n>:m`` holds each
+model's snapshot (msgpack), ``…:p:<n>:s`` its status (JSON), which ``driftradar status``
+reads. A checkpoint marked ``complete`` holds every model of the partition and replaces
+both hashes. Releases before these hashes kept every model inside ``state`` and a
+``status`` field of JSON ``{model_id: status}``: they are read as they are (the engine
+migrates such a state), and the first complete checkpoint removes ``status``. Such a field,
+when present, was written after the hashes (by an earlier release, e.g. during a rolling
+upgrade), so it is read instead of them.
+
+A checkpoint that is not complete is a change to what is stored, so it is only valid on the
+copy its writer knows: the store remembers the ``version`` it claimed or last wrote, and the
+script refuses (:class:`StaleBaseError`, nothing written) a partial write onto another one
+— a Redis that lost its data or its last writes; the writer then saves the partition whole.
 
 Pending predictions (:mod:`streams.engine.pending`) live beside it in small hashes
 ``driftradar:{<group>}:p:<n>:j:<model tag>:<bucket>``. The same script applies each
@@ -31,6 +47,7 @@ valid on a cluster.
 
 from __future__ import annotations
 
+import struct
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -48,9 +65,12 @@ __all__ = [
     "CorruptCheckpointError",
     "OffsetRegressionError",
     "PartitionCheckpoint",
+    "StaleBaseError",
     "StaleOwnerError",
     "StoredStatus",
+    "models_key",
     "partition_key",
+    "status_key",
 ]
 
 KEY_PREFIX: Final = "driftradar"
@@ -86,6 +106,19 @@ class StaleOwnerError(CheckpointError):
         self.partitions = partitions
 
 
+class StaleBaseError(CheckpointError):
+    """A partial save was refused because the stored models of ``partitions`` are not the
+    copy this store claimed or last wrote (Redis lost data or writes); nothing was written.
+    Save those partitions whole (``complete``)."""
+
+    def __init__(self, partitions: list[int]) -> None:
+        super().__init__(
+            f"refused partial checkpoint: the stored models of partition(s) {partitions} are "
+            "not the ones this member last read or wrote (Redis lost data?); save them whole"
+        )
+        self.partitions = partitions
+
+
 class CorruptCheckpointError(CheckpointError):
     """A stored checkpoint cannot be decoded; the message names the key and field."""
 
@@ -99,13 +132,31 @@ def partition_key(group_id: str, partition: int) -> str:
     return f"{KEY_PREFIX}:{{{group_id}}}:p:{partition}"
 
 
+def models_key(group_id: str, partition: int) -> str:
+    """The Redis hash of one partition's model snapshots (field: model id; msgpack).
+
+    >>> models_key("driftradar", 3)
+    'driftradar:{driftradar}:p:3:m'
+    """
+    return partition_key(group_id, partition) + ":m"
+
+
+def status_key(group_id: str, partition: int) -> str:
+    """The Redis hash of one partition's model status (field: model id; JSON)."""
+    return partition_key(group_id, partition) + ":s"
+
+
 def _index_key(group_id: str) -> str:
     return f"{KEY_PREFIX}:{{{group_id}}}:partitions"
 
 
 @dataclass(frozen=True, slots=True)
 class PartitionCheckpoint:
-    """What is saved for one input partition number: offsets, engine state and status."""
+    """What is saved for one input partition number: offsets, engine state and status.
+
+    Saved: ``models`` and ``status`` are the snapshot and status of the models that changed
+    (every model if ``complete``); loaded: those of every stored model.
+    """
 
     partition: int
     offsets: Mapping[str, int]
@@ -117,6 +168,10 @@ class PartitionCheckpoint:
     alignment: Mapping[str, Any] = field(default_factory=dict)
     #: the engine's pending-prediction delta since the last checkpoint (pending_codec)
     pending: bytes = b""
+    #: model id -> snapshot (plain data), stored one field per model
+    models: Mapping[str, Any] = field(default_factory=dict)
+    #: ``models`` and ``status`` hold every model of the partition: replace the stored ones
+    complete: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,24 +245,56 @@ local function apply_pending(base, blob)
 end
 """
 
+# Writes the fields of a blob of (u32 length, name, u32 length, value) records into a hash,
+# in HSETs of at most 2000 fields.
+_PUT_FIELDS: Final = """
+local function put_fields(key, blob)
+  local pos = 1
+  local size = #blob
+  local args = {}
+  while pos <= size do
+    local n = struct.unpack('<I4', blob, pos)
+    args[#args + 1] = string.sub(blob, pos + 4, pos + 3 + n)
+    pos = pos + 4 + n
+    n = struct.unpack('<I4', blob, pos)
+    args[#args + 1] = string.sub(blob, pos + 4, pos + 3 + n)
+    pos = pos + 4 + n
+    if #args >= 4000 then
+      redis.call('HSET', key, unpack(args))
+      args = {}
+    end
+  end
+  if #args > 0 then
+    redis.call('HSET', key, unpack(args))
+  end
+end
+"""
+
 # KEYS[1] = the group's partition index (a set); KEYS[2..] = partition hashes.
-# ARGV[1] = now; then for each partition hash, seven values: offsets JSON, state, status
-# JSON, summary JSON, alignment JSON, pending delta, owner token; then, in the same order,
-# the partition numbers. Every check happens before any write, so a refusal writes nothing.
-# A stored owner that differs from the writer's token refuses the write (fencing); no stored
-# owner (a Redis that lost its data, or a writer without a token) does not.
+# ARGV[1] = now; then for each partition hash, nine values: offsets JSON, state,
+# summary JSON, alignment JSON, pending delta, owner token, models (put_fields blob),
+# statuses (put_fields blob), base ('' = a complete write; else the version the writer
+# knows, '?' when it knows none); then, in the same order, the partition numbers. Every
+# check happens before any write, so a refusal writes nothing. A stored owner that differs
+# from the writer's token refuses the write (fencing); no stored owner (a Redis that lost
+# its data, or a writer without a token) does not. A partial write onto another version
+# than the writer's refuses the write (STALE_BASE). Returns each hash's new version.
 _SAVE_SCRIPT: Final = (
     _APPLY_PENDING
+    + _PUT_FIELDS
     + """
 local n = #KEYS - 1
-local stride = 7
+local stride = 9
+local function partition(i)
+  return tonumber(ARGV[2 + stride * n + (i - 1)])
+end
 local stale = {}
 for i = 1, n do
   local key = KEYS[i + 1]
   local base = 2 + stride * (i - 1)
   local owner = redis.call('HGET', key, 'owner')
-  if owner and ARGV[base + 6] ~= '' and owner ~= ARGV[base + 6] then
-    table.insert(stale, tonumber(ARGV[2 + stride * n + (i - 1)]))
+  if owner and ARGV[base + 5] ~= '' and owner ~= ARGV[base + 5] then
+    table.insert(stale, partition(i))
   end
 end
 if #stale > 0 then
@@ -228,18 +315,38 @@ for i = 1, n do
     end
   end
 end
+local versions = {}
+local behind = {}
 for i = 1, n do
+  local base = ARGV[2 + stride * (i - 1) + 8]
+  local version = redis.call('HGET', KEYS[i + 1], 'version') or '0'
+  if base ~= '' and base ~= '?' and base ~= version then
+    table.insert(behind, partition(i))
+  end
+  versions[i] = tonumber(version) + 1
+end
+if #behind > 0 then
+  return redis.error_reply('STALE_BASE ' .. cjson.encode(behind))
+end
+for i = 1, n do
+  local key = KEYS[i + 1]
   local base = 2 + stride * (i - 1)
-  redis.call('HSET', KEYS[i + 1], 'offsets', ARGV[base], 'state', ARGV[base + 1],
-             'status', ARGV[base + 2], 'summary', ARGV[base + 3], 'alignment', ARGV[base + 4],
-             'updated_at', ARGV[1])
-  apply_pending(KEYS[i + 1], ARGV[base + 5])
-  if ARGV[base + 6] ~= '' then
-    redis.call('HSET', KEYS[i + 1], 'owner', ARGV[base + 6])
+  if ARGV[base + 8] == '' then
+    redis.call('DEL', key .. ':m', key .. ':s')
+    redis.call('HDEL', key, 'status')
+  end
+  redis.call('HSET', key, 'offsets', ARGV[base], 'state', ARGV[base + 1],
+             'summary', ARGV[base + 2], 'alignment', ARGV[base + 3],
+             'updated_at', ARGV[1], 'version', versions[i])
+  put_fields(key .. ':m', ARGV[base + 6])
+  put_fields(key .. ':s', ARGV[base + 7])
+  apply_pending(key, ARGV[base + 4])
+  if ARGV[base + 5] ~= '' then
+    redis.call('HSET', key, 'owner', ARGV[base + 5])
   end
   redis.call('SADD', KEYS[1], ARGV[2 + stride * n + (i - 1)])
 end
-return n
+return versions
 """
 )
 
@@ -259,12 +366,14 @@ return out
 """
 
 # KEYS = partition hashes; ARGV[1] = the new owner token. Claims every partition and returns
-# its stored {offsets, state, status} in the same atomic step.
+# its stored {offsets, state, status, version}, model snapshots and model status in the same
+# atomic step.
 _CLAIM_SCRIPT: Final = """
 local out = {}
 for i = 1, #KEYS do
   redis.call('HSET', KEYS[i], 'owner', ARGV[1])
-  out[i] = redis.call('HMGET', KEYS[i], 'offsets', 'state', 'status')
+  out[i] = {redis.call('HMGET', KEYS[i], 'offsets', 'state', 'status', 'version'),
+            redis.call('HGETALL', KEYS[i] .. ':m'), redis.call('HGETALL', KEYS[i] .. ':s')}
 end
 return out
 """
@@ -289,6 +398,8 @@ class CheckpointStore:
         self._save = client.register_script(_SAVE_SCRIPT)
         self._claim = client.register_script(_CLAIM_SCRIPT)
         self._lookup = client.register_script(_LOOKUP_SCRIPT)
+        #: per partition, the stored version this store claimed or last wrote
+        self._versions: dict[int, int] = {}
 
     @property
     def group_id(self) -> str:
@@ -298,8 +409,10 @@ class CheckpointStore:
         """Write all ``checkpoints`` atomically; return how many partitions were written.
 
         Raises :class:`StaleOwnerError` (and writes nothing) if another member claimed one
-        of the partitions since the writer did, and :class:`OffsetRegressionError` if any
-        offset is lower than the one stored for the same topic and partition.
+        of the partitions since the writer did, :class:`OffsetRegressionError` if any
+        offset is lower than the one stored for the same topic and partition, and
+        :class:`StaleBaseError` if a partial checkpoint would update another stored copy
+        than the one this store claimed or last wrote.
         """
         items = list(checkpoints)
         if not items:
@@ -308,18 +421,30 @@ class CheckpointStore:
         args: list[bytes | str | float] = [time.time() if now is None else now]
         for cp in items:
             keys.append(partition_key(self._group_id, cp.partition))
-            args.append(_JSON_ENCODER.encode(dict(cp.offsets)))
-            args.append(_MSGPACK_ENCODER.encode(cp.state))
-            args.append(_JSON_ENCODER.encode(dict(cp.status)))
-            args.append(_JSON_ENCODER.encode(dict(cp.summary)))
-            args.append(_JSON_ENCODER.encode(dict(cp.alignment)))
-            args.append(cp.pending)
-            args.append(cp.owner)
+            args.extend(self._arguments(cp))
         args.extend(str(cp.partition) for cp in items)
         try:
-            return int(self._save(keys=keys, args=args))
+            versions = self._save(keys=keys, args=args)
         except redis.ResponseError as exc:
             raise _refusal_from(exc) from None
+        for cp, version in zip(items, versions, strict=True):
+            self._versions[cp.partition] = int(version)
+        return len(items)
+
+    def _arguments(self, cp: PartitionCheckpoint) -> list[bytes | str]:
+        """The nine script arguments of one partition (see ``_SAVE_SCRIPT``)."""
+        known = self._versions.get(cp.partition)
+        return [
+            _JSON_ENCODER.encode(dict(cp.offsets)),
+            _MSGPACK_ENCODER.encode(cp.state),
+            _JSON_ENCODER.encode(dict(cp.summary)),
+            _JSON_ENCODER.encode(dict(cp.alignment)),
+            cp.pending,
+            cp.owner,
+            _fields((k, _MSGPACK_ENCODER.encode(v)) for k, v in cp.models.items()),
+            _fields((k, _JSON_ENCODER.encode(v)) for k, v in cp.status.items()),
+            "" if cp.complete else "?" if known is None else str(known),
+        ]
 
     def lookup_pending(self, lookups: Sequence[PendingLookup]) -> list[list[bytes]]:
         """The stored values each lookup asks for (``b""`` where none), in one round trip."""
@@ -337,8 +462,13 @@ class CheckpointStore:
         wanted = sorted(set(partitions))
         pipe = self._client.pipeline(transaction=False)
         for p in wanted:
-            pipe.hmget(partition_key(self._group_id, p), "offsets", "state", "status")
-        return self._found(wanted, pipe.execute(), "")
+            key = partition_key(self._group_id, p)
+            pipe.hmget(key, "offsets", "state", "status", "version")
+            pipe.hgetall(key + ":m")
+            pipe.hgetall(key + ":s")
+        replies = pipe.execute()
+        rows = [replies[k : k + 3] for k in range(0, len(replies), 3)]
+        return self._found(wanted, rows, "")
 
     def claim(self, partitions: Iterable[int], owner: str) -> dict[int, PartitionCheckpoint]:
         """Become the owner of ``partitions`` and return their stored checkpoints, atomically.
@@ -351,13 +481,20 @@ class CheckpointStore:
         if not wanted:
             return {}
         keys = [partition_key(self._group_id, p) for p in wanted]
-        return self._found(wanted, self._claim(keys=keys, args=[owner]), owner)
+        rows = [
+            (fields, _pairs(models), _pairs(statuses))
+            for fields, models, statuses in self._claim(keys=keys, args=[owner])
+        ]
+        for p, (fields, _, _) in zip(wanted, rows, strict=True):
+            self._versions[p] = int(fields[3] or 0)
+        return self._found(wanted, rows, owner)
 
     def _found(
-        self, wanted: list[int], rows: list[list[bytes | None]], owner: str
+        self, wanted: list[int], rows: list[Any], owner: str
     ) -> dict[int, PartitionCheckpoint]:
         found: dict[int, PartitionCheckpoint] = {}
-        for p, (offsets, state, status) in zip(wanted, rows, strict=True):
+        for p, (fields, models, statuses) in zip(wanted, rows, strict=True):
+            offsets, state, status = fields[:3]
             if offsets is None:
                 continue
             key = partition_key(self._group_id, p)
@@ -365,8 +502,9 @@ class CheckpointStore:
                 partition=p,
                 offsets=_decode(_OFFSETS_DECODER, offsets, key, "offsets"),
                 state=_decode_state(state, key),
-                status=_decode(_STATUS_DECODER, status or b"{}", key, "status"),
+                status=_stored_status(status, statuses, key),
                 owner=owner,
+                models=_decoded_models(models, key),
             )
         return found
 
@@ -378,11 +516,11 @@ class CheckpointStore:
         for p in partitions:
             key = partition_key(self._group_id, p)
             pipe.hmget(key, "offsets", "status", "updated_at", "summary", "alignment")
+            pipe.hgetall(key + ":s")
         result = []
-        rows = pipe.execute()
-        for p, (offsets, status, updated_at, summary, alignment) in zip(
-            partitions, rows, strict=True
-        ):
+        replies = pipe.execute()
+        for p, k in zip(partitions, range(0, len(replies), 2), strict=True):
+            offsets, status, updated_at, summary, alignment = replies[k]
             if offsets is None:
                 continue
             key = partition_key(self._group_id, p)
@@ -390,7 +528,7 @@ class CheckpointStore:
                 StoredStatus(
                     partition=p,
                     offsets=_decode(_OFFSETS_DECODER, offsets, key, "offsets"),
-                    status=_decode(_STATUS_DECODER, status or b"{}", key, "status"),
+                    status=_stored_status(status, replies[k + 1], key),
                     updated_at=float(updated_at or 0.0),
                     summary=_decode(_STATUS_DECODER, summary or b"{}", key, "summary"),
                     alignment=_decode(_STATUS_DECODER, alignment or b"{}", key, "alignment"),
@@ -402,7 +540,11 @@ class CheckpointStore:
         """Remove every checkpoint of the group and its pending predictions (a reset: the
         group restarts from scratch); returns how many keys were deleted."""
         members = self._client.smembers(_index_key(self._group_id))
-        keys = [partition_key(self._group_id, int(m)) for m in members]
+        keys = [
+            key + suffix
+            for key in (partition_key(self._group_id, int(m)) for m in members)
+            for suffix in ("", ":m", ":s")
+        ]
         deleted = int(self._client.delete(_index_key(self._group_id), *keys))
         pattern = f"{KEY_PREFIX}:{{{self._group_id}}}:p:*:j:*"
         batch: list[bytes] = []
@@ -413,7 +555,48 @@ class CheckpointStore:
                 batch = []
         if batch:
             deleted += int(self._client.delete(*batch))
+        self._versions.clear()
         return deleted
+
+
+def _pairs(flat: list[bytes]) -> dict[bytes, bytes]:
+    """A hash as a script returns it (field, value, field, value, …) as a mapping."""
+    return dict(zip(flat[::2], flat[1::2], strict=True))
+
+
+def _fields(pairs: Iterable[tuple[str, bytes]]) -> bytes:
+    """A ``put_fields`` blob: (u32 length, name, u32 length, value) per field."""
+    parts: list[bytes] = []
+    for name, value in pairs:
+        raw = name.encode()
+        parts += [struct.pack("<I", len(raw)), raw, struct.pack("<I", len(value)), value]
+    return b"".join(parts)
+
+
+def _stored_status(legacy: bytes | None, stored: Mapping[bytes, bytes], key: str) -> dict[str, Any]:
+    """``{model_id: status}`` by id: an earlier release's ``status`` field when there is one
+    (it was written last: this release's complete checkpoint removes it), else the hash."""
+    if legacy is not None:
+        found: dict[str, Any] = _decode(_STATUS_DECODER, legacy, key, "status")
+    else:
+        found = {
+            model_id.decode(): _decode(_STATUS_DECODER, raw, key + ":s", model_id.decode())
+            for model_id, raw in stored.items()
+        }
+    return dict(sorted(found.items()))
+
+
+def _decoded_models(stored: Mapping[bytes, bytes], key: str) -> dict[str, Any]:
+    """``{model_id: snapshot}`` by id, from the hash of model snapshots."""
+    models: dict[str, Any] = {}
+    for model_id, raw in sorted(stored.items()):
+        try:
+            models[model_id.decode()] = msgspec.msgpack.decode(raw)
+        except msgspec.DecodeError as exc:
+            raise CorruptCheckpointError(
+                f"{key}:m: field {model_id.decode()!r} cannot be decoded: {exc}"
+            ) from None
+    return models
 
 
 def _decode(decoder: msgspec.json.Decoder[Any], raw: bytes, key: str, name: str) -> Any:
@@ -434,13 +617,15 @@ def _decode_state(raw: bytes | None, key: str) -> Any:
 
 def _refusal_from(exc: redis.ResponseError) -> Exception:
     message = str(exc)
-    stale = message.find("STALE_OWNER ")
-    if stale >= 0:
-        try:
-            partitions = msgspec.json.decode(message[stale + 12 :].split("\n")[0].rstrip(" ."))
-        except msgspec.DecodeError:
-            return CheckpointError(f"checkpoint refused: {message}")
-        return StaleOwnerError(sorted(int(p) for p in partitions))
+    for marker, error in (("STALE_OWNER ", StaleOwnerError), ("STALE_BASE ", StaleBaseError)):
+        stale = message.find(marker)
+        if stale >= 0:
+            try:
+                payload = message[stale + len(marker) :].split("\n")[0].rstrip(" .")
+                partitions = msgspec.json.decode(payload)
+            except msgspec.DecodeError:
+                return CheckpointError(f"checkpoint refused: {message}")
+            return error(sorted(int(p) for p in partitions))
     marker = "OFFSET_REGRESSION "
     start = message.find(marker)
     if start < 0:

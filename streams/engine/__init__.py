@@ -17,9 +17,12 @@ Interface used by the runner, with the changes made against the original brief:
   - ``report_lag({partition: lag}) -> EngineOutput`` — ``consumer_lag`` alerts, model id
     ``"_monitor"``.
   - ``record_dead_letter(model_id | None, partition)``
-  - ``snapshot_partition(p) -> dict`` / ``restore_partition(p, data)`` /
+  - ``snapshot_partition(p) -> dict`` / ``restore_partition(p, data, models=None)`` /
     ``drop_partition(p)`` / ``partitions() -> set[int]``; snapshots are plain data
-    (msgpack/JSON-safe) with ``"format": 1``.
+    (msgpack/JSON-safe) with ``"format": 3``.
+  - ``checkpoint_partition(p) -> PartitionChanges`` (the partition's state, and snapshot
+    and status of the models changed since its last checkpoint) / ``checkpoint_saved(p)``
+    / ``save_whole(p)`` (the next checkpoint writes every model).
   - ``status() -> {"models": {...}}`` (the ``status --json`` shape, plus ``model_version``,
     ``versions``, ``task``, ``partition`` per model).
   - ``metrics_view() -> {"models": {model_id: ModelView}}`` — a dict shaped like

@@ -383,7 +383,8 @@ class CheckpointConfig(Settings, frozen=True):
     """State and offsets are checkpointed every ``every_events`` events or ``every_seconds``.
 
     A crash replays at most that many events (or seconds of input); each checkpoint costs
-    a full state snapshot, so at high rates ``every_events`` bounds that cost per event
+    a snapshot of the models changed since the last one (every model, under a load that
+    reaches them all), so at high rates ``every_events`` bounds that cost per event
     (100 000: about 2 s of input at 50 000 events/s), at low rates ``every_seconds`` does.
     """
 

@@ -28,7 +28,7 @@ from streams.engine.config import ConfigError, ModelConfig, MonitorConfig
 from streams.engine.ids import alert_id
 from streams.engine.model import ModelState
 from streams.engine.pending_codec import PendingLookup
-from streams.engine.records import EngineOutput, InputRecord
+from streams.engine.records import EngineOutput, InputRecord, PartitionChanges
 from streams.engine.references import profiles_from_file
 from streams.engine.views import model_status, model_trace, model_view
 
@@ -36,9 +36,12 @@ __all__ = ["MONITOR_MODEL_ID", "SNAPSHOT_FORMAT", "Engine", "MisroutedResultErro
 
 #: Version of the partition snapshot layout. 2: pending predictions live in the store, not
 #: in the snapshot; a format-1 snapshot is migrated on restore (its pending predictions
-#: become the write-back delta of the next checkpoint).
-SNAPSHOT_FORMAT: Final = 2
-_MIGRATED_FORMATS: Final = frozenset({1})
+#: become the write-back delta of the next checkpoint). 3: the models are stored apart from
+#: the partition's state, one snapshot per model, so a checkpoint writes only the models
+#: that changed; a format-1 or 2 snapshot (every model inside) is migrated on restore (the
+#: next checkpoint writes every model of the partition).
+SNAPSHOT_FORMAT: Final = 3
+_MIGRATED_FORMATS: Final = frozenset({1, 2})
 #: ``model_id`` of alerts about the monitor itself (consumer lag, outages, model cap).
 MONITOR_MODEL_ID: Final = "_monitor"
 
@@ -94,6 +97,8 @@ class Engine:
         self._books: dict[int, _PartitionBook] = {}
         self._pending = EngineOutput()  # alerts raised outside process/tick (the model cap)
         self._changed: set[str] = set()  # models touched since the last metrics view
+        self._unsaved: set[str] = set()  # models touched since their partition's checkpoint
+        self._whole: set[int] = set()  # partitions whose next checkpoint writes every model
         # what the last pending_lookups asked, per lookup: [(model, ids)]
         self._asked: list[list[tuple[ModelState, list[str]]]] = []
         for model_id, model_config in config.models.items():
@@ -112,6 +117,7 @@ class Engine:
         for record in records:
             by_model.setdefault(record.event.model_id, []).append(record)
         self._changed.update(by_model)
+        self._unsaved.update(by_model)
         for model_id, model_records in by_model.items():
             model = self._model(model_id, model_records[0].partition)
             alerts, requests = model.process(model_records, now)
@@ -151,14 +157,16 @@ class Engine:
 
     def pending_delta(self, partition: int) -> bytes:
         """The write-back delta of ``partition`` since its last checkpoint (a blob for the
-        checkpoint script, :mod:`streams.engine.pending_codec`)."""
-        return b"".join(m.join.delta() for m in self._models.values() if m.partition == partition)
+        checkpoint script, :mod:`streams.engine.pending_codec`): that of the models the
+        checkpoint writes (an idle model's sweep of expired entries waits for its next
+        change: its watermark, hence what is expired, does not move meanwhile)."""
+        return b"".join(m.join.delta() for m in self._to_save(partition))
 
     def pending_saved(self, partition: int) -> None:
-        """The delta of ``partition`` was checkpointed: start the next one."""
-        for model in self._models.values():
-            if model.partition == partition:
-                model.join.saved()
+        """The delta of ``partition`` was checkpointed: start the next one (call before
+        :meth:`checkpoint_saved`)."""
+        for model in self._to_save(partition):
+            model.join.saved()
 
     def label_delay(self, partition: int) -> float | None:
         """The median label delay (seconds) of the models of ``partition``: the largest
@@ -254,7 +262,7 @@ class Engine:
                 f"{model.partition}: the retrain worker must partition keys like the model "
                 "servers (murmur2, see docs/running.md)"
             )
-        self._changed.add(model.model_id)
+        self._touch(model.model_id)
         return EngineOutput(alerts=model.retrain_result(result, self._clock()))
 
     def record_dead_letter(self, model_id: str | None, partition: int, reason: str = "") -> None:
@@ -263,7 +271,7 @@ class Engine:
         model = self._models.get(model_id) if model_id is not None else None
         if model is not None:
             model.counters["dead_letters"] += 1
-            self._changed.add(model.model_id)
+            self._touch(model.model_id)
         else:
             self._book(partition).dead_letters[reason_kind(reason)] += 1
 
@@ -279,9 +287,14 @@ class Engine:
             config = self.config.model(model_id)
             model = ModelState(model_id, partition, config, self._reference_for(model_id))
             self._models[model_id] = model
-            self._changed.add(model_id)
+            self._touch(model_id)
             self._book(partition).models += 1
         return model
+
+    def _touch(self, model_id: str) -> None:
+        """``model_id`` changed: its next metrics view and next checkpoint include it."""
+        self._changed.add(model_id)
+        self._unsaved.add(model_id)
 
     # -- ops checks (processing time) ------------------------------------------------------
 
@@ -339,7 +352,7 @@ class Engine:
         model's position)."""
         version = model.current or "unknown"
         model.alerts += 1
-        self._changed.add(model.model_id)
+        self._touch(model.model_id)
         return Alert(
             alert_id=alert_id(
                 model.model_id, version, signal, detector, model.seq if key is None else key
@@ -455,28 +468,84 @@ class Engine:
     def snapshot_partition(self, partition: int) -> dict[str, Any]:
         """All state of the models whose events arrive on ``partition``, as plain data."""
         with _collector_paused():
-            book = self._books.get(partition, _PartitionBook())
             return {
-                "format": SNAPSHOT_FORMAT,
-                "partition": partition,
-                "dead_letters": sum(book.dead_letters.values()),
-                "book": book.snapshot(),
+                **self._partition_state(partition),
                 "models": [m.snapshot() for m in self._models.values() if m.partition == partition],
             }
 
-    def restore_partition(self, partition: int, data: Mapping[str, Any]) -> None:
-        """Replace this partition's state with a :meth:`snapshot_partition` result."""
-        if data.get("format") != SNAPSHOT_FORMAT and data.get("format") not in _MIGRATED_FORMATS:
+    def checkpoint_partition(self, partition: int) -> PartitionChanges:
+        """What the next checkpoint of ``partition`` writes: its own state, and snapshot and
+        status of only the models changed since its last one (every model after a restore
+        from an older format), so its cost follows the models that changed, not the models
+        held. Call :meth:`checkpoint_saved` once it is stored."""
+        models = self._to_save(partition)
+        book = self._books.get(partition, _PartitionBook())
+        with _collector_paused():
+            snapshots = {m.model_id: m.snapshot() for m in models}
+        return PartitionChanges(
+            state=self._partition_state(partition),
+            models=snapshots,
+            status={m.model_id: model_status(m) for m in models},
+            summary=book.summary(),
+            complete=partition in self._whole,
+        )
+
+    def checkpoint_saved(self, partition: int) -> None:
+        """The last :meth:`checkpoint_partition` of ``partition`` is stored: its models are
+        saved until they change again."""
+        self._unsaved.difference_update(m.model_id for m in self._to_save(partition))
+        self._whole.discard(partition)
+
+    def save_whole(self, partition: int) -> None:
+        """Make the next checkpoint of ``partition`` write every model (the stored copy
+        cannot be updated model by model: it was lost, or is older than this engine's)."""
+        self._whole.add(partition)
+
+    def _to_save(self, partition: int) -> list[ModelState]:
+        """The models the next checkpoint of ``partition`` writes, by id."""
+        if partition in self._whole:
+            found = [m for m in self._models.values() if m.partition == partition]
+        else:
+            held = (self._models.get(mid) for mid in self._unsaved)
+            found = [m for m in held if m is not None and m.partition == partition]
+        return sorted(found, key=lambda m: m.model_id)
+
+    def _partition_state(self, partition: int) -> dict[str, Any]:
+        """The partition's own state (its book), without its models."""
+        book = self._books.get(partition, _PartitionBook())
+        return {
+            "format": SNAPSHOT_FORMAT,
+            "partition": partition,
+            "dead_letters": sum(book.dead_letters.values()),
+            "book": book.snapshot(),
+        }
+
+    def restore_partition(
+        self, partition: int, data: Mapping[str, Any], models: Mapping[str, Any] | None = None
+    ) -> None:
+        """Replace this partition's state with a :meth:`snapshot_partition` result, or with
+        a stored checkpoint: the partition's state and ``models``, the stored snapshot of
+        each model by id. A format-1 or 2 ``data`` holds every model itself, written after
+        any ``models`` (by an earlier release, e.g. during a rolling upgrade): those are
+        ignored, and the next checkpoint replaces them."""
+        found = data.get("format")
+        if found != SNAPSHOT_FORMAT and found not in _MIGRATED_FORMATS:
             raise ValueError(
-                f"partition {partition}: snapshot format {data.get('format')!r} is not "
-                f"{SNAPSHOT_FORMAT} (this release restores formats 1 and 2; a newer monitor "
-                "wrote it?)"
+                f"partition {partition}: snapshot format {found!r} is not "
+                f"{SNAPSHOT_FORMAT} (this release restores formats 1, 2 and 3; a newer "
+                "monitor wrote it?)"
             )
         self.drop_partition(partition)
+        migrated = found in _MIGRATED_FORMATS
+        items = list(data.get("models", ())) + ([] if migrated else list((models or {}).values()))
         with _collector_paused():
-            self._restore_models(partition, data)
+            self._restore_models(partition, data, items)
+        if migrated:
+            self._whole.add(partition)  # stored as one value: store it model by model
 
-    def _restore_models(self, partition: int, data: Mapping[str, Any]) -> None:
+    def _restore_models(
+        self, partition: int, data: Mapping[str, Any], items: list[Mapping[str, Any]]
+    ) -> None:
         book = self._book(partition)
         saved = data.get("book")
         if saved is None:  # written before the per-reason counts: all were "other"
@@ -492,7 +561,7 @@ class Engine:
             book.lag_episodes = int(saved.get("lag_episodes", 0))
             book.unknown_results = int(saved.get("unknown_results", 0))
             book.split = {str(k): int(v) for k, v in saved.get("split_events", {}).items()}
-        for item in data["models"]:
+        for item in items:
             model_id = str(item["model_id"])
             model = ModelState.restore(
                 item, self.config.model(model_id), self._reference_for(model_id)
@@ -507,7 +576,9 @@ class Engine:
         for model_id in [mid for mid, m in self._models.items() if m.partition == partition]:
             del self._models[model_id]
             self._changed.discard(model_id)
+            self._unsaved.discard(model_id)
         self._books.pop(partition, None)
+        self._whole.discard(partition)
 
     # -- reference profiles --------------------------------------------------------------
 

@@ -107,4 +107,5 @@ class MemoryPendingStore:
         state = engine.snapshot_partition(partition)
         self.apply(partition, engine.pending_delta(partition))
         engine.pending_saved(partition)
+        engine.checkpoint_saved(partition)
         return state

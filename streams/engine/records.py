@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from streams.core.events import Alert, GroundTruth, Prediction, RetrainRequest
 
-__all__ = ["EngineOutput", "InputRecord"]
+__all__ = ["EngineOutput", "InputRecord", "PartitionChanges"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,3 +38,17 @@ class EngineOutput:
 
     def __bool__(self) -> bool:
         return bool(self.alerts or self.retrain_requests)
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionChanges:
+    """What a checkpoint of one partition writes: the partition's own state (no models),
+    the snapshot and status of each model changed since the partition's last checkpoint,
+    and the partition's summary; plain data. ``complete``: ``models`` holds every model
+    of the partition, so the stored ones are replaced rather than updated."""
+
+    state: Any
+    models: Mapping[str, Any] = field(default_factory=dict)
+    status: Mapping[str, Any] = field(default_factory=dict)
+    summary: Mapping[str, Any] = field(default_factory=dict)
+    complete: bool = False

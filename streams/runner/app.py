@@ -60,6 +60,7 @@ from redis.backoff import ExponentialBackoff
 from streams.checkpoint import (
     CorruptCheckpointError,
     PartitionCheckpoint,
+    StaleBaseError,
     StaleOwnerError,
     partition_key,
 )
@@ -80,7 +81,7 @@ from streams.core.redis_client import RETRYABLE
 from streams.core.settings import BrokerConfig, RedisConfig, TopicsConfig
 from streams.engine.config import CheckpointConfig, JoinConfig
 from streams.engine.engine import MisroutedResultError
-from streams.engine.records import EngineOutput, InputRecord
+from streams.engine.records import EngineOutput, InputRecord, PartitionChanges
 from streams.metrics import MonitorMetrics
 from streams.runner.chunks import ModelChunks
 from streams.runner.decode import Rejected, decode_batch, key_mismatch
@@ -138,10 +139,13 @@ class Engine(Protocol):
     def monitor_alert(
         self, signal: str, detector: str, key: str, details: Mapping[str, Any], *, severity: str
     ) -> Alert: ...
-    def snapshot_partition(self, partition: int) -> Any: ...
-    def restore_partition(self, partition: int, data: Any) -> None: ...
+    def checkpoint_partition(self, partition: int) -> PartitionChanges: ...
+    def checkpoint_saved(self, partition: int) -> None: ...
+    def save_whole(self, partition: int) -> None: ...
+    def restore_partition(
+        self, partition: int, data: Any, models: Mapping[str, Any] | None = None
+    ) -> None: ...
     def drop_partition(self, partition: int) -> None: ...
-    def status(self) -> Mapping[str, Any]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -574,31 +578,20 @@ class _Loop:
             self.progress.unobserved += chunked
         self.session.publisher.flush(self.settings.flush_seconds)  # alerts first, then state
         self.observer.broker_answered()
-        status = self.engine.status()
-        models = status.get("models", {})
-        summaries = status.get("partitions", {})
-        checkpoints = [
-            PartitionCheckpoint(
-                partition=p,
-                offsets=self.book.offsets(p),
-                state=self.engine.snapshot_partition(p),
-                status={m: s for m, s in sorted(models.items()) if s.get("partition") == p},
-                owner=self.tokens.get(p, ""),
-                summary=summaries.get(p, {}),
-                alignment=self.intake.status(p),
-                pending=self.pending.delta(p),
-            )
-            for p in sorted(partitions)
-        ]
-        started = time.perf_counter()
-        self.observer.redis_call(time.monotonic())
         try:
-            self.session.store.save(checkpoints, now=self.runner.clock())
-        finally:
-            self.observer.redis_call(None)
-        self.observer.checkpoint(time.perf_counter() - started)
+            checkpoints = self._save(partitions)
+        except StaleBaseError as exc:  # Redis lost writes: the stored models cannot be updated
+            log.warning(
+                "the stored models of partitions %s are not the ones this member wrote "
+                "(Redis lost data?): saving them whole",
+                exc.partitions,
+            )
+            for p in exc.partitions:
+                self.engine.save_whole(p)
+            checkpoints = self._save(partitions)
         for p in partitions:
             self.pending.saved(p)
+            self.engine.checkpoint_saved(p)
             self.intake.refresh_lead(p)
         self.book.mark_clean(set(partitions))
         progress = self.progress
@@ -607,6 +600,34 @@ class _Loop:
         progress.last_checkpoint = self._last_redis_check = time.monotonic()
         self._commit(checkpoints)
         log.debug("checkpointed partitions %s", sorted(partitions))
+
+    def _save(self, partitions: frozenset[int]) -> list[PartitionCheckpoint]:
+        """Write state + offsets of ``partitions`` in one atomic step: of their models, those
+        that changed since the last checkpoint."""
+        checkpoints = [self._partition_checkpoint(p) for p in sorted(partitions)]
+        started = time.perf_counter()
+        self.observer.redis_call(time.monotonic())
+        try:
+            self.session.store.save(checkpoints, now=self.runner.clock())
+        finally:
+            self.observer.redis_call(None)
+        self.observer.checkpoint(time.perf_counter() - started)
+        return checkpoints
+
+    def _partition_checkpoint(self, partition: int) -> PartitionCheckpoint:
+        changes = self.engine.checkpoint_partition(partition)
+        return PartitionCheckpoint(
+            partition=partition,
+            offsets=self.book.offsets(partition),
+            state=changes.state,
+            status=changes.status,
+            owner=self.tokens.get(partition, ""),
+            summary=changes.summary,
+            alignment=self.intake.status(partition),
+            pending=self.pending.delta(partition),
+            models=changes.models,
+            complete=changes.complete,
+        )
 
     def _commit(self, checkpoints: list[PartitionCheckpoint]) -> None:
         offsets = [
@@ -820,7 +841,7 @@ class _Loop:
             checkpoint = stored.get(p)
             if checkpoint is not None:
                 try:
-                    self.engine.restore_partition(p, checkpoint.state)
+                    self.engine.restore_partition(p, checkpoint.state, checkpoint.models)
                 except (ValueError, KeyError, TypeError) as exc:
                     key = partition_key(self.settings.group_id, p)
                     raise CorruptCheckpointError(f"{key}: cannot restore its state: {exc}") from exc

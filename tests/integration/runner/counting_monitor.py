@@ -5,7 +5,9 @@ digest of the (offset, event_id) sequence, so "no record lost, none applied twic
 is checkable by comparing the status with an uninterrupted run; a third digest ("m") follows
 the merged sequence of both topics, as the runner's event-time alignment hands it over.
 Every 250th prediction of a model raises an alert with a deterministic id (to test
-at-least-once publishing).
+at-least-once publishing). Like the real engine it checkpoints only the models that changed
+since their partition's last checkpoint (the store keeps one field per model), so the
+kill -9 tests cover restores assembled from many partial checkpoints.
 
 Run like ``driftradar run`` (same arguments and environment).
 """
@@ -25,16 +27,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 from streams.commands.run import add_arguments, settings_from
 from streams.core.events import Alert, Prediction, RetrainResult, rfc3339
 from streams.engine.config import load_config
-from streams.engine.records import EngineOutput, InputRecord
+from streams.engine.records import EngineOutput, InputRecord, PartitionChanges
 from streams.runner.app import Runner
 
 
 class CountingEngine:
     def __init__(self) -> None:
         self.partitions: dict[int, dict[str, dict[str, Any]]] = {}
+        self.unsaved: dict[int, set[str]] = {}  # per partition, models changed since saved
+        self.whole: set[int] = set()
 
     def _model(self, partition: int, model_id: str) -> dict[str, Any]:
         models = self.partitions.setdefault(partition, {})
+        self.unsaved.setdefault(partition, set()).add(model_id)
         return models.setdefault(
             model_id,
             {
@@ -102,14 +107,33 @@ class CountingEngine:
     def report_lag(self, lags: Mapping[int, int]) -> EngineOutput:
         return EngineOutput()
 
-    def snapshot_partition(self, partition: int) -> Any:
-        return self.partitions.get(partition, {})
+    def checkpoint_partition(self, partition: int) -> PartitionChanges:
+        models = self.partitions.get(partition, {})
+        changed = models if partition in self.whole else self.unsaved.get(partition, set())
+        return PartitionChanges(
+            state={"format": "counting"},
+            models={m: models[m] for m in changed},
+            status={m: models[m] for m in changed},
+            complete=partition in self.whole,
+        )
 
-    def restore_partition(self, partition: int, data: Any) -> None:
-        self.partitions[partition] = data
+    def checkpoint_saved(self, partition: int) -> None:
+        self.unsaved.pop(partition, None)
+        self.whole.discard(partition)
+
+    def save_whole(self, partition: int) -> None:
+        self.whole.add(partition)
+
+    def restore_partition(
+        self, partition: int, data: Any, models: Mapping[str, Any] | None = None
+    ) -> None:
+        self.partitions[partition] = dict(models or {})
+        self.unsaved.pop(partition, None)
 
     def drop_partition(self, partition: int) -> None:
         self.partitions.pop(partition, None)
+        self.unsaved.pop(partition, None)
+        self.whole.discard(partition)
 
     def status(self) -> Mapping[str, Any]:
         return {"models": {m: s for models in self.partitions.values() for m, s in models.items()}}

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from typing import Any
+
 import msgspec
 import pytest
 import redis
@@ -11,8 +14,11 @@ from streams.checkpoint import (
     CorruptCheckpointError,
     OffsetRegressionError,
     PartitionCheckpoint,
+    StaleBaseError,
     StaleOwnerError,
+    models_key,
     partition_key,
+    status_key,
 )
 
 pytestmark = pytest.mark.integration
@@ -89,7 +95,7 @@ def test_groups_are_separate_namespaces(redis_client: redis.Redis, topic_prefix:
     assert second.load([0]) == {}
     assert second.statuses() == []
     second.save([_cp(0, 1, 1)])  # not fenced by the other group's offsets
-    assert first.delete_group() == 2
+    assert first.delete_group() == 3  # the index, the partition and its model status
     assert first.statuses() == []
     assert second.load([0])[0].offsets["predictions"] == 1
 
@@ -125,14 +131,20 @@ def test_a_claim_fences_off_the_previous_owner(
     assert store.load([1])[1].offsets["predictions"] == 4
 
 
-def test_a_redis_that_lost_its_data_takes_the_owner_s_state(
+def test_a_redis_that_lost_its_data_takes_the_owner_s_state_whole(
     redis_client: redis.Redis, topic_prefix: str
 ) -> None:
+    """A partial checkpoint onto a copy that lost data is refused (it would leave the
+    models it does not hold missing); the whole partition is accepted."""
     store = CheckpointStore(redis_client, topic_prefix + "g")
     store.claim([0], "member-a:1")
     store.save([_owned(_cp(0, 10, 5), "member-a:1")])
     redis_client.delete(partition_key(topic_prefix + "g", 0))  # e.g. restarted without its file
-    store.save([_owned(_cp(0, 12, 6), "member-a:1")])
+    with pytest.raises(StaleBaseError) as info:
+        store.save([_owned(_cp(0, 12, 6), "member-a:1")])
+    assert info.value.partitions == [0]
+    assert store.load([0]) == {}  # nothing written
+    store.save([replace(_owned(_cp(0, 12, 6), "member-a:1"), complete=True)])
     assert store.load([0])[0].offsets["predictions"] == 12
 
 
@@ -203,3 +215,181 @@ def test_pending_deltas_in_redis_match_the_reference_store(
         store.save([stale])
     assert store.delete_group() >= 1 + len(expected)
     assert not list(redis_client.scan_iter(match=f"driftradar:{{{group}}}:*"))
+
+
+def _models(partition: int, offset: int, models: dict[str, int], **kw: Any) -> PartitionCheckpoint:
+    """A checkpoint of ``models`` (id -> a value standing for its state) at ``offset``."""
+    return PartitionCheckpoint(
+        partition,
+        {"predictions": offset},
+        {"format": "test"},
+        {m: {"predictions": v} for m, v in models.items()},
+        models={m: {"model_id": m, "v": v} for m, v in models.items()},
+        **kw,
+    )
+
+
+def test_a_partial_checkpoint_writes_only_its_models(
+    redis_client: redis.Redis, topic_prefix: str
+) -> None:
+    """Models stored one field each: a checkpoint of one model writes that field only, the
+    others keep their bytes; load and status see every model."""
+    group = topic_prefix + "g"
+    store = CheckpointStore(redis_client, group)
+    store.claim([0], "member-a:1")
+    store.save([_models(0, 10, {f"m{k:03d}": k for k in range(300)}, complete=True)])
+    before = redis_client.hgetall(models_key(group, 0))
+    assert len(before) == 300
+    store.save([_models(0, 12, {"m007": 1000})])
+    after = redis_client.hgetall(models_key(group, 0))
+    assert {k for k in after if after[k] != before[k]} == {b"m007"}
+    loaded = store.load([0])[0]
+    assert loaded.models["m007"] == {"model_id": "m007", "v": 1000}
+    assert loaded.models["m008"] == {"model_id": "m008", "v": 8}
+    assert len(loaded.models) == len(loaded.status) == 300
+    (stored,) = store.statuses()
+    assert stored.status["m007"] == {"predictions": 1000}
+    assert list(stored.status) == sorted(stored.status)
+    store.save([_models(0, 13, {"m001": 1}, complete=True)])  # complete: replaces
+    assert store.load([0])[0].models == {"m001": {"model_id": "m001", "v": 1}}
+    assert redis_client.hkeys(status_key(group, 0)) == [b"m001"]
+    assert store.delete_group() == 4
+    assert not list(redis_client.scan_iter(match=f"driftradar:{{{group}}}:*"))
+
+
+def test_a_partial_checkpoint_onto_lost_writes_is_refused(
+    redis_client: redis.Redis, topic_prefix: str
+) -> None:
+    """Redis lost the last write (AOF everysec): the stored version is behind the writer's,
+    so a partial write would keep a model older than the offsets stored with it."""
+    group = topic_prefix + "g"
+    store = CheckpointStore(redis_client, group)
+    store.claim([0, 1], "member-a:1")
+    store.save([_models(0, 1, {"x": 1, "y": 1}), _models(1, 1, {"z": 1})])
+    store.save([_models(0, 2, {"x": 2})])
+    redis_client.hset(partition_key(group, 0), "version", 1)  # as if the last write was lost
+    with pytest.raises(StaleBaseError) as info:
+        store.save([_models(1, 3, {"z": 3}), _models(0, 3, {"y": 3})])
+    assert info.value.partitions == [0]
+    assert store.load([1])[1].models["z"]["v"] == 1  # all or nothing
+    store.save([_models(1, 3, {"z": 3}), _models(0, 3, {"x": 2, "y": 3}, complete=True)])
+    assert store.load([0])[0].models == {
+        "x": {"model_id": "x", "v": 2},
+        "y": {"model_id": "y", "v": 3},
+    }
+    other = CheckpointStore(redis_client, group)  # a new member claims: knows the version
+    other.claim([0], "member-b:1")
+    other.save([_models(0, 4, {"x": 4}, owner="member-b:1")])
+    assert other.load([0])[0].models["x"]["v"] == 4
+
+
+def test_an_old_format_checkpoint_restores_and_is_rewritten_model_by_model(
+    redis_client: redis.Redis, topic_prefix: str
+) -> None:
+    """A checkpoint of the previous release (format 2: every model inside ``state``, the
+    status as one JSON field) restores into the engine; the next checkpoint stores each
+    model in its own field, and ``driftradar status`` reads the same before and after."""
+    from streams.commands.status import status_document
+    from streams.engine import MonitorConfig
+    from streams.engine.engine import Engine
+    from streams.runner.status import merge_models
+    from tests.unit.engine.engine_streams import T0, churn_stream
+
+    group = topic_prefix + "old"
+    engine = Engine(MonitorConfig(), clock=lambda: T0)
+    for model in ("a", "b", "c"):
+        engine.process(churn_stream(200, model=model, partition=0, labelled=0.0))
+    old_state = engine.snapshot_partition(0)
+    old_state["format"] = 2
+    status = {m: s for m, s in sorted(engine.status()["models"].items())}
+    redis_client.hset(
+        partition_key(group, 0),
+        mapping={
+            "offsets": msgspec.json.encode({"predictions": 600, "ground-truth": 0}),
+            "state": msgspec.msgpack.encode(old_state),
+            "status": msgspec.json.encode(status),
+            "summary": msgspec.json.encode(engine.status()["partitions"][0]),
+            "alignment": b"{}",
+            "updated_at": b"1",
+        },
+    )
+    redis_client.sadd(f"driftradar:{{{group}}}:partitions", 0)
+    store = CheckpointStore(redis_client, group)
+    shown = status_document(store.statuses())
+    assert shown["models"] == merge_models([status])
+    stored = store.claim([0], "member-a:1")[0]
+    restored = Engine(MonitorConfig(), clock=lambda: T0)
+    restored.restore_partition(0, stored.state, stored.models)
+    assert restored.status() == engine.status()
+    changes = restored.checkpoint_partition(0)
+    store.save(
+        [
+            PartitionCheckpoint(
+                0,
+                stored.offsets,
+                changes.state,
+                changes.status,
+                owner="member-a:1",
+                summary=changes.summary,
+                models=changes.models,
+                complete=changes.complete,
+            )
+        ]
+    )
+    restored.checkpoint_saved(0)
+    assert not redis_client.hexists(partition_key(group, 0), "status")
+    assert sorted(redis_client.hkeys(models_key(group, 0))) == [b"a", b"b", b"c"]
+    again = store.load([0])[0]
+    assert again.state["format"] == 3
+    assert "models" not in again.state
+    assert status_document(store.statuses())["models"] == shown["models"]
+    fresh = Engine(MonitorConfig(), clock=lambda: T0)
+    fresh.restore_partition(0, again.state, again.models)
+    assert msgspec.msgpack.encode(fresh.snapshot_partition(0)) == msgspec.msgpack.encode(
+        engine.snapshot_partition(0)
+    )
+
+
+def test_an_earlier_release_writing_after_this_one_is_read_instead_of_the_hashes(
+    redis_client: redis.Redis, topic_prefix: str
+) -> None:
+    """A rolling upgrade: this release stored the models one by one, then a member of the
+    previous release wrote the partition as one value. Its state and status are newer than
+    the hashes: status and restore use them, and the next checkpoint replaces the hashes."""
+    from streams.engine import MonitorConfig
+    from streams.engine.engine import Engine
+    from tests.unit.engine.engine_streams import T0, churn_stream
+
+    group = topic_prefix + "rolling"
+    store = CheckpointStore(redis_client, group)
+    engine = Engine(MonitorConfig(), clock=lambda: T0)
+    engine.process(churn_stream(100, model="a", partition=0, labelled=0.0))
+    changes = engine.checkpoint_partition(0)
+    store.save(
+        [
+            PartitionCheckpoint(
+                0, {"predictions": 100}, changes.state, changes.status, models=changes.models
+            )
+        ]
+    )
+    engine.checkpoint_saved(0)
+    engine.process(churn_stream(50, model="a", partition=0, first=100, labelled=0.0))
+    old_state = engine.snapshot_partition(0)
+    old_state["format"] = 2
+    status = engine.status()["models"]
+    redis_client.hset(
+        partition_key(group, 0),
+        mapping={
+            "offsets": msgspec.json.encode({"predictions": 150}),
+            "state": msgspec.msgpack.encode(old_state),
+            "status": msgspec.json.encode(status),
+        },
+    )
+    (shown,) = store.statuses()
+    assert shown.status["a"]["predictions"] == 150
+    stored = store.load([0])[0]
+    assert stored.models["a"]["counters"]["predictions"] == 100  # the stale hash
+    restored = Engine(MonitorConfig(), clock=lambda: T0)
+    restored.restore_partition(0, stored.state, stored.models)
+    assert restored.status()["models"]["a"]["predictions"] == 150
+    assert restored.checkpoint_partition(0).complete

@@ -143,3 +143,40 @@ def test_bad_messages_go_to_the_dead_letter_topic_with_their_origin(
     assert reasons[BAD_MESSAGES[2]].startswith("$.features.a")
     assert reasons[BAD_MESSAGES[3]].startswith("$:")
     assert reasons[BAD_MESSAGES[4]].startswith("$.model_id: 'not-the-key' does not match")
+
+
+def test_a_redis_that_lost_the_checkpoints_gets_the_partition_whole(
+    kafka_bootstrap: str,
+    redis_url: str,
+    redis_client: redis.Redis,
+    make_topics: Any,
+    topic_prefix: str,
+    tmp_path: Path,
+) -> None:
+    """Checkpoints write only the changed models; when Redis lost the stored ones (restarted
+    without its file), the next checkpoint of a partition writes all its models, not only
+    the one that received events (m0 and m2 share partition 3 under murmur2)."""
+    topics = make_topics(*TOPICS, partitions=PARTITIONS)
+    env = monitor_env(kafka_bootstrap, redis_url, write_config(tmp_path / "c.yaml", topics))
+    first = produce_stream(
+        kafka_bootstrap, topics["predictions"], topics["ground-truth"], models=3, per_model=60
+    )
+    group = topic_prefix + "lost"
+    monitor = start_monitor(env, group, counting=True)
+    wait_for_offsets(redis_client, group, first.expected_offsets(PARTITIONS), monitors=[monitor])
+    before = status_json(env, group)["models"]
+    assert before["m2"]["partition"] == before["m0"]["partition"] == 3
+    lost = list(redis_client.scan_iter(match=f"driftradar:{{{group}}}:*", count=1000))
+    assert redis_client.delete(*lost) >= 4  # hash, models and status of p3, the index
+    second = produce_stream(
+        kafka_bootstrap, topics["predictions"], topics["ground-truth"], models=1, per_model=40
+    )
+    wait_for_offsets(
+        redis_client, group, {3: second.expected_offsets(PARTITIONS)[3]}, monitors=[monitor]
+    )
+    assert monitor.stop() == 0, monitor.log()
+    after = status_json(env, group)["models"]
+    assert sorted(after) == ["m0", "m2"]  # partition 3, the only one written since
+    assert after["m2"] == before["m2"]
+    assert after["m0"]["predictions"] == 100
+    assert "saving them whole" in monitor.log()

@@ -196,5 +196,5 @@ def test_engine_restores_format_1_and_refuses_unknown_formats() -> None:
     data = engine.snapshot_partition(0)
     data["format"] = 1
     engine.restore_partition(0, data)
-    with pytest.raises(ValueError, match="restores formats 1 and 2"):
-        engine.restore_partition(0, {"format": 3, "models": []})
+    with pytest.raises(ValueError, match="restores formats 1, 2 and 3"):
+        engine.restore_partition(0, {"format": 4, "models": []})
