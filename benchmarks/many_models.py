@@ -542,16 +542,6 @@ class Monitor:
     def rss(self) -> int:
         return int(self.ps.memory_info().rss)
 
-    def wait_assigned(self, timeout: float = 120.0) -> float:
-        """Wall-clock time at which its log says it was assigned partitions."""
-        deadline = time.monotonic() + timeout
-        while "assigned partitions" not in self.log.read_text(errors="replace"):
-            self.check()
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"monitor not assigned within {timeout:.0f} s:\n{self.tail()}")
-            time.sleep(0.05)
-        return time.time()
-
     def idle_cpu(self, seconds: float) -> float:
         """Cores used over ``seconds`` of wall time."""
         cpu, wall = self.cpu(), time.perf_counter()
@@ -592,7 +582,8 @@ def _first_assigned(monitors: Sequence[Monitor], timeout: float = 120.0) -> floa
         for monitor in monitors:
             monitor.check()
         if time.monotonic() > deadline:
-            raise RuntimeError(f"no monitor assigned within {timeout:.0f} s")
+            tails = "\n".join(m.tail() for m in monitors)
+            raise RuntimeError(f"no monitor assigned within {timeout:.0f} s:\n{tails}")
         time.sleep(0.05)
     return time.time()
 
@@ -642,7 +633,7 @@ def measure_e2e(args: argparse.Namespace) -> dict[str, Any]:
             )
             empty = Monitor(env, E2E_GROUP_EMPTY, work / "empty.log")
             try:
-                empty.wait_assigned()
+                _first_assigned([empty])
                 time.sleep(args.settle)
                 empty_idle = empty.idle_cpu(args.idle_seconds)
                 empty_rss = empty.rss()

@@ -46,10 +46,6 @@ def compute_metric(
     For ``multiclass``, ``score`` holds 1.0 where the class was right (accuracy only).
     Returns ``None`` when the metric is undefined (ROC AUC with one class only).
     """
-    if name == "accuracy":
-        if threshold < 0:  # multiclass: score is already "correct"
-            return float(score.mean())
-        return float(((score >= threshold) == (label >= 0.5)).mean())
     if name == "roc_auc":
         positives = int((label >= 0.5).sum())
         negatives = label.size - positives
@@ -58,13 +54,22 @@ def compute_metric(
         ranks = rankdata(score)
         rank_sum = float(ranks[label >= 0.5].sum())
         return (rank_sum - positives * (positives + 1) / 2.0) / (positives * negatives)
+    mean = _per_pair(name, score, label, threshold).mean()
+    return float(np.sqrt(mean) if name == "rmse" else mean)
+
+
+def _per_pair(name: str, score: FloatArray, label: FloatArray, threshold: float) -> FloatArray:
+    """The per-pair term whose mean is metric ``name`` (``rmse``: the mean's square root)."""
+    if name == "accuracy":
+        right = score if threshold < 0 else ((score >= threshold) == (label >= 0.5))
+        return np.asarray(right, dtype=np.float64)
     if name == "log_loss":
         p = np.clip(score, _EPS, 1.0 - _EPS)
-        return float(-(label * np.log(p) + (1.0 - label) * np.log(1.0 - p)).mean())
+        return np.asarray(-(label * np.log(p) + (1.0 - label) * np.log(1.0 - p)))
     if name == "mae":
-        return float(np.abs(label - score).mean())
+        return np.abs(label - score)
     if name == "rmse":
-        return float(np.sqrt(((label - score) ** 2).mean()))
+        return np.asarray((label - score) ** 2)
     raise ValueError(f"unknown metric {name!r}")
 
 
@@ -89,19 +94,8 @@ def resampled_metric(
     """
     if name == "roc_auc":
         return _resampled_auc(score, label, picks)
-    if name == "accuracy":
-        right = score if threshold < 0 else ((score >= threshold) == (label >= 0.5))
-        per_pair = np.asarray(right, dtype=np.float64)
-    elif name == "log_loss":
-        p = np.clip(score, _EPS, 1.0 - _EPS)
-        per_pair = -(label * np.log(p) + (1.0 - label) * np.log(1.0 - p))
-    elif name == "mae":
-        per_pair = np.abs(label - score)
-    elif name == "rmse":
-        return np.asarray(np.sqrt(((label - score) ** 2)[picks].mean(axis=1)), dtype=np.float64)
-    else:
-        raise ValueError(f"unknown metric {name!r}")
-    return np.asarray(per_pair[picks].mean(axis=1), dtype=np.float64)
+    means = _per_pair(name, score, label, threshold)[picks].mean(axis=1)
+    return np.asarray(np.sqrt(means) if name == "rmse" else means, dtype=np.float64)
 
 
 def _resampled_auc(score: FloatArray, label: FloatArray, picks: npt.NDArray[Any]) -> FloatArray:
