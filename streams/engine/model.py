@@ -229,6 +229,7 @@ class ModelState:
         owners: list[VersionState] = []
         pairs: list[tuple[int, float, JoinedPair, VersionState | None]] = []
         join = self.join
+        join.begin_batch([record.event.event_id for record in records])
         add_prediction, add_label = join.add_prediction, join.add_label
         versions = self.versions
         usable_list = usable.tolist()
@@ -268,6 +269,7 @@ class ModelState:
                 result = add_label(event.event_id, event.label, t)
                 if result is not None and result is not DUPLICATE:
                     pairs.append((seq, t, result, versions.get(result.version)))
+        join.end_batch()
         self.seq = seq
         self.counters["ground_truth"] += labels
         if n:

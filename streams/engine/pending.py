@@ -55,6 +55,7 @@ from streams.engine.join import (
     JoinedPair,
     _Outcome,
 )
+from streams.engine.joined_ids import JoinedIds
 from streams.engine.pending_codec import (
     FLAG_CLASS,
     FLAG_USABLE,
@@ -120,8 +121,8 @@ class PendingJoin:
         self._class_index: dict[str, int] = {}
         # event_id -> (label, event_time), arrival order
         self._labels: OrderedDict[str, tuple[Any, ...]] = OrderedDict()
-        # event_id -> event_time of the join (kept one TTL to recognise duplicates)
-        self._done: OrderedDict[str, float] = OrderedDict()
+        # ids joined (and the event time of the join), kept one TTL to recognise duplicates
+        self._done = JoinedIds(self.remember_joined)
         self._counts = dict.fromkeys(JOIN_OUTCOMES, 0)
         self._lag_sum = 0.0
         self._lag_max = -_INF
@@ -197,6 +198,15 @@ class PendingJoin:
             self._counts["evicted_labels"] += 1
         return None
 
+    def begin_batch(self, event_ids: Sequence[str]) -> None:
+        """The ids of the coming records: the joined ones among them are looked up at once
+        (call :meth:`end_batch` after them)."""
+        self._done.expect(event_ids)
+
+    def end_batch(self) -> None:
+        """The records announced by :meth:`begin_batch` are processed."""
+        self._done.flush()
+
     def advance(self, event_time: float) -> None:
         """Move the watermark to ``event_time`` (if later) and expire what is overdue."""
         if event_time <= self.watermark:
@@ -214,18 +224,14 @@ class PendingJoin:
                 break
             del labels[first]
             self._counts["label_without_prediction"] += 1
-        done = self._done
-        while done:
-            first = next(iter(done))
-            if done[first] >= limit:
-                break
-            del done[first]
-        oldest = _INF
-        if labels:
-            oldest = labels[next(iter(labels))][1]
-        if done:
-            oldest = min(oldest, done[next(iter(done))])
-        self._label_horizon = oldest
+        self._done.expire(limit)
+        self._label_horizon = self._oldest_kept()
+
+    def _oldest_kept(self) -> float:
+        """Event time of the oldest early label or joined id (infinity if none)."""
+        labels = self._labels
+        oldest = labels[next(iter(labels))][1] if labels else _INF
+        return min(oldest, self._done.oldest_time())
 
     def _expire_slots(self) -> None:
         limit = self.watermark - self.ttl
@@ -282,10 +288,8 @@ class PendingJoin:
         self._found = {}
         if self.stored <= 0:
             return [], b""
-        new, done, gone = self._new, self._done, self._gone
-        ids = [
-            i for i in dict.fromkeys(event_ids) if i not in new and i not in done and i not in gone
-        ]
+        new, gone = self._new, self._gone  # (an id already joined is absent from the store)
+        ids = [i for i in dict.fromkeys(event_ids) if i not in new and i not in gone]
         buckets, where = self.buckets, self._where
         located = []
         for event_id in ids:
@@ -422,11 +426,9 @@ class PendingJoin:
         if counts["joined"] % DELAY_HALF_LIFE == 0:
             self._delays //= 2
         done_at = max(event_time, label_time)
-        self._done[event_id] = done_at
+        self._done.add(event_id, done_at)
         if done_at < self._label_horizon:
             self._label_horizon = done_at
-        if len(self._done) > self.remember_joined:
-            self._done.popitem(last=False)
         return JoinedPair(event_id, version, prediction, label, event_time, lag, usable)
 
     # -- checkpointing -------------------------------------------------------------------
@@ -450,7 +452,7 @@ class PendingJoin:
             }
             if labels
             else {"ids": [], "labels": [], "times": []},
-            "done": {"ids": list(self._done), "times": list(self._done.values())},
+            "done": self._done.to_data(),
             "counts": dict(self._counts),
             "watermark": self.watermark,
             "lag": [self._lag_sum, self._lag_max, self._lag_last],
@@ -494,17 +496,14 @@ class PendingJoin:
         join._labels = OrderedDict(
             zip(labels["ids"], zip(labels["labels"], labels["times"], strict=True), strict=True)
         )
-        done = data["done"]
-        join._done = OrderedDict(zip(done["ids"], map(float, done["times"]), strict=True))
+        join._done = JoinedIds.from_data(data["done"], join.remember_joined)
         join._counts.update({k: int(v) for k, v in data["counts"].items()})
         join.watermark = float(data["watermark"])
         join._lag_sum, join._lag_max, join._lag_last = data["lag"]
         join._delays = np.asarray(data["delays"], dtype=np.int64)
         join._sweep_at = int(data["sweep_at"])
         join._refresh_next_expiry()
-        join._label_horizon = min(
-            [t for _, t in join._labels.values()][:1] + list(join._done.values())[:1], default=_INF
-        )
+        join._label_horizon = join._oldest_kept()
         return join
 
     @classmethod
@@ -522,7 +521,10 @@ class PendingJoin:
         join._counts.update(old.counts())
         join.watermark = old.watermark
         join._lag_sum, join._lag_max, join._lag_last = old._lag_sum, old._lag_max, old._lag_last  # noqa: SLF001
-        join._done = OrderedDict(old._done)  # noqa: SLF001
+        done = old._done  # noqa: SLF001
+        join._done = JoinedIds.from_data(
+            {"ids": list(done), "times": list(done.values())}, join.remember_joined
+        )
         join._labels = OrderedDict(old._labels)  # noqa: SLF001
         for event_id, (version, prediction, event_time, usable) in old._predictions.items():  # noqa: SLF001
             join._new[event_id] = (
@@ -535,7 +537,5 @@ class PendingJoin:
             join._slots[slot] = join._slots.get(slot, 0) + 1
             join._pending += 1
         join._refresh_next_expiry()
-        join._label_horizon = min(
-            [t for _, t in join._labels.values()][:1] + list(join._done.values())[:1], default=_INF
-        )
+        join._label_horizon = join._oldest_kept()
         return join
