@@ -19,6 +19,7 @@ profiles its first ``warmup`` values. Categories absent from the reference fall 
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import OrderedDict
 from collections.abc import Callable
@@ -139,6 +140,39 @@ def _level(exceeds_drift: bool, exceeds_warning: bool) -> DriftState:
 # -- numeric ---------------------------------------------------------------------------
 
 
+class _NumericReference:
+    """What the numeric tests derive from a reference profile, read-only: the PSI and KS
+    tests of one signal (and equal profiles anywhere) share one copy."""
+
+    __slots__ = ("_cdf", "bounds", "quantiles", "reported", "share")
+
+    def __init__(self, reference: NumericProfile) -> None:
+        # bin edges for searchsorted: -inf/+inf around the inner edges count 0 and n
+        self.bounds = _read_only(np.concatenate(([-np.inf], reference.inner_edges, [np.inf])))
+        self.share = _read_only(reference.proportions)
+        self.quantiles = _read_only(np.asarray(reference.quantiles, dtype=np.float64))
+        self.reported = _floats(np.interp(_REPORTED_LEVELS, QUANTILE_LEVELS, self.quantiles))
+        self._cdf: _ReferenceCdf | None = None
+
+    @property
+    def cdf(self) -> _ReferenceCdf:
+        """The reference CDF (built on first use: only KS needs it)."""
+        if self._cdf is None:
+            self._cdf = _ReferenceCdf(self.quantiles)
+        return self._cdf
+
+
+def _read_only(array: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    array.flags.writeable = False
+    return array
+
+
+@functools.lru_cache(maxsize=64)
+def _numeric_reference(reference: NumericProfile) -> _NumericReference:
+    """The derived arrays of ``reference`` (profiles are immutable and compare by value)."""
+    return _NumericReference(reference)
+
+
 @dataclass(frozen=True, slots=True)
 class NumericWindowParams(WindowParams):
     #: Histogram bins of a reference built from the warm-up (quantile edges).
@@ -182,14 +216,11 @@ class NumericWindowTest(WindowedDetector):
     def _set_reference(self, reference: Profile) -> None:
         super()._set_reference(reference)
         assert isinstance(reference, NumericProfile)
-        self._inner = reference.inner_edges
-        # bin edges for searchsorted: -inf/+inf around the inner edges count 0 and n
-        self._bounds = np.concatenate(([-np.inf], self._inner, [np.inf]))
-        self._ref_share = reference.proportions
-        self._ref_quantiles = np.asarray(reference.quantiles)
-        self._ref_reported = _floats(
-            np.interp(_REPORTED_LEVELS, QUANTILE_LEVELS, self._ref_quantiles)
-        )
+        arrays = _numeric_reference(reference)
+        self._bounds = arrays.bounds
+        self._ref_share = arrays.share
+        self._ref_quantiles = arrays.quantiles
+        self._ref_reported = arrays.reported
 
     def _init_state(self) -> None:
         super()._init_state()
@@ -429,6 +460,9 @@ def _interpolate(
     return levels[lower] + np.clip(fraction, 0.0, 1.0) * (levels[upper] - levels[lower])
 
 
+#: Steps between the percentile levels of every profile (shared by every reference CDF).
+_QUANTILE_RISE: Final = _read_only(QUANTILE_LEVELS[1:] - QUANTILE_LEVELS[:-1])
+
 _ECDF_STEPS: dict[int, tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]] = {}
 
 
@@ -456,7 +490,7 @@ class _ReferenceCdf:
         self._levels = levels
         self._last = len(quantiles) - 1
         self._span = quantiles[1:] - quantiles[:-1]  # quantiles[i + 1] - quantiles[i]
-        self._rise = levels[1:] - levels[:-1]
+        self._rise = _QUANTILE_RISE if levels is QUANTILE_LEVELS else levels[1:] - levels[:-1]
         self._positive = self._span > 0
         self._low, self._high = quantiles[0], quantiles[-1]
         #: level of the first percentile equal to each one (the CDF's left limit there)
@@ -514,7 +548,8 @@ class KolmogorovSmirnov(NumericWindowTest):
 
     def _set_reference(self, reference: Profile) -> None:
         super()._set_reference(reference)
-        self._cdf = _ReferenceCdf(self._ref_quantiles)
+        assert isinstance(reference, NumericProfile)
+        self._cdf = _numeric_reference(reference).cdf
 
     def _evaluate(self, window: npt.NDArray[Any]) -> Verdict:
         assert self._reference is not None
