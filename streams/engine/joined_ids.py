@@ -129,8 +129,9 @@ class JoinedIds:
     def add(self, event_id: str, time: float) -> None:
         """Remember ``event_id``, joined at event time ``time`` (forgets the oldest beyond
         ``capacity``)."""
-        self._fresh[event_id] = time
-        if len(self) > self.capacity:
+        fresh = self._fresh
+        fresh[event_id] = time
+        if len(fresh) + len(self._keys) - self._head > self.capacity:
             self._pop_oldest()
 
     def flush(self) -> None:
