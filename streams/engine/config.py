@@ -205,7 +205,7 @@ class JoinConfig(Settings, frozen=True):
     own event time. Pending predictions live in Redis, at most ``max_pending`` per model (the
     oldest time slot is evicted beyond); labels that come before their prediction wait in
     memory, at most ``max_early_labels`` per model. The ids of the last ``remember_joined``
-    joined pairs are kept to recognise duplicates.
+    joined pairs are kept (as 64-bit keys, ~55 bytes each) to recognise duplicates.
 
     Alignment of the two input topics (per partition, so only under ``defaults.join``): a
     side is paused when its consumed event time leads the other's by more than
