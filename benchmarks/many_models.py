@@ -19,8 +19,8 @@ the same run, and the issue-15 targets are printed beside the figures.
    * ``MiB/model``: RSS growth (after ``gc.collect()``) from before the engine was built,
      divided by the models, after the load, and again once the metrics hold the models
      (``+metrics``, what a ``driftradar run`` process holds; target <= 0.5 MiB), and after
-     ``/metrics`` was rendered (``+scrape``: the client's exposition objects of the last
-     scrape, kept until something changes, as a scraped process holds them). RSS also
+     ``/metrics`` was rendered (``+scrape``: each model's lines of text, kept until it
+     changes, as a scraped process holds them). RSS also
      holds what the allocators keep of freed memory: the 1-model row, after millions of
      events, is mostly that; the figure means something at hundreds of models;
    * ``view``, ``tick``, ``turn``: what an idle runner does, timed with the real classes
@@ -36,12 +36,14 @@ the same run, and the issue-15 targets are printed beside the figures.
      changed since the last one (``Engine.checkpoint_partition``: state and status of the
      changed models; no Redis), paid every ``checkpoint.every_seconds`` while events arrive;
      ``ckpt few``: the same after events of only 10 models (a checkpoint costs the models
-     that changed), and its ``ratio`` to ``checkpoint``; ``scrape``: rendering ``/metrics``.
+     that changed), and its ``ratio`` to ``checkpoint``; ``1st scrape``: rendering
+     ``/metrics`` as it is served (``streams.metrics.exposition``) once every model changed,
+     ``scrape``: again with nothing changed (an idle monitor's scrape).
 
 2. **Where a model's memory goes** (``--trace-models``, default 20): tracemalloc over the
-   same load (and the first metrics view), each allocation charged to the innermost frame in
-   this repository (``detectors/``, ``streams/``); KiB per model per source file, with the
-   library that made most of it. ``benchmarks/many_models.py`` rows are the input events the
+   same load (and the first metrics view and scrape), each allocation charged to the
+   innermost frame in this repository (``detectors/``, ``streams/``); KiB per model per
+   source file, with the library that made most of it. ``benchmarks/many_models.py`` rows are the input events the
    engine keeps (in a real process the decoder makes them).
 
 3. **End to end** (``--e2e``, on unless ``--quick``): a private local stack (broker + Redis of
@@ -301,9 +303,8 @@ def _viewed_now(observer: Any) -> None:
 
 def measure_load(args: argparse.Namespace) -> dict[str, Any]:
     """Child mode: one load (``args.child`` models) in this fresh process."""
-    from prometheus_client import generate_latest
-
     from streams.engine.engine import Engine
+    from streams.metrics.exposition import exposition
 
     models = args.child
     scale = args.baseline_of if models == 1 else 1  # the 1-model row: the largest load's total
@@ -368,7 +369,15 @@ def measure_load(args: argparse.Namespace) -> dict[str, Any]:
     all_bytes = _checkpoint_bytes(engine)
     few_models_changed()
     few_bytes = _checkpoint_bytes(engine)
-    scrape = _best(lambda: generate_latest(runner.metrics.registry), max(1, args.repeat // 2))
+    served = runner.metrics
+
+    def render() -> bytes:
+        return exposition(served.registry, served.snapshots)[0]
+
+    start = time.perf_counter()
+    render()  # the first scrape formats every model's lines
+    first_scrape = time.perf_counter() - start
+    scrape = _best(render, max(1, args.repeat // 2))
     gc.collect()
     rss3 = _rss()
     result: dict[str, Any] = {
@@ -390,6 +399,7 @@ def measure_load(args: argparse.Namespace) -> dict[str, Any]:
         "checkpoint_few_ms": few_best * 1e3,
         "checkpoint_mib": all_bytes / MIB,
         "checkpoint_few_mib": few_bytes / MIB,
+        "first_scrape_ms": first_scrape * 1e3,
         "scrape_ms": scrape * 1e3,
     }
     if args.profile:
@@ -451,6 +461,7 @@ def _library(path: Path) -> str:
 def measure_breakdown(args: argparse.Namespace) -> dict[str, Any]:
     """Child mode: tracemalloc over a load of ``args.trace_models`` models."""
     from streams.engine.engine import Engine
+    from streams.metrics.exposition import exposition
 
     models = args.breakdown
     _warm_up(args.batch)
@@ -466,6 +477,7 @@ def measure_breakdown(args: argparse.Namespace) -> dict[str, Any]:
     )
     runner = _runner(engine)
     _view(runner.observer, engine)
+    exposition(runner.metrics.registry, runner.metrics.snapshots)  # what a scrape leaves
     gc.collect()
     after = tracemalloc.take_snapshot()
     tracemalloc.stop()
@@ -735,7 +747,7 @@ def _print_loads(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
         f"{'models':>6} {'events':>9} {'load ev/s':>10} {'ratio':>6} {'steady ev/s':>11} "
         f"{'ratio':>6} {'MiB/model':>9} {'+metrics':>8} {'+scrape':>8} {'1st view':>9} "
         f"{'view':>9} {'tick':>8} {'turn':>8} {'idle core':>9} {'checkpoint':>10} {'ckpt few':>9} "
-        f"{'ratio':>6} {'scrape':>9}"
+        f"{'ratio':>6} {'1st scrape':>10} {'scrape':>9}"
     )
     print(header)
     print("-" * len(header))
@@ -750,7 +762,7 @@ def _print_loads(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
             f"{r['first_view_ms']:>7.1f}ms {r['view_ms']:>7.1f}ms {r['tick_ms']:>6.2f}ms "
             f"{r['turn_ms']:>6.3f}ms {r['idle_core']:>9.3f} {r['checkpoint_ms']:>8.0f}ms "
             f"{r['checkpoint_few_ms']:>7.1f}ms {r['checkpoint_few_ms'] / r['checkpoint_ms']:>6.3f} "
-            f"{r['scrape_ms']:>7.1f}ms"
+            f"{r['first_scrape_ms']:>8.1f}ms {r['scrape_ms']:>7.1f}ms"
         )
     if any(r["idle_core"] > 1 for r in rows):
         print(
@@ -778,7 +790,7 @@ def _print_breakdown(breakdown: dict[str, Any], top: int) -> None:
     models = breakdown["models"]
     print(
         f"\nwhere a model's memory goes: tracemalloc, {models} models after the load, the "
-        f"steady part and one metrics view: {breakdown['total_mib_per_model']:.3f} MiB per "
+        f"steady part, one metrics view and one scrape: {breakdown['total_mib_per_model']:.3f} MiB per "
         "model traced (RSS also holds allocator slack and freed memory)"
     )
     header = (

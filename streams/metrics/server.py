@@ -1,10 +1,12 @@
 """``/metrics``, ``/healthz`` and ``/readyz``, served from a thread through WSGI.
 
-``/metrics`` is the Prometheus client's own WSGI app (content negotiation, gzip when the
-scraper asks for it); :func:`health_app` adds the two health paths in front of it, and
-:class:`MetricsServer` runs the result on the client's ``ThreadingWSGIServer`` in a daemon
-thread. The port comes from ``--metrics-port``, else ``DRIFTRADAR_METRICS_PORT``, else 9108
-(:func:`resolve_port`); port 0 picks a free one (tests). Health answers are JSON with a
+``/metrics`` is the Prometheus client's exposition (content negotiation, gzip when the
+scraper asks for it) with the per-model families written from cached text
+(:mod:`streams.metrics.exposition`); :func:`health_app` adds the two health paths in
+front of it, and :class:`MetricsServer` runs the result on the client's
+``ThreadingWSGIServer`` in a daemon thread. The port comes from ``--metrics-port``, else
+``DRIFTRADAR_METRICS_PORT``, else 9108 (:func:`resolve_port`); port 0 picks a free one
+(tests). Health answers are JSON with a
 reason per check, 200 when fine and 503 when not, so probes and humans read the same thing.
 
 >>> from prometheus_client import CollectorRegistry
@@ -31,11 +33,12 @@ from types import TracebackType
 from typing import Any, Final, Protocol, Self
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
-from prometheus_client.exposition import ThreadingWSGIServer, make_wsgi_app
+from prometheus_client.exposition import ThreadingWSGIServer
 from prometheus_client.registry import CollectorRegistry
 
 from streams.core.errors import ConfigError
 from streams.core.settings import DEFAULT_METRICS_PORT
+from streams.metrics.exposition import metrics_app as make_metrics_app
 from streams.metrics.health import (
     ReadinessCheck,
     ReadinessCollector,
@@ -108,7 +111,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 class ServedMetrics(Protocol):
     """What :class:`MetricsServer` serves and checks: a registry, the loop's heartbeat, and
     the partitions assigned (:class:`~streams.metrics.monitor.MonitorMetrics`, or the
-    retrain worker's :class:`~producers.retrain.metrics.RetrainMetrics`)."""
+    retrain worker's :class:`~producers.retrain.metrics.RetrainMetrics`); a ``snapshots``
+    attribute (:class:`~streams.metrics.snapshots.SnapshotGauges`) is served from its
+    cached text."""
 
     @property
     def registry(self) -> CollectorRegistry: ...
@@ -180,7 +185,7 @@ class MetricsServer:
         if self._httpd is not None:
             raise RuntimeError("metrics server already started")
         self.metrics.registry.register(self._collector)
-        app = health_app(self.metrics.registry, self.health, self.ready)
+        app = health_app(self.metrics, self.health, self.ready)
         self._httpd = make_server(
             self.host, self.port, app, ThreadingWSGIServer, handler_class=_QuietHandler
         )
@@ -218,16 +223,17 @@ class MetricsServer:
 
 
 def health_app(
-    registry: CollectorRegistry, health: Callable[[], Verdict], ready: Callable[[], Verdict]
+    metrics: ServedMetrics, health: Callable[[], Verdict], ready: Callable[[], Verdict]
 ) -> WsgiApp:
-    """A WSGI app: ``/healthz`` and ``/readyz`` as JSON verdicts, ``/metrics`` by the
-    Prometheus client's app; anything else is 404 with the paths to try."""
-    metrics_app = make_wsgi_app(registry)
+    """A WSGI app: ``/healthz`` and ``/readyz`` as JSON verdicts, ``/metrics`` by
+    :func:`~streams.metrics.exposition.metrics_app`; anything else is 404 with the paths
+    to try."""
+    metrics_app = make_metrics_app(metrics.registry, getattr(metrics, "snapshots", None))
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         if path == "/metrics":
-            return metrics_app(environ, start_response)  # type: ignore[no-any-return]
+            return metrics_app(environ, start_response)
         if path in ("/healthz", "/readyz"):
             verdict = health() if path == "/healthz" else ready()
             body = json.dumps({"ok": verdict.ok, "reasons": verdict.reasons}).encode()

@@ -1,0 +1,71 @@
+"""``/metrics`` as the Prometheus client's WSGI app serves it, but with the per-model
+snapshot families written from text cached per model.
+
+The client's app makes a sample object per series and formats every one on every scrape:
+~1.2 s for 300 models and ~1 000 series each, even when nothing changed. Here the client's
+encoder (chosen by the same content negotiation: Prometheus text or OpenMetrics) runs over
+everything but :class:`~streams.metrics.snapshots.SnapshotGauges`, whose families are then
+added from :meth:`~streams.metrics.snapshots.SnapshotGauges.render` (a model's lines are
+formatted once after it changed). ``name[]`` filters and gzip work as in the client's app.
+"""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Callable, Iterable
+from typing import Any, Final
+from urllib.parse import parse_qs
+
+from prometheus_client.exposition import choose_encoder, gzip_accepted, make_wsgi_app
+from prometheus_client.registry import CollectorRegistry
+
+from streams.metrics.snapshots import SnapshotGauges
+
+__all__ = ["exposition", "metrics_app"]
+
+#: A WSGI application (PEP 3333).
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+_EOF: Final = b"# EOF\n"
+
+
+def exposition(
+    registry: CollectorRegistry,
+    snapshots: SnapshotGauges,
+    accept: str | None = None,
+    names: list[str] | None = None,
+) -> tuple[bytes, str]:
+    """(body, content type) of a scrape that sent ``Accept: accept``, restricted to the
+    families ``names`` when given."""
+    encoder, content_type = choose_encoder(accept or "")
+    target: Any = registry.restricted_registry(names) if names else registry
+    with snapshots.muted():
+        body = encoder(target)
+    ours = snapshots.render(set(names) if names else None)
+    if body.endswith(_EOF):  # OpenMetrics ends with a marker: the families go before it
+        return body[: -len(_EOF)] + ours + _EOF, content_type
+    return body + ours, content_type
+
+
+def metrics_app(registry: CollectorRegistry, snapshots: SnapshotGauges | None) -> WsgiApp:
+    """A WSGI app serving :func:`exposition` for GET (any path, as the client's app);
+    other methods, and a registry without ``snapshots``, get the client's app."""
+    client_app = make_wsgi_app(registry)
+    if snapshots is None:
+        return client_app
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("REQUEST_METHOD") != "GET" or environ.get("PATH_INFO") == "/favicon.ico":
+            return client_app(environ, start_response)  # type: ignore[no-any-return]
+        params = parse_qs(environ.get("QUERY_STRING", ""))
+        body, content_type = exposition(
+            registry, snapshots, environ.get("HTTP_ACCEPT"), params.get("name[]")
+        )
+        headers = [("Content-Type", content_type)]
+        if gzip_accepted(environ.get("HTTP_ACCEPT_ENCODING", "")):
+            body = gzip.compress(body)
+            headers.append(("Content-Encoding", "gzip"))
+        start_response("200 OK", headers)
+        return [body]
+
+    return app

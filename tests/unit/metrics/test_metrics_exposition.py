@@ -1,0 +1,119 @@
+"""/metrics (streams.metrics.exposition): the same series, in the same text, as the
+Prometheus client's own app, in both formats it negotiates; a model's lines are formatted
+once per change, so a scrape of an idle monitor formats nothing."""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.openmetrics.exposition import generate_latest as openmetrics_latest
+
+from streams.metrics import EngineView, MonitorMetrics, snapshots
+from streams.metrics.exposition import exposition, metrics_app
+from tests.unit.metrics.test_metrics_monitor import _batch, _engine_view
+
+OPENMETRICS = "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5"
+
+
+@pytest.fixture
+def metrics() -> MonitorMetrics:
+    metrics = MonitorMetrics(
+        CollectorRegistry(), max_features=3, clock=lambda: 5000.0, process_collectors=False
+    )
+    metrics.observe_batch(_batch())
+    metrics.set_lag({("predictions", 0): 12.0})
+    view: EngineView = {"models": {**_models("churn"), **_models('we"ird\\id\n')}}
+    metrics.update_from_engine(view)
+    return metrics
+
+
+def _models(model: str) -> dict[str, Any]:
+    return dict(_engine_view(2, model)["models"])
+
+
+def _lines(body: bytes) -> list[bytes]:
+    return sorted(body.splitlines())
+
+
+@pytest.mark.parametrize(
+    ("accept", "client"),
+    [(None, generate_latest), (OPENMETRICS, openmetrics_latest)],
+    ids=["prometheus text", "openmetrics"],
+)
+def test_the_body_holds_the_client_encoders_lines(
+    metrics: MonitorMetrics, accept: str | None, client: Callable[[Any], bytes]
+) -> None:
+    body, content_type = exposition(metrics.registry, metrics.snapshots, accept)
+    expected = client(metrics.registry)
+    assert _lines(body) == _lines(expected)
+    assert b'driftradar_detector_statistic{detector="adwin"' in body
+    if accept is not None:
+        assert content_type.startswith("application/openmetrics-text")
+        assert body.endswith(b"# EOF\n")
+    else:
+        assert content_type.startswith("text/plain")
+
+
+def _get(app: Any, query: str = "", **headers: str) -> tuple[str, dict[str, str], bytes]:
+    answer: dict[str, Any] = {}
+
+    def start_response(status: str, header_list: list[tuple[str, str]]) -> None:
+        answer["status"], answer["headers"] = status, dict(header_list)
+
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/metrics", "QUERY_STRING": query}
+    environ.update({f"HTTP_{k.upper()}": v for k, v in headers.items()})
+    body: Iterable[bytes] = app(environ, start_response)
+    return answer["status"], answer["headers"], b"".join(body)
+
+
+def test_name_filters_and_gzip_work_as_in_the_client_app(metrics: MonitorMetrics) -> None:
+    app = metrics_app(metrics.registry, metrics.snapshots)
+    query = "name[]=driftradar_drift_active&name[]=driftradar_events_total"
+    status, headers, body = _get(app, query, accept_encoding="gzip")
+    assert status == "200 OK"
+    assert headers["Content-Encoding"] == "gzip"
+    names = {
+        line.split(b"{")[0].split(b" ")[0]
+        for line in gzip.decompress(body).splitlines()
+        if not line.startswith(b"#")
+    }
+    assert names == {b"driftradar_drift_active", b"driftradar_events_total"}
+
+
+def test_a_scrape_formats_only_the_models_that_changed(
+    metrics: MonitorMetrics, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = metrics_app(metrics.registry, metrics.snapshots)
+    _get(app)  # formats every model once
+    formatted: list[str] = []
+    real = snapshots._lines
+
+    def counting(name: str, labels: tuple[str, ...], samples: Any) -> bytes:
+        formatted.append(name)
+        return real(name, labels, samples)
+
+    monkeypatch.setattr(snapshots, "_lines", counting)
+    first = _get(app)[2]
+    assert formatted == ["driftradar_consumer_lag"]  # replaced whole, not per model
+    formatted.clear()
+    changed = _models("churn")
+    changed["churn"]["prediction_mean"] = 0.77
+    metrics.update_from_engine({"models": changed, "model_ids": ["churn", 'we"ird\\id\n']})
+    second = _get(app)[2]
+    assert b'driftradar_prediction_mean{model_id="churn"} 0.77' in second
+    assert b'driftradar_prediction_mean{model_id="churn"} 0.41' in first
+    assert len([name for name in formatted if name == "driftradar_prediction_mean"]) == 1
+    assert _lines(second) == _lines(generate_latest(metrics.registry))
+
+
+def test_a_model_that_leaves_leaves_the_scrape(metrics: MonitorMetrics) -> None:
+    app = metrics_app(metrics.registry, metrics.snapshots)
+    assert b'model_id="churn"' in _get(app)[2]
+    metrics.update_from_engine({"models": _models("other")})
+    body = _get(app)[2]
+    assert b'driftradar_drift_active{detector="psi",model_id="churn"' not in body
+    assert b'model_id="other"' in body
