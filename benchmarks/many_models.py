@@ -43,8 +43,8 @@ the same run, and the issue-15 targets are printed beside the figures.
 2. **Where a model's memory goes** (``--trace-models``, default 20): tracemalloc over the
    same load (and the first metrics view and scrape), each allocation charged to the
    innermost frame in this repository (``detectors/``, ``streams/``); KiB per model per
-   source file, with the library that made most of it. ``benchmarks/many_models.py`` rows are the input events the
-   engine keeps (in a real process the decoder makes them).
+   source file, with the library that made most of it. ``benchmarks/many_models.py`` rows
+   are the input events the engine keeps (in a real process the decoder makes them).
 
 3. **End to end** (``--e2e``, on unless ``--quick``): a private local stack (broker + Redis of
    this run, 4-partition topics) and a real ``driftradar run`` subprocess. First with no
