@@ -790,8 +790,9 @@ def _print_breakdown(breakdown: dict[str, Any], top: int) -> None:
     models = breakdown["models"]
     print(
         f"\nwhere a model's memory goes: tracemalloc, {models} models after the load, the "
-        f"steady part, one metrics view and one scrape: {breakdown['total_mib_per_model']:.3f} MiB per "
-        "model traced (RSS also holds allocator slack and freed memory)"
+        f"steady part, one metrics view and one scrape: "
+        f"{breakdown['total_mib_per_model']:.3f} MiB per model traced (RSS also holds "
+        "allocator slack and freed memory)"
     )
     header = (
         f"{'source file (innermost repository frame)':<44} {'KiB/model':>10} {'share':>6}"
