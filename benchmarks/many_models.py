@@ -305,6 +305,7 @@ def measure_load(args: argparse.Namespace) -> dict[str, Any]:
     """Child mode: one load (``args.child`` models) in this fresh process."""
     from streams.engine.engine import Engine
     from streams.metrics.exposition import exposition
+    from streams.runner.allocator import tune_malloc
 
     models = args.child
     scale = args.baseline_of if models == 1 else 1  # the 1-model row: the largest load's total
@@ -312,6 +313,8 @@ def measure_load(args: argparse.Namespace) -> dict[str, Any]:
     _warm_up(args.batch)
     gc.collect()
     gc.freeze()  # as the runner does before its loop: start-up objects are never rescanned
+    if args.tune_malloc:
+        tune_malloc()  # as the runner does too (streams.runner.allocator)
     rss0 = _rss()
     engine = Engine(MonitorConfig())
     load_events, load_seconds = _feed(
@@ -726,6 +729,8 @@ def _child(mode: str, value: int, args: argparse.Namespace) -> dict[str, Any]:
         command.append("--profile")
     if not args.chunks:
         command.append("--no-chunks")
+    if not args.tune_malloc:
+        command.append("--no-tune-malloc")
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(command[2:])} failed:\n{done.stderr}")
@@ -865,6 +870,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         dest="chunks",
         action="store_false",
         help="feed the engine whole batches (the runner before per-model chunks)",
+    )
+    parser.add_argument(
+        "--no-tune-malloc",
+        dest="tune_malloc",
+        action="store_false",
+        help="leave glibc's malloc at its defaults (the runner before it tuned them)",
     )
     e2e = parser.add_mutually_exclusive_group()
     e2e.add_argument("--e2e", dest="e2e", action="store_true", default=None, help="end to end")

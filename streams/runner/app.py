@@ -83,6 +83,7 @@ from streams.engine.config import CheckpointConfig, JoinConfig
 from streams.engine.engine import MisroutedResultError
 from streams.engine.records import EngineOutput, InputRecord, PartitionChanges
 from streams.metrics import MonitorMetrics
+from streams.runner.allocator import tune_malloc
 from streams.runner.chunks import ModelChunks
 from streams.runner.decode import Rejected, decode_batch, key_mismatch
 from streams.runner.errors import ConsumeError, OutageError
@@ -287,6 +288,9 @@ class Runner:
             # cyclic garbage collector from rescanning it on every collection.
             gc.collect()
             gc.freeze()
+            tuned = tune_malloc()
+            if tuned:
+                log.debug("malloc tuned: %s", tuned)
             try:
                 while not self.stopping:
                     loop.step()
