@@ -594,7 +594,7 @@ class KolmogorovSmirnov(NumericWindowTest):
 class _CategoricalWindowTest(WindowedDetector):
     """Categories (strings, bools, integers) against a :class:`CategoricalProfile`."""
 
-    code_dtype: ClassVar[type[np.generic]] = np.int64
+    code_dtype: ClassVar[type[np.generic]] = np.int32  # category indices: 4 bytes each
     _reference: CategoricalProfile | None
 
     def _accept(self, value: Any) -> bool:
@@ -653,7 +653,7 @@ class _CategoricalWindowTest(WindowedDetector):
 
     def _encode(self, prepared: npt.NDArray[Any]) -> npt.NDArray[Any]:
         codes = map(self._index.get, prepared, repeat(len(self._index)))
-        return np.fromiter(codes, dtype=np.int64, count=len(prepared))
+        return np.fromiter(codes, dtype=np.int32, count=len(prepared))
 
     def _window_counts(self, window: npt.NDArray[Any]) -> npt.NDArray[np.float64]:
         return np.bincount(window, minlength=len(self._names)).astype(np.float64)
