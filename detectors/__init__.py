@@ -12,6 +12,7 @@ Build detectors by name from config with :func:`create`, feed them with ``update
 1
 """
 
+from detectors._windowing import WindowedDetector
 from detectors.band import PredictionBand, PredictionBandParams
 from detectors.base import (
     SNAPSHOT_FORMAT,
@@ -129,6 +130,7 @@ __all__ = [
     "TypeExpectationParams",
     "ValueRange",
     "ValueRangeParams",
+    "WindowedDetector",
     "available",
     "build_profile",
     "create",

@@ -164,11 +164,30 @@ class WindowTrace(Trace):
         return self._windowed.verdict_result(last, state, self.before + accepted, evaluations)
 
 
+class _SharedRing:
+    """A ring buffer held once for window detectors fed the same values (the PSI and KS tests
+    of one signal): the first member writes it, the others follow. A follower needs the
+    window as it was before the leader's last chunk (the leader overwrote it): the leader
+    leaves it here, followed by the chunk, until every follower took it."""
+
+    __slots__ = ("ext", "followers", "pending", "seen_before")
+
+    def __init__(self) -> None:
+        self.followers = 0
+        self.seen_before = -1  # the leader's count of encoded values before its last chunk
+        self.ext: npt.NDArray[Any] | None = None  # window before that chunk + the chunk
+        self.pending = 0  # followers yet to take ``ext``
+
+
 class WindowedDetector(Detector):
     """Base of the window detectors; subclasses define encoding, reference and evaluation."""
 
     #: Whether the detector compares with a reference profile (built from the warm-up).
     uses_reference: ClassVar[bool] = True
+    #: Detectors with the same (non-None) key encode equal inputs to equal ring values, so
+    #: those with equal window parameters fed the same values can share one ring
+    #: (:meth:`share_window`); ``None``: the encoding depends on the detector's own state.
+    ring_key: ClassVar[str | None] = None
     #: dtype of the encoded values kept in the ring buffer.
     code_dtype: ClassVar[type[np.generic]] = np.float64
     #: Numbers a stored calibration must hold (checked on restore).
@@ -239,6 +258,8 @@ class WindowedDetector(Detector):
         self._last: Verdict | None = None
         self._evaluations = 0
         self._calibration = None
+        self._leads: _SharedRing | None = None  # this detector writes a shared ring
+        self._follows: _SharedRing | None = None  # this detector reads another's ring
 
     def _set_reference(self, reference: Profile) -> None:
         self._check_reference(reference)
@@ -272,6 +293,51 @@ class WindowedDetector(Detector):
         """Whether the detector has its reference and can evaluate windows."""
         return self._reference is not None or not self.uses_reference
 
+    # -- a ring shared with detectors fed the same values ---------------------------------
+
+    def share_window(self, follower: WindowedDetector) -> bool:
+        """Let ``follower`` read this detector's ring instead of keeping its own copy, when
+        both encode alike with the same window and hold the same values now; True if so.
+
+        Both must then get every chunk, this one first (as :class:`streams.engine.signals.
+        Signal` feeds its detectors); anything else fed to one of them alone
+        (:meth:`update`, :meth:`reset`) gives each its own ring again first.
+        """
+        params, other = self._params, follower._params
+        if (
+            follower is self
+            or self.ring_key is None
+            or follower.ring_key != self.ring_key
+            or self._follows is not None
+            or follower._leads is not None
+            or follower._follows is not None
+            or (params.window_size, params.mode, params.step, params.warmup)
+            != (other.window_size, other.mode, other.step, other.warmup)
+            or (self._seen, self._pos) != (follower._seen, follower._pos)
+            or not np.array_equal(self._ordered_window(), follower._ordered_window())
+        ):
+            return False
+        share = self._leads if self._leads is not None else _SharedRing()
+        share.followers += 1
+        self._leads = follower._follows = share
+        follower._ring = self._ring
+        return True
+
+    def _unshare(self) -> None:
+        """Give this detector its own copy of the ring (the others keep sharing)."""
+        if self._follows is not None:
+            self._follows.followers -= 1
+            self._follows = None
+            self._ring = self._ring.copy()
+        elif self._leads is not None:  # its followers would miss what it is fed alone
+            raise RuntimeError(
+                f"{self.kind}: a detector whose ring others read cannot be fed alone"
+            )
+
+    def reset(self) -> None:
+        self._unshare()
+        super().reset()
+
     # -- updates -------------------------------------------------------------------------
 
     def _apply(self, verdict: Verdict) -> DriftState:
@@ -284,6 +350,7 @@ class WindowedDetector(Detector):
         return DriftState.WARNING if verdict.level is not DriftState.NONE else DriftState.NONE
 
     def _update_one(self, value: Any) -> DriftState:
+        self._unshare()
         prepared, _ = self._prepare([value])
         if not self.ready:
             self._warm.extend(prepared.tolist())
@@ -307,8 +374,12 @@ class WindowedDetector(Detector):
         return np.concatenate((self._ring[self._pos :], self._ring[: self._pos]))
 
     def _store(self, codes: npt.NDArray[Any]) -> None:
-        """Write ``codes`` into the ring after the newest value (wrapping around)."""
+        """Write ``codes`` into the ring after the newest value (wrapping around); a
+        follower only moves its position (the leader wrote them)."""
         ring, size = self._ring, self._params.window_size
+        if self._follows is not None:
+            self._pos = 0 if len(codes) >= size else (self._pos + len(codes)) % size
+            return
         if len(codes) >= size:
             ring[:] = codes[-size:]
             self._pos = 0
@@ -322,6 +393,29 @@ class WindowedDetector(Detector):
             ring[pos:] = codes[:split]
             ring[: end - size] = codes[split:]
         self._pos = end % size
+
+    def _shared_chunk(self, codes: npt.NDArray[Any] | None) -> npt.NDArray[Any]:
+        """The window before this chunk followed by its ``codes`` (when a window ends in
+        it); a leader leaves it for its followers, a follower takes the leader's."""
+        follows, leads = self._follows, self._leads
+        if follows is not None:
+            if follows.seen_before != self._seen:
+                raise RuntimeError(
+                    f"{self.kind}: its shared ring is at value {follows.seen_before}, it is at "
+                    f"{self._seen}: a follower must get every chunk, after the leader"
+                )
+            ext = follows.ext
+            if codes is None:
+                return ext if ext is not None else np.empty(0, dtype=self.code_dtype)
+            assert ext is not None
+            follows.pending -= 1
+            if follows.pending == 0:
+                follows.ext = None  # every follower took it
+            return ext
+        ext = None if codes is None else np.concatenate((self._ordered_window(), codes))
+        if leads is not None:
+            leads.seen_before, leads.ext, leads.pending = self._seen, ext, leads.followers
+        return ext if ext is not None else np.empty(0, dtype=self.code_dtype)
 
     def _ingest(self, prepared: npt.NDArray[Any], trace: WindowTrace | None) -> StateArray:
         """Use accepted prepared values; one state per value."""
@@ -346,12 +440,12 @@ class WindowedDetector(Detector):
         if first == self._seen:
             first += step
         if first > seen_end:  # no window ends in this chunk (the usual case): just store it
+            self._shared_chunk(None)
             self._store(codes)
             self._seen = seen_end
             return out
-        old = self._ordered_window()
-        ext = np.concatenate((old, codes))
-        base = self._seen - len(old)  # stream index (1-based count) of ext[0] is base + 1
+        ext = self._shared_chunk(codes)
+        base = self._seen + len(codes) - len(ext)  # ext[0] is value number base + 1
         state = self._state
         last_pos = start
         for end in range(first, seen_end + 1, step):
@@ -363,7 +457,8 @@ class WindowedDetector(Detector):
             last_pos = pos
         out[last_pos:] = int(state)
         keep = ext[-size:]
-        self._ring[: len(keep)] = keep
+        if self._follows is None:
+            self._ring[: len(keep)] = keep
         self._pos = len(keep) % size
         self._seen = seen_end
         self._state = state

@@ -189,6 +189,7 @@ class NumericWindowTest(WindowedDetector):
     _params: NumericWindowParams
     _reference: NumericProfile | None
     warm_typecode: ClassVar[str | None] = "d"
+    ring_key: ClassVar[str | None] = "numeric"  # the ring holds the values themselves
 
     def _prepare(
         self, values: list[Any] | npt.NDArray[Any]

@@ -37,7 +37,7 @@ from typing import Any, Final, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from detectors import registry
+from detectors import WindowedDetector, registry
 from detectors.base import DetectionResult, Detector, DetectorError, DriftState, Trace
 from detectors.policy import AlarmPolicy, SignalGate, Transition
 from detectors.profile import NumericProfile, Profile
@@ -200,7 +200,20 @@ class Signal:
             signal.scale = (reference.mean, reference.std or 1.0)
             if signal._transforms():
                 signal.pit = QuantileTransform.from_profile(reference, signal._seed())
+        signal._share_windows()
         return signal
+
+    def _share_windows(self) -> None:
+        """Window tests fed the same values (PSI and KS on one feed) keep one ring buffer
+        between them (:meth:`~detectors._windowing.WindowedDetector.share_window`); the
+        first in slot order writes it, and :meth:`feed` feeds the slots in that order."""
+        leaders: dict[tuple[str, str], WindowedDetector] = {}
+        for slot in self.slots.values():
+            detector = slot.detector
+            if isinstance(detector, WindowedDetector) and detector.ring_key is not None:
+                leader = leaders.setdefault((slot.feed, detector.ring_key), detector)
+                if leader is not detector:
+                    leader.share_window(detector)
 
     def _seed(self) -> int:
         """The tie-breaking seed of the signal's quantile transform (from its name)."""
@@ -378,4 +391,5 @@ class Signal:
             signal.slots[str(label)] = _Slot(
                 registry.restore(snapshot), SignalGate.restore(policy, gate), feed, share
             )
+        signal._share_windows()
         return signal
