@@ -166,13 +166,15 @@ class WindowTrace(Trace):
 
 class _SharedRing:
     """A ring buffer held once for window detectors fed the same values (the PSI and KS tests
-    of one signal): the first member writes it, the others follow. A follower needs the
-    window as it was before the leader's last chunk (the leader overwrote it): the leader
-    leaves it here, followed by the chunk, until every follower took it."""
+    of one signal): the leader writes it, each follower's window is its newest values (a
+    follower's window is no longer than the leader's). A follower needs the window as it was
+    before the leader's last chunk (the leader overwrote it): the leader leaves it here,
+    followed by the chunk, until every follower took it."""
 
-    __slots__ = ("ext", "followers", "pending", "seen_before")
+    __slots__ = ("ext", "followers", "leader", "pending", "seen_before")
 
-    def __init__(self) -> None:
+    def __init__(self, leader: WindowedDetector) -> None:
+        self.leader = leader
         self.followers = 0
         self.seen_before = -1  # the leader's count of encoded values before its last chunk
         self.ext: npt.NDArray[Any] | None = None  # window before that chunk + the chunk
@@ -296,8 +298,9 @@ class WindowedDetector(Detector):
     # -- a ring shared with detectors fed the same values ---------------------------------
 
     def share_window(self, follower: WindowedDetector) -> bool:
-        """Let ``follower`` read this detector's ring instead of keeping its own copy, when
-        both encode alike with the same window and hold the same values now; True if so.
+        """Let ``follower`` read this detector's ring instead of keeping its own, when both
+        encode alike, warm up alike, its window is no longer than this one's and holds the
+        newest values of this one now; True if so.
 
         Both must then get every chunk, this one first (as :class:`streams.engine.signals.
         Signal` feeds its detectors); anything else fed to one of them alone
@@ -311,24 +314,31 @@ class WindowedDetector(Detector):
             or self._follows is not None
             or follower._leads is not None
             or follower._follows is not None
-            or (params.window_size, params.mode, params.step, params.warmup)
-            != (other.window_size, other.mode, other.step, other.warmup)
-            or (self._seen, self._pos) != (follower._seen, follower._pos)
-            or not np.array_equal(self._ordered_window(), follower._ordered_window())
+            or other.window_size > params.window_size
+            or other.warmup != params.warmup
+            or self._seen != follower._seen
         ):
             return False
-        share = self._leads if self._leads is not None else _SharedRing()
+        theirs = follower._ordered_window()
+        if not np.array_equal(
+            self._ordered_window()[len(self._ordered_window()) - len(theirs) :], theirs
+        ):
+            return False
+        share = self._leads if self._leads is not None else _SharedRing(self)
         share.followers += 1
         self._leads = follower._follows = share
-        follower._ring = self._ring
+        follower._ring = np.empty(0, dtype=follower.code_dtype)  # its window is the leader's
         return True
 
     def _unshare(self) -> None:
         """Give this detector its own copy of the ring (the others keep sharing)."""
         if self._follows is not None:
+            window = self._ordered_window()
             self._follows.followers -= 1
             self._follows = None
-            self._ring = self._ring.copy()
+            self._ring = np.zeros(self._params.window_size, dtype=self.code_dtype)
+            self._ring[: len(window)] = window
+            self._pos = len(window) % self._params.window_size
         elif self._leads is not None:  # its followers would miss what it is fed alone
             raise RuntimeError(
                 f"{self.kind}: a detector whose ring others read cannot be fed alone"
@@ -369,6 +379,9 @@ class WindowedDetector(Detector):
 
     def _ordered_window(self) -> npt.NDArray[Any]:
         """Ring contents, oldest first."""
+        if self._follows is not None:  # the newest values of the leader's window
+            window = self._follows.leader._ordered_window()  # noqa: SLF001 - same class
+            return window[len(window) - min(self._seen, self._params.window_size) :]
         if self._seen < self._params.window_size:
             return self._ring[: self._seen]
         return np.concatenate((self._ring[self._pos :], self._ring[: self._pos]))
@@ -394,28 +407,28 @@ class WindowedDetector(Detector):
             ring[: end - size] = codes[split:]
         self._pos = end % size
 
-    def _shared_chunk(self, codes: npt.NDArray[Any] | None) -> npt.NDArray[Any]:
-        """The window before this chunk followed by its ``codes`` (when a window ends in
-        it); a leader leaves it for its followers, a follower takes the leader's."""
+    def _shared_chunk(self, codes: npt.NDArray[Any], needed: bool) -> npt.NDArray[Any]:
+        """The window before this chunk followed by its ``codes`` (empty unless ``needed``:
+        a window ends in the chunk); a leader always leaves it for its followers (their
+        windows may end where its own does not), a follower takes the leader's."""
         follows, leads = self._follows, self._leads
         if follows is not None:
-            if follows.seen_before != self._seen:
+            ext = follows.ext
+            if follows.seen_before != self._seen or ext is None:
                 raise RuntimeError(
                     f"{self.kind}: its shared ring is at value {follows.seen_before}, it is at "
                     f"{self._seen}: a follower must get every chunk, after the leader"
                 )
-            ext = follows.ext
-            if codes is None:
-                return ext if ext is not None else np.empty(0, dtype=self.code_dtype)
-            assert ext is not None
             follows.pending -= 1
-            if follows.pending == 0:
+            if follows.pending <= 0:
                 follows.ext = None  # every follower took it
             return ext
-        ext = None if codes is None else np.concatenate((self._ordered_window(), codes))
+        if not needed and leads is None:
+            return codes[:0]
+        ext = np.concatenate((self._ordered_window(), codes))
         if leads is not None:
             leads.seen_before, leads.ext, leads.pending = self._seen, ext, leads.followers
-        return ext if ext is not None else np.empty(0, dtype=self.code_dtype)
+        return ext
 
     def _ingest(self, prepared: npt.NDArray[Any], trace: WindowTrace | None) -> StateArray:
         """Use accepted prepared values; one state per value."""
@@ -439,12 +452,11 @@ class WindowedDetector(Detector):
         first = size if self._seen < size else self._seen + (-(self._seen - size)) % step
         if first == self._seen:
             first += step
+        ext = self._shared_chunk(codes, needed=first <= seen_end)
         if first > seen_end:  # no window ends in this chunk (the usual case): just store it
-            self._shared_chunk(None)
             self._store(codes)
             self._seen = seen_end
             return out
-        ext = self._shared_chunk(codes)
         base = self._seen + len(codes) - len(ext)  # ext[0] is value number base + 1
         state = self._state
         last_pos = start
