@@ -10,7 +10,8 @@ times, per batch and as the median of ``--repeat`` runs:
   histogram, last-seen) — what every batch pays;
 * ``view``: copying ``Engine.metrics_view()`` into the metrics (``LoopObserver.maybe_view``),
   which the loop does at most once per second;
-* ``scrape``: rendering ``/metrics`` (paid by the server thread, per scrape).
+* ``scrape``: rendering ``/metrics`` as served (``streams.metrics.exposition``; paid by the
+  server thread, per scrape; the models changed since the last one are formatted again).
 
 The ratios say how much slower the loop gets: ``observe / engine`` per batch, and the view's
 share of one second of loop time. Nothing is asserted.
@@ -26,13 +27,14 @@ from functools import partial
 from typing import Final
 
 import numpy as np
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
 
 from streams.core.events import FeatureValue, GroundTruth, Prediction
 from streams.engine.config import MonitorConfig
 from streams.engine.engine import Engine
 from streams.engine.records import InputRecord
 from streams.metrics import MonitorMetrics
+from streams.metrics.exposition import exposition
 from streams.runner.observe import LoopObserver
 
 __all__ = ["main"]
@@ -88,7 +90,7 @@ def measure(batch: int, models: int, repeat: int, warm_batches: int) -> dict[str
         times["engine"].append(_timed(partial(engine.process, work)))
         times["observe"].append(_timed(partial(observer.batch, work, [], duration=0.01)))
         times["view"].append(_timed(partial(observer.maybe_view, engine)))
-        times["scrape"].append(_timed(partial(generate_latest, metrics.registry)))
+        times["scrape"].append(_timed(partial(exposition, metrics.registry, metrics.snapshots)))
     return {step: statistics.median(values) for step, values in times.items()}
 
 

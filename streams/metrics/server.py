@@ -6,8 +6,8 @@ scraper asks for it) with the per-model families written from cached text
 front of it, and :class:`MetricsServer` runs the result on the client's
 ``ThreadingWSGIServer`` in a daemon thread. The port comes from ``--metrics-port``, else
 ``DRIFTRADAR_METRICS_PORT``, else 9108 (:func:`resolve_port`); port 0 picks a free one
-(tests). Health answers are JSON with a
-reason per check, 200 when fine and 503 when not, so probes and humans read the same thing.
+(tests). Health answers are JSON with a reason per check, 200 when fine and 503 when not,
+so probes and humans read the same thing.
 
 >>> from prometheus_client import CollectorRegistry
 >>> import urllib.request
