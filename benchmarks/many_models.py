@@ -19,8 +19,9 @@ the same run, and the issue-15 targets are printed beside the figures.
    * ``MiB/model``: RSS growth (after ``gc.collect()``) from before the engine was built,
      divided by the models, after the load, and again once the metrics hold the models
      (``+metrics``, what a ``driftradar run`` process holds; target <= 0.5 MiB), and after
-     ``/metrics`` was rendered (``+scrape``: each model's lines of text, kept until it
-     changes, as a scraped process holds them). RSS also
+     ``/metrics`` was rendered (``+scrape``: ``+metrics`` plus what rendering it added:
+     each model's lines of text, kept until it changes, and the body's freed memory the
+     allocator keeps; the checkpoints timed before it add their own, printed apart). RSS also
      holds what the allocators keep of freed memory: the 1-model row, after millions of
      events, is mostly that; the figure means something at hundreds of models;
    * ``view``, ``tick``, ``turn``: what an idle runner does, timed with the real classes
@@ -377,6 +378,8 @@ def measure_load(args: argparse.Namespace) -> dict[str, Any]:
     def render() -> bytes:
         return exposition(served.registry, served.snapshots)[0]
 
+    gc.collect()
+    before_scrape = _rss()  # (the checkpoints above leave their own freed memory)
     start = time.perf_counter()
     render()  # the first scrape formats every model's lines
     first_scrape = time.perf_counter() - start
@@ -392,7 +395,8 @@ def measure_load(args: argparse.Namespace) -> dict[str, Any]:
         "mib_per_model_load": (after_load - rss0) / MIB / models,
         "mib_per_model": (rss1 - rss0) / MIB / models,
         "mib_per_model_metrics": (rss2 - rss0) / MIB / models,
-        "mib_per_model_scrape": (rss3 - rss0) / MIB / models,
+        "mib_per_model_scrape": (rss2 - rss0 + rss3 - before_scrape) / MIB / models,
+        "mib_per_model_checkpoints": (before_scrape - rss2) / MIB / models,
         "first_view_ms": first_view * 1e3,
         "view_ms": view * 1e3,
         "tick_ms": tick_best * 1e3,
@@ -779,7 +783,9 @@ def _print_loads(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
         f"checkpoint at {top['models']} models: {top['checkpoint_ms']:.0f} ms and "
         f"{top['checkpoint_mib']:.1f} MiB to Redis when every model changed; after events of "
         f"{min(FEW, top['models'])} models {top['checkpoint_few_ms']:.1f} ms and "
-        f"{top['checkpoint_few_mib']:.2f} MiB (the engine side; Redis's own time not included)"
+        f"{top['checkpoint_few_mib']:.2f} MiB (the engine side; Redis's own time not included); "
+        f"RSS after those checkpoints +{top['mib_per_model_checkpoints']:.2f} MiB per model "
+        "(freed memory the allocator keeps)"
     )
     print(
         f"targets (issue 15) at {top['models']} models: idle <= {TARGET_IDLE_CORE} core "
