@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -139,16 +140,23 @@ def stop_process(
 ) -> bool:
     """SIGTERM ``ref``, wait up to ``timeout`` s, then SIGKILL. False if it was already gone.
 
-    Pass the ``popen`` that started it (if this process did) so that it is reaped.
+    Pass the ``popen`` that started it (if this process did) so that it is reaped. Our own
+    child is signalled through ``popen`` whatever its start time reads now: that reading
+    moves with the wall clock (psutil derives it from the boot time), and a clock stepped
+    during a long run must not make us leave our servers running.
     """
-    proc = ref.process()
-    if proc is None:
-        _reap(popen)
-        return False
+    if popen is not None:
+        if popen.poll() is not None:
+            return False
+        signaller: Any = popen
+    else:
+        signaller = ref.process()
+        if signaller is None:
+            return False
     for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, timeout)):
         try:
-            proc.send_signal(sig)
-        except psutil.NoSuchProcess:
+            signaller.send_signal(sig)
+        except (psutil.NoSuchProcess, ProcessLookupError):
             break
         if wait_until(lambda: _exited(ref, popen), wait, interval=0.01):
             break

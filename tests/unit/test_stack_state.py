@@ -143,3 +143,23 @@ def test_listens_on_sees_only_our_listening_port() -> None:
         assert listens_on(me, port)
         assert not listens_on(me, free_port())
         assert not listens_on(_not_running(), port)
+
+
+def test_our_own_server_is_stopped_even_when_its_start_time_reads_differently() -> None:
+    """The start time psutil reports moves with the wall clock; a child we started is
+    stopped through its Popen whatever it reads (a stepped clock once left test stacks
+    running after the session)."""
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True
+    )
+    try:
+        ref = ProcessRef.of(child.pid)
+        stepped = ProcessRef(ref.pid, ref.create_time - 3.0)  # the clock moved 3 s since
+        assert stepped.process() is None  # identity by start time alone would call it gone
+        assert stop_process(stepped, timeout=5.0, popen=child)
+        assert child.poll() is not None
+        assert not stop_process(stepped, timeout=5.0, popen=child)  # already stopped
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
