@@ -319,10 +319,8 @@ class WindowedDetector(Detector):
             or self._seen != follower._seen
         ):
             return False
-        theirs = follower._ordered_window()
-        if not np.array_equal(
-            self._ordered_window()[len(self._ordered_window()) - len(theirs) :], theirs
-        ):
+        ours, theirs = self._ordered_window(), follower._ordered_window()
+        if not np.array_equal(ours[len(ours) - len(theirs) :], theirs):
             return False
         share = self._leads if self._leads is not None else _SharedRing(self)
         share.followers += 1
@@ -387,11 +385,10 @@ class WindowedDetector(Detector):
         return np.concatenate((self._ring[self._pos :], self._ring[: self._pos]))
 
     def _store(self, codes: npt.NDArray[Any]) -> None:
-        """Write ``codes`` into the ring after the newest value (wrapping around); a
-        follower only moves its position (the leader wrote them)."""
+        """Write ``codes`` into the ring after the newest value (wrapping around); nothing
+        for a follower (the leader wrote them, its window is the leader's newest values)."""
         ring, size = self._ring, self._params.window_size
         if self._follows is not None:
-            self._pos = 0 if len(codes) >= size else (self._pos + len(codes)) % size
             return
         if len(codes) >= size:
             ring[:] = codes[-size:]
@@ -468,10 +465,10 @@ class WindowedDetector(Detector):
                 trace.marks.append((pos + 1, self._last, self._evaluations, state))
             last_pos = pos
         out[last_pos:] = int(state)
-        keep = ext[-size:]
         if self._follows is None:
+            keep = ext[-size:]
             self._ring[: len(keep)] = keep
-        self._pos = len(keep) % size
+            self._pos = len(keep) % size
         self._seen = seen_end
         self._state = state
         return out

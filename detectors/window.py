@@ -217,7 +217,7 @@ class NumericWindowTest(WindowedDetector):
     def _set_reference(self, reference: Profile) -> None:
         super()._set_reference(reference)
         assert isinstance(reference, NumericProfile)
-        arrays = _numeric_reference(reference)
+        self._arrays = arrays = _numeric_reference(reference)
         self._bounds = arrays.bounds
         self._ref_share = arrays.share
         self._ref_quantiles = arrays.quantiles
@@ -549,8 +549,7 @@ class KolmogorovSmirnov(NumericWindowTest):
 
     def _set_reference(self, reference: Profile) -> None:
         super()._set_reference(reference)
-        assert isinstance(reference, NumericProfile)
-        self._cdf = _numeric_reference(reference).cdf
+        self._cdf = self._arrays.cdf
 
     def _evaluate(self, window: npt.NDArray[Any]) -> Verdict:
         assert self._reference is not None

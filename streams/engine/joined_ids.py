@@ -25,7 +25,7 @@ a small dict (at most an eighth of the entries, or 256).
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 import numpy as np
@@ -175,21 +175,18 @@ class JoinedIds:
         while len(self) and self.oldest_time() < limit:
             self._pop_oldest()
 
-    def items(self) -> Iterator[tuple[int, float]]:
-        """(key, time) of every entry, oldest first."""
-        keys = np.frombuffer(self._keys, dtype=np.uint64)[self._head :].tolist()
-        yield from zip(keys, self._times[self._head :], strict=True)
-        fresh = self._fresh
-        yield from zip(id_keys(list(fresh)).tolist(), fresh.values(), strict=True)
-
     # -- checkpointing -------------------------------------------------------------------
 
     def to_data(self) -> dict[str, bytes]:
         """Keys and times, oldest first, as little-endian bytes (u64, f64)."""
-        entries = list(self.items())
-        keys = np.fromiter((k for k, _ in entries), dtype="<u8", count=len(entries))
-        times = np.fromiter((t for _, t in entries), dtype="<f8", count=len(entries))
-        return {"keys": keys.tobytes(), "times": times.tobytes()}
+        head, fresh = self._head, self._fresh
+        keys = np.concatenate(
+            (np.frombuffer(self._keys, dtype=np.uint64)[head:], id_keys(list(fresh)))
+        )
+        times = np.concatenate(
+            (np.frombuffer(self._times, dtype=np.float64)[head:], list(fresh.values()))
+        )
+        return {"keys": keys.astype("<u8").tobytes(), "times": times.astype("<f8").tobytes()}
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any], capacity: int) -> JoinedIds:
