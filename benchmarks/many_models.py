@@ -16,14 +16,18 @@ the same run, and the issue-15 targets are printed beside the figures.
 
    * ``load ev/s``, ``steady ev/s``: events/s of ``Engine.process`` alone (the records are
      made outside the timed calls), and their ratio to the 1-model row (target >= 0.60);
-   * ``MiB/model``: RSS growth (after ``gc.collect()``) from before the engine was built,
-     divided by the models, after the load, and again once the metrics hold the models
-     (``+metrics``, what a ``driftradar run`` process holds; target <= 0.5 MiB), and after
-     ``/metrics`` was rendered (``+scrape``: ``+metrics`` plus what rendering it added:
-     each model's lines of text, kept until it changes, and the body's freed memory the
-     allocator keeps; the checkpoints timed before it add their own, printed apart). RSS also
-     holds what the allocators keep of freed memory: the 1-model row, after millions of
-     events, is mostly that; the figure means something at hundreds of models;
+   * ``MiB/model``: RSS growth from before the engine was built, divided by the models,
+     after the load and the steady part; then, cumulatively, once the metrics hold the
+     models (``+metrics``), after the checkpoints timed below (``+ckpt``: what a checkpoint
+     keeps, each idle detector's encoded snapshot) and after ``/metrics`` was rendered
+     (``+scrape``: each model's lines of text, kept until it changes) — the last is what a
+     ``driftradar run`` process holds (target <= 0.5 MiB). Each RSS is read after
+     ``gc.collect()`` and, as the runner does after every checkpoint, after free pages went
+     back to the system (``streams.runner.allocator.release_free_memory``, unless
+     ``--no-tune-malloc``); what the allocator held before that is printed apart. RSS still
+     holds what the allocators cannot give back (partly used pages and arenas): the 1-model
+     row, after millions of events, is mostly that; the figure means something at hundreds
+     of models;
    * ``view``, ``tick``, ``turn``: what an idle runner does, timed with the real classes
      (``streams.runner.app.Runner``'s own observer, a ``MonitorMetrics``, the engine): the
      engine view copied into the metrics (``LoopObserver.maybe_view``, forced due, + the
@@ -33,9 +37,11 @@ the same run, and the issue-15 targets are printed beside the figures.
      CPU-seconds per second of all three at the runner's default cadences (target <= 0.05
      core at 1000 models); above 1, a view outlasts its cadence and the idle loop does
      nothing but views (one core busy);
-   * ``checkpoint``: the engine side of one checkpoint of every partition when every model
-     changed since the last one (``Engine.checkpoint_partition``: state and status of the
-     changed models; no Redis), paid every ``checkpoint.every_seconds`` while events arrive;
+   * ``checkpoint``: one checkpoint of every partition when every model (and every detector:
+     each model got a labelled prediction) changed since the last one
+     (``Engine.checkpoint_partition``: state and status of the changed models, encoded as the
+     store writes them; Redis's own time not included), paid every ``checkpoint.every_events``
+     or ``checkpoint.every_seconds`` while events arrive;
      ``ckpt few``: the same after events of only 10 models (a checkpoint costs the models
      that changed), and its ``ratio`` to ``checkpoint``; ``1st scrape``: rendering
      ``/metrics`` as it is served (``streams.metrics.exposition``) once every model changed,
@@ -175,8 +181,13 @@ def batches(records: Iterator[InputRecord], size: int) -> Iterator[list[InputRec
 # -- in process -------------------------------------------------------------------------------
 
 
-def _rss() -> int:
+def _rss(release: bool = False) -> int:
+    """RSS after a garbage collection and, if ``release``, after free pages went back."""
+    from streams.runner.allocator import release_free_memory
+
     gc.collect()
+    if release:
+        release_free_memory()
     return int(psutil.Process().memory_info().rss)
 
 
@@ -246,16 +257,10 @@ def _runner(engine: Any) -> Any:
     return Runner(settings, engine, metrics=metrics)
 
 
-def _checkpoint(engine: Any) -> None:
-    """The engine side of one checkpoint of every partition, as the runner makes it."""
-    for p in sorted(engine.partitions()):
-        engine.checkpoint_partition(p)
-        engine.checkpoint_saved(p)
-
-
-def _checkpoint_bytes(engine: Any) -> int:
-    """Bytes one checkpoint of every partition hands to Redis (model snapshots as msgpack,
-    status as JSON, the partitions' own state), untimed."""
+def _checkpoint(engine: Any) -> int:
+    """One checkpoint of every partition as the runner makes it, up to Redis: the engine's
+    changes, encoded as the store encodes them (model snapshots and the partitions' own state
+    as msgpack, status as JSON); returns the bytes it would write."""
     import msgspec
 
     written = 0
@@ -316,22 +321,24 @@ def measure_load(args: argparse.Namespace) -> dict[str, Any]:
     gc.freeze()  # as the runner does before its loop: start-up objects are never rescanned
     if args.tune_malloc:
         tune_malloc()  # as the runner does too (streams.runner.allocator)
-    rss0 = _rss()
+    release = args.tune_malloc  # the runner releases free pages after each checkpoint
+    rss0 = _rss(release)
     engine = Engine(MonitorConfig())
     load_events, load_seconds = _feed(
         engine, labelled_stream(models, load), args.batch, args.chunks
     )
-    after_load = _rss()
+    after_load = _rss(release)
     steady_records = labelled_stream(models, steady, first_round=load + LABEL_LAG, seed=1)
     steady_events, steady_seconds = _feed(engine, steady_records, args.batch, args.chunks)
-    rss1 = _rss()
+    unreleased = _rss()
+    rss1 = _rss(release)
     cadence = _runner_defaults()
     runner = _runner(engine)
     observer = runner.observer
     start = time.perf_counter()
     _view(observer, engine)  # the first view makes every series: not an idle one
     first_view = time.perf_counter() - start
-    rss2 = _rss()
+    rss2 = _rss(release)
     view = _best(lambda: _view(observer, engine), args.repeat)
     now = [time.time()]
 
@@ -355,11 +362,10 @@ def measure_load(args: argparse.Namespace) -> dict[str, Any]:
         + turn_best / cadence["poll_timeout"]
     )
 
-    def every_model_changed() -> None:
-        for p in engine.partitions():
-            engine.save_whole(p)
-
     rounds = iter(range(load + steady + LABEL_LAG, 10**9, 2))
+
+    def every_model_changed() -> None:  # a prediction and a label each: every detector too
+        engine.process(list(labelled_stream(models, 1, first_round=next(rounds))))
 
     def few_models_changed() -> None:
         first = next(rounds)
@@ -370,22 +376,22 @@ def measure_load(args: argparse.Namespace) -> dict[str, Any]:
     )
     few_best = _best(lambda: _checkpoint(engine), args.repeat, few_models_changed)
     every_model_changed()
-    all_bytes = _checkpoint_bytes(engine)
+    all_bytes = _checkpoint(engine)
     few_models_changed()
-    few_bytes = _checkpoint_bytes(engine)
+    few_bytes = _checkpoint(engine)
     served = runner.metrics
 
     def render() -> bytes:
         return exposition(served.registry, served.snapshots)[0]
 
     gc.collect()
-    before_scrape = _rss()  # (the checkpoints above leave their own freed memory)
+    before_scrape = _rss(release)  # (the checkpoints above may leave their own)
     start = time.perf_counter()
     render()  # the first scrape formats every model's lines
     first_scrape = time.perf_counter() - start
     scrape = _best(render, max(1, args.repeat // 2))
     gc.collect()
-    rss3 = _rss()
+    rss3 = _rss(release)
     result: dict[str, Any] = {
         "models": models,
         "load_events": load_events,
@@ -394,9 +400,11 @@ def measure_load(args: argparse.Namespace) -> dict[str, Any]:
         "steady_per_s": steady_events / steady_seconds if steady_seconds else float("nan"),
         "mib_per_model_load": (after_load - rss0) / MIB / models,
         "mib_per_model": (rss1 - rss0) / MIB / models,
+        "mib_per_model_unreleased": (unreleased - rss0) / MIB / models,
+        "released": release,
         "mib_per_model_metrics": (rss2 - rss0) / MIB / models,
-        "mib_per_model_scrape": (rss2 - rss0 + rss3 - before_scrape) / MIB / models,
-        "mib_per_model_checkpoints": (before_scrape - rss2) / MIB / models,
+        "mib_per_model_checkpoints": (before_scrape - rss0) / MIB / models,
+        "mib_per_model_scrape": (rss3 - rss0) / MIB / models,
         "first_view_ms": first_view * 1e3,
         "view_ms": view * 1e3,
         "tick_ms": tick_best * 1e3,
@@ -754,7 +762,8 @@ def _print_loads(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
     )
     header = (
         f"{'models':>6} {'events':>9} {'load ev/s':>10} {'ratio':>6} {'steady ev/s':>11} "
-        f"{'ratio':>6} {'MiB/model':>9} {'+metrics':>8} {'+scrape':>8} {'1st view':>9} "
+        f"{'ratio':>6} {'MiB/model':>9} {'+metrics':>8} {'+ckpt':>8} {'+scrape':>8} "
+        f"{'1st view':>9} "
         f"{'view':>9} {'tick':>8} {'turn':>8} {'idle core':>9} {'checkpoint':>10} {'ckpt few':>9} "
         f"{'ratio':>6} {'1st scrape':>10} {'scrape':>9}"
     )
@@ -767,7 +776,7 @@ def _print_loads(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
             f"{r['load_per_s']:>10,.0f} {r['load_per_s'] / base['load_per_s']:>6.2f} "
             f"{r['steady_per_s']:>11,.0f} {r['steady_per_s'] / base['steady_per_s']:>6.2f} "
             f"{r['mib_per_model']:>9.3f} {r['mib_per_model_metrics']:>8.3f} "
-            f"{r['mib_per_model_scrape']:>8.3f} "
+            f"{r['mib_per_model_checkpoints']:>8.3f} {r['mib_per_model_scrape']:>8.3f} "
             f"{r['first_view_ms']:>7.1f}ms {r['view_ms']:>7.1f}ms {r['tick_ms']:>6.2f}ms "
             f"{r['turn_ms']:>6.3f}ms {r['idle_core']:>9.3f} {r['checkpoint_ms']:>8.0f}ms "
             f"{r['checkpoint_few_ms']:>7.1f}ms {r['checkpoint_few_ms'] / r['checkpoint_ms']:>6.3f} "
@@ -783,15 +792,20 @@ def _print_loads(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
         f"checkpoint at {top['models']} models: {top['checkpoint_ms']:.0f} ms and "
         f"{top['checkpoint_mib']:.1f} MiB to Redis when every model changed; after events of "
         f"{min(FEW, top['models'])} models {top['checkpoint_few_ms']:.1f} ms and "
-        f"{top['checkpoint_few_mib']:.2f} MiB (the engine side; Redis's own time not included); "
-        f"RSS after those checkpoints +{top['mib_per_model_checkpoints']:.2f} MiB per model "
-        "(freed memory the allocator keeps)"
+        f"{top['checkpoint_few_mib']:.2f} MiB (engine and encoding; Redis's own time not "
+        "included)"
     )
+    if top["released"]:
+        print(
+            f"before free pages went back (the runner does it after each checkpoint), RSS held "
+            f"{top['mib_per_model_unreleased']:.3f} MiB per model after the steady part, "
+            f"against {top['mib_per_model']:.3f} after"
+        )
     print(
         f"targets (issue 15) at {top['models']} models: idle <= {TARGET_IDLE_CORE} core "
         f"(now {top['idle_core']:.3f}); <= {TARGET_MIB} MiB per model (now "
-        f"{top['mib_per_model_metrics']:.2f} with metrics, "
-        f"{top['mib_per_model_scrape']:.2f} once scraped); load ratio >= {TARGET_RATIO} (now "
+        f"{top['mib_per_model_scrape']:.2f} with metrics, checkpoints and a scrape); "
+        f"load ratio >= {TARGET_RATIO} (now "
         f"{top['load_per_s'] / base['load_per_s']:.2f}; steady "
         f"{top['steady_per_s'] / base['steady_per_s']:.2f})"
     )

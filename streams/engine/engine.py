@@ -481,7 +481,7 @@ class Engine:
         models = self._to_save(partition)
         book = self._books.get(partition, _PartitionBook())
         with _collector_paused():
-            snapshots = {m.model_id: m.snapshot() for m in models}
+            snapshots = {m.model_id: m.snapshot(encoded=True) for m in models}
         return PartitionChanges(
             state=self._partition_state(partition),
             models=snapshots,

@@ -83,7 +83,7 @@ from streams.engine.config import CheckpointConfig, JoinConfig
 from streams.engine.engine import MisroutedResultError
 from streams.engine.records import EngineOutput, InputRecord, PartitionChanges
 from streams.metrics import MonitorMetrics
-from streams.runner.allocator import tune_malloc
+from streams.runner.allocator import release_free_memory, tune_malloc
 from streams.runner.chunks import ModelChunks
 from streams.runner.decode import Rejected, decode_batch, key_mismatch
 from streams.runner.errors import ConsumeError, OutageError
@@ -233,6 +233,7 @@ class Runner:
         self.offsets = OffsetBook(settings.consumed)
         self.progress = _Progress()
         self.stopping = False
+        self.malloc_tuned = False  # then free pages go back to the system after checkpoints
         consumer_properties, producer_properties = split_properties(settings.kafka)
         self._session_settings = SessionSettings(
             bootstrap=settings.bootstrap,
@@ -291,6 +292,7 @@ class Runner:
             tuned = tune_malloc()
             if tuned:
                 log.debug("malloc tuned: %s", tuned)
+                self.malloc_tuned = True
             try:
                 while not self.stopping:
                     loop.step()
@@ -603,6 +605,9 @@ class _Loop:
         progress.since_checkpoint = 0
         progress.last_checkpoint = self._last_redis_check = time.monotonic()
         self._commit(checkpoints)
+        del checkpoints  # (their encoded models are the bulk of what is freed)
+        if self.runner.malloc_tuned:
+            release_free_memory()  # what the checkpoint and the batches since freed
         log.debug("checkpointed partitions %s", sorted(partitions))
 
     def _save(self, partitions: frozenset[int]) -> list[PartitionCheckpoint]:

@@ -166,19 +166,35 @@ def test_outputs_and_status_do_not_depend_on_batch_boundaries() -> None:
 
 
 def test_idle_detectors_are_not_serialised_again() -> None:
-    """A detector that took no value since the last snapshot reuses it; others are fresh."""
+    """For a checkpoint, a detector that took no value since the last snapshot reuses its
+    encoded one; others are encoded afresh; either way the msgpack is the plain snapshot's."""
     policy = CONFIG.defaults.alarms
     signal = Signal.create(
         "feature:x", "data_drift", {"adwin": {}, "psi": {}}, warmup=50, policy=policy, n_detectors=1
     )
     signal.feed([float(i % 7) for i in range(300)])
-    first = signal.snapshot()
-    again = signal.snapshot()
-    assert [slot[1] for slot in again["slots"]] == [slot[1] for slot in first["slots"]]
+    first = signal.snapshot(encoded=True)
+    again = signal.snapshot(encoded=True)
+    assert all(isinstance(slot[1], msgspec.Raw) for slot in first["slots"])
     assert all(a[1] is b[1] for a, b in zip(again["slots"], first["slots"], strict=True))
+    assert msgspec.msgpack.decode(msgspec.msgpack.encode(first)) == _round_trip(signal.snapshot())
     signal.feed([None, 3.0])  # one rejected value, one update
-    later = signal.snapshot()
+    later = signal.snapshot(encoded=True)
     for label, data, *_ in later["slots"]:
-        assert data == signal.detector(label).snapshot()
-        assert data["updates"] == 301
-    assert later != first
+        plain = msgspec.msgpack.decode(data)
+        assert plain == _round_trip(signal.detector(label).snapshot())
+        assert plain["updates"] == 301
+    assert _round_trip(later) != _round_trip(first)
+    assert all(isinstance(slot[1], dict) for slot in signal.snapshot()["slots"])
+
+
+def test_a_checkpoint_holds_the_model_snapshots_as_their_msgpack() -> None:
+    """What a checkpoint hands to Redis encodes to the models' plain snapshots."""
+    engine = Engine(CONFIG)
+    for batch in batches(churn_stream(1500, seed=3), 250):
+        engine.process(batch)
+    for p in engine.partitions():
+        changes = engine.checkpoint_partition(p)
+        plain = {m["model_id"]: m for m in engine.snapshot_partition(p)["models"]}
+        assert _round_trip(dict(changes.models)) == _round_trip(plain)
+        engine.checkpoint_saved(p)
