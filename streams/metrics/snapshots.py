@@ -12,7 +12,10 @@ replica no longer owns; swapping a finished set of samples does not.
 lines are formatted once after it changed and kept as text, so a scrape of an idle monitor
 joins cached bytes instead of making and formatting a sample object per series (about a
 microsecond each; kept, they took ~160 KiB per model against ~60 KiB of text at ~1 000
-series per model). The client's own encoders skip them meanwhile (:meth:`muted`).
+series per model). Once rendered, the text is all that is kept of an owner: its samples
+(~80 KiB per model) are dropped and read back from the text when a collector asks
+(:meth:`collect`, tests and ``value()``; not the served path). The client's own encoders
+skip these families meanwhile (:meth:`muted`).
 
 >>> from prometheus_client import CollectorRegistry, generate_latest
 >>> snaps = SnapshotGauges({"demo_lag": ("Lag.", ("partition",))})
@@ -31,6 +34,7 @@ series per model). The client's own encoders skip them meanwhile (:meth:`muted`)
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -53,13 +57,13 @@ class SnapshotGauges(Collector):
     def __init__(self, families: Mapping[str, tuple[str, Sequence[str]]]) -> None:
         self._specs = {name: (doc, tuple(labels)) for name, (doc, labels) in families.items()}
         self._current: dict[str, GaugeMetricFamily] = {}
-        # owner -> family -> samples; each owner's entry is swapped whole
-        self._owned: dict[str, dict[str, list[Sample]]] = {}
+        # owner -> family -> samples, or their text once rendered; swapped whole, under
+        # _lock (a scrape's thread swaps samples for text only if they are still current)
+        self._owned: dict[str, dict[str, list[Sample]] | _Rendered] = {}
+        self._lock = threading.Lock()
         self._changes = 0  # owner updates so far; a scrape rebuilds only after one
         self._built: dict[str, tuple[int, GaugeMetricFamily]] = {}
         self._owned_families: set[str] = set()
-        # owner -> (the samples they were rendered from, family -> text lines)
-        self._text: dict[str, tuple[dict[str, list[Sample]], dict[str, bytes]]] = {}
         self._muted = threading.local()
 
     def replace(self, name: str, samples: Iterable[Sample]) -> None:
@@ -77,17 +81,17 @@ class SnapshotGauges(Collector):
             if name not in self._specs:
                 raise KeyError(name)
         self._owned_families.update(samples)
-        self._owned[owner] = {name: list(values) for name, values in samples.items() if values}
+        owned = {name: list(values) for name, values in samples.items() if values}
+        with self._lock:
+            self._owned[owner] = owned
         self._changes += 1
 
     def keep_owners(self, owners: Collection[str]) -> None:
         """Forget the samples of every owner not in ``owners``."""
-        for owner in [o for o in self._owned if o not in owners]:
-            del self._owned[owner]
-            self._changes += 1
-        # (a scrape in another thread may have cached an owner just removed: sweep them all)
-        for owner in [o for o in list(self._text) if o not in self._owned]:
-            self._text.pop(owner, None)
+        with self._lock:
+            for owner in [o for o in self._owned if o not in owners]:
+                del self._owned[owner]
+                self._changes += 1
 
     def samples(self, name: str) -> list[Sample]:
         """The current samples of ``name`` (for tests and health checks)."""
@@ -113,7 +117,7 @@ class SnapshotGauges(Collector):
         family.samples = [
             PromSample(name, dict(zip(labels, values, strict=True)), value)
             for per_family in owned
-            for values, value in per_family.get(name, ())
+            for values, value in _samples_of(per_family, name, labels)
         ]
         self._built[name] = (changes, family)
         return family
@@ -151,21 +155,21 @@ class SnapshotGauges(Collector):
                     )
                 )
                 continue
-            for owner, samples in list(self._owned.items()):  # a copy: updates go on
-                out.append(self._owner_text(owner, samples, name, labels))
+            for owner, owned in list(self._owned.items()):  # a copy: updates go on
+                texts = owned.texts if isinstance(owned, _Rendered) else self._render(owner, owned)
+                out.append(texts.get(name, b""))
         return b"".join(out)
 
-    def _owner_text(
-        self, owner: str, samples: dict[str, list[Sample]], name: str, labels: tuple[str, ...]
-    ) -> bytes:
-        cached = self._text.get(owner)
-        if cached is None or cached[0] is not samples:  # changed since it was rendered
-            cached = self._text[owner] = (samples, {})
-        texts = cached[1]
-        text = texts.get(name)
-        if text is None:
-            text = texts[name] = _lines(name, labels, samples.get(name, ()))
-        return text
+    def _render(self, owner: str, samples: dict[str, list[Sample]]) -> dict[str, bytes]:
+        """Every family of ``owner`` as text; kept in place of ``samples`` unless the owner
+        changed meanwhile (then the next scrape renders the new ones)."""
+        texts = {
+            name: _lines(name, self._specs[name][1], values) for name, values in samples.items()
+        }
+        with self._lock:
+            if self._owned.get(owner) is samples:
+                self._owned[owner] = _Rendered(texts)
+        return texts
 
     def describe(self) -> Iterator[Metric]:
         for name, (doc, labels) in self._specs.items():
@@ -178,6 +182,46 @@ class SnapshotGauges(Collector):
             family = self._family(name)
             if family is not None:
                 yield family
+
+
+class _Rendered:
+    """An owner's families as the text lines a scrape serves (family -> lines)."""
+
+    __slots__ = ("texts",)
+
+    def __init__(self, texts: dict[str, bytes]) -> None:
+        self.texts = texts
+
+
+def _samples_of(
+    owned: dict[str, list[Sample]] | _Rendered, name: str, labels: tuple[str, ...]
+) -> Iterable[Sample]:
+    """An owner's samples of family ``name``: kept, or read back from its text."""
+    if not isinstance(owned, _Rendered):
+        return owned.get(name, ())
+    return _parse(owned.texts.get(name, b""), labels)
+
+
+#: One label of a sample line, ``name="value"`` with the value escaped as :func:`_escape` does.
+_LABEL: Final = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+_UNESCAPE: Final = re.compile(r"\\(.)")
+
+
+def _parse(text: bytes, labels: tuple[str, ...]) -> list[Sample]:
+    """The samples of lines written by :func:`_lines` (label values in ``labels`` order).
+
+    >>> _parse(_lines("m", ("b", "a"), [(('x"\\n', "y"), 2.5)]), ("b", "a"))
+    [(('x"\\n', 'y'), 2.5)]
+    """
+    out: list[Sample] = []
+    for line in text.decode().splitlines():
+        head, _, value = line.rpartition(" ")
+        found = {
+            key: _UNESCAPE.sub(lambda m: "\n" if m.group(1) == "n" else m.group(1), raw)
+            for key, raw in _LABEL.findall(head)
+        }
+        out.append((tuple(found[k] for k in labels), float(value)))
+    return out
 
 
 #: The client's float formatting (``NaN``, ``+Inf``, ``2e+20``…), typed.

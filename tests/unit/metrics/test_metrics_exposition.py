@@ -117,3 +117,48 @@ def test_a_model_that_leaves_leaves_the_scrape(metrics: MonitorMetrics) -> None:
     body = _get(app)[2]
     assert b'driftradar_drift_active{detector="psi",model_id="churn"' not in body
     assert b'model_id="other"' in body
+
+
+def test_a_scraped_model_is_kept_as_its_text_and_read_back_from_it(
+    metrics: MonitorMetrics,
+) -> None:
+    """After a scrape only the text of a model is kept (its samples are dropped); the
+    client's collectors read the same samples back, odd label values and floats included."""
+    before = generate_latest(metrics.registry)
+    gauges = metrics.snapshots
+    gauges.set_owner("odd", {"driftradar_prediction_mean": [(('q"\\\n',), float("inf"))]})
+    gauges.set_owner("tiny", {"driftradar_prediction_mean": [(("t",), 1e-300)]})
+    expected = generate_latest(metrics.registry)
+    assert expected != before
+    exposition(metrics.registry, gauges)
+    assert all(isinstance(owned, snapshots._Rendered) for owned in gauges._owned.values())
+    assert _lines(generate_latest(metrics.registry)) == _lines(expected)
+    assert metrics.value("driftradar_prediction_mean", model_id='q"\\\n') == float("inf")
+    assert metrics.value("driftradar_prediction_mean", model_id="t") == 1e-300
+    assert metrics.value("driftradar_prediction_mean", model_id="churn") == 0.41
+
+
+def test_a_model_that_changes_during_a_scrape_keeps_its_new_samples(
+    metrics: MonitorMetrics, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The scrape's thread keeps a model's text in place of its samples only if they are
+    still the current ones: an update made meanwhile is neither lost nor overwritten."""
+    gauges = metrics.snapshots
+    real = snapshots._lines
+    changed = _models("churn")
+    changed["churn"]["prediction_mean"] = 0.77
+
+    def update_meanwhile(name: str, labels: tuple[str, ...], samples: Any) -> bytes:
+        text = real(name, labels, samples)
+        if changed and b'model_id="churn"' in text:  # while churn's old samples render
+            metrics.update_from_engine({"models": changed, "model_ids": ["churn"]})
+            changed.clear()
+        return text
+
+    monkeypatch.setattr(snapshots, "_lines", update_meanwhile)
+    first = exposition(metrics.registry, gauges)[0]
+    assert not changed, "the update was made during the scrape"
+    assert first.count(b'driftradar_prediction_mean{model_id="churn"}') == 1
+    assert metrics.value("driftradar_prediction_mean", model_id="churn") == 0.77
+    second = exposition(metrics.registry, gauges)[0]
+    assert b'driftradar_prediction_mean{model_id="churn"} 0.77' in second
