@@ -60,7 +60,9 @@ the same run, and the issue-15 targets are printed beside the figures.
    per model, the figure of issue 15): the time from its partition assignment to the
    checkpoint holding every offset (includes up to one ``checkpoint.every_seconds``), events/s,
    CPU-seconds per 1000 events, then its CPU over ``--idle-seconds`` of idleness (cores) and
-   its RSS per model beyond the empty monitor's. Then **scale-out**: two ``driftradar run``
+   its RSS per model beyond the empty monitor's, and its largest RSS during the load
+   (``peak RSS``: what a backlog costs on top — the per-model chunks held, the batches in
+   flight, a checkpoint's encoding). Then **scale-out**: two ``driftradar run``
    members of a new group read the same events (two partitions each); their aggregate
    events/s against the one member's, from the first assignment to the last checkpoint.
 
@@ -622,22 +624,25 @@ def _first_assigned(monitors: Sequence[Monitor], timeout: float = 120.0) -> floa
 
 def _drain(
     monitors: Sequence[Monitor], client: Any, group: str, sent: int, timeout: float
-) -> tuple[float, float]:
-    """Seconds from the first assignment to the checkpoint holding all ``sent`` offsets, and
-    the CPU-seconds the members used meanwhile."""
+) -> tuple[float, float, int]:
+    """Seconds from the first assignment to the checkpoint holding all ``sent`` offsets, the
+    CPU-seconds the members used meanwhile, and the largest RSS of one member (sampled every
+    0.1 s)."""
     assigned = _first_assigned(monitors)
     cpu0 = sum(m.cpu() for m in monitors)
+    peak = 0
     deadline = time.monotonic() + timeout
     while (done := _checkpointed(client, group))[0] < sent:
         for monitor in monitors:
             monitor.check()
+            peak = max(peak, monitor.rss())
         if time.monotonic() > deadline:
             tails = "\n".join(m.tail() for m in monitors)
             raise RuntimeError(
                 f"only {done[0]} of {sent} events checkpointed after {timeout:.0f} s:\n{tails}"
             )
         time.sleep(0.1)
-    return done[1] - assigned, sum(m.cpu() for m in monitors) - cpu0
+    return done[1] - assigned, sum(m.cpu() for m in monitors) - cpu0, peak
 
 
 def measure_e2e(args: argparse.Namespace) -> dict[str, Any]:
@@ -677,7 +682,7 @@ def measure_e2e(args: argparse.Namespace) -> dict[str, Any]:
             client = redis.Redis.from_url(stack.redis_url)
             monitor = Monitor(env, E2E_GROUP_LOAD, work / "load.log")
             try:
-                load_seconds, load_cpu = _drain(
+                load_seconds, load_cpu, load_peak = _drain(
                     [monitor], client, E2E_GROUP_LOAD, sent, args.e2e_timeout
                 )
                 time.sleep(args.settle)
@@ -688,7 +693,7 @@ def measure_e2e(args: argparse.Namespace) -> dict[str, Any]:
             # scale-out: two members of one group read the same events (2 partitions each)
             pair = [Monitor(env, E2E_GROUP_PAIR, work / f"pair-{i}.log") for i in (1, 2)]
             try:
-                pair_seconds, pair_cpu = _drain(
+                pair_seconds, pair_cpu, _ = _drain(
                     pair, client, E2E_GROUP_PAIR, sent, args.e2e_timeout
                 )
             finally:
@@ -707,6 +712,7 @@ def measure_e2e(args: argparse.Namespace) -> dict[str, Any]:
         "empty_idle_core": empty_idle,
         "empty_rss_mib": empty_rss / MIB,
         "mib_per_model": (rss - empty_rss) / MIB / args.e2e_models,
+        "peak_rss_mib": load_peak / MIB,
         "pair_seconds": pair_seconds,
         "pair_per_s": sent / pair_seconds,
         "pair_cpu_ms_per_1000": pair_cpu / sent * 1e6,
@@ -850,18 +856,19 @@ def _print_e2e(e2e: dict[str, Any], args: argparse.Namespace) -> None:
     )
     header = (
         f"{'models':>6} {'events':>8} {'load':>7} {'events/s':>9} {'CPU ms/1k ev':>12} "
-        f"{'idle core':>9} {'RSS':>8} {'MiB/model':>9}"
+        f"{'idle core':>9} {'RSS':>8} {'MiB/model':>9} {'peak RSS':>9}"
     )
     print(header)
     print("-" * len(header))
     print(
         f"{0:>6} {0:>8} {'-':>7} {'-':>9} {'-':>12} {e2e['empty_idle_core']:>9.3f} "
-        f"{e2e['empty_rss_mib']:>4.0f} MiB {'-':>9}"
+        f"{e2e['empty_rss_mib']:>4.0f} MiB {'-':>9} {'-':>9}"
     )
     print(
         f"{e2e['models']:>6} {e2e['events']:>8} {e2e['load_seconds']:>5.1f} s "
         f"{e2e['load_per_s']:>9,.0f} {e2e['cpu_ms_per_1000']:>12.1f} {e2e['idle_core']:>9.3f} "
-        f"{e2e['rss_mib']:>4.0f} MiB {e2e['mib_per_model']:>9.2f}"
+        f"{e2e['rss_mib']:>4.0f} MiB {e2e['mib_per_model']:>9.2f} "
+        f"{e2e['peak_rss_mib']:>5.0f} MiB"
     )
     print(
         f"2 members of one group, the same {e2e['events']} events: {e2e['pair_seconds']:.1f} s, "

@@ -1,7 +1,10 @@
 """Start, watch and stop server processes by pid, safely against pid reuse and zombies.
 
 A process is named by its pid *and* its start time (:class:`ProcessRef`), so a pid file
-left behind by a crash never makes us signal an unrelated process that reused the pid.
+left behind by a crash never makes us signal an unrelated process that reused the pid. On
+Linux the start time compared is the kernel's, in clock ticks since boot: the one in seconds
+since the epoch (psutil's ``create_time``) moves when the wall clock is stepped, and a stack
+started before a step would then read as gone and be left running by ``stack down``.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ __all__ = [
     "free_port",
     "listens_on",
     "spawn",
+    "start_ticks",
     "stop_process",
     "tail",
     "wait_until",
@@ -34,10 +38,12 @@ _START_TIME_TOLERANCE = 0.05
 
 @dataclass(frozen=True)
 class ProcessRef:
-    """One process, identified by pid and start time (seconds since the epoch)."""
+    """One process, identified by pid and start time: ``start_ticks`` (clock ticks after
+    boot, Linux) when known, else ``create_time`` (seconds since the epoch, to 50 ms)."""
 
     pid: int
     create_time: float
+    start_ticks: int | None = None
 
     @classmethod
     def of(cls, pid: int) -> ProcessRef:
@@ -46,7 +52,14 @@ class ProcessRef:
         >>> ProcessRef.of(os.getpid()).is_alive()
         True
         """
-        return cls(pid, psutil.Process(pid).create_time())
+        return cls(pid, psutil.Process(pid).create_time(), start_ticks(pid))
+
+    def _same_start(self, proc: psutil.Process) -> bool:
+        if self.start_ticks is not None:
+            ticks = start_ticks(self.pid)
+            if ticks is not None:
+                return ticks == self.start_ticks
+        return abs(proc.create_time() - self.create_time) <= _START_TIME_TOLERANCE
 
     def process(self) -> psutil.Process | None:
         """The process, or None once it has fully exited (zombie included) or its pid was reused.
@@ -57,7 +70,7 @@ class ProcessRef:
         """
         try:
             proc = psutil.Process(self.pid)
-            if abs(proc.create_time() - self.create_time) > _START_TIME_TOLERANCE:
+            if not self._same_start(proc):
                 return None
             if proc.status() == psutil.STATUS_ZOMBIE and proc.num_threads() <= 1:
                 return None
@@ -67,6 +80,26 @@ class ProcessRef:
 
     def is_alive(self) -> bool:
         return self.process() is not None
+
+
+def start_ticks(pid: int) -> int | None:
+    """When ``pid`` started, in clock ticks after boot (``/proc/<pid>/stat`` field 22): a
+    number no clock step changes; None where there is no ``/proc`` or no such process.
+
+    >>> start_ticks(os.getpid()) == start_ticks(os.getpid())
+    True
+    """
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return None
+    # "pid (comm) state ppid ...": comm may hold spaces and parentheses, so split after
+    # the last ")"; starttime is the 20th field from there
+    fields = stat[stat.rfind(b")") + 2 :].split()
+    try:
+        return int(fields[19])
+    except (IndexError, ValueError):
+        return None
 
 
 def free_port(host: str = "127.0.0.1") -> int:

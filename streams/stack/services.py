@@ -173,6 +173,7 @@ class RunningService:
         return {
             "pid": self.ref.pid,
             "create_time": self.ref.create_time,
+            "start_ticks": self.ref.start_ticks,
             "port": self.port,
             "address": self.address,
             "log": str(self.log_path),
@@ -184,7 +185,11 @@ class RunningService:
         """Rebuild from :meth:`to_json` output (raises KeyError/TypeError/ValueError if bad)."""
         return cls(
             kind=kind,
-            ref=ProcessRef(int(data["pid"]), float(data["create_time"])),
+            ref=ProcessRef(
+                int(data["pid"]),
+                float(data["create_time"]),
+                None if data.get("start_ticks") is None else int(data["start_ticks"]),
+            ),
             port=int(data["port"]),
             log_path=Path(str(data["log"])),
             binary=str(data["binary"]),

@@ -163,3 +163,39 @@ def test_our_own_server_is_stopped_even_when_its_start_time_reads_differently() 
         if child.poll() is None:
             child.kill()
             child.wait()
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="start ticks come from /proc")
+def test_a_server_started_before_a_clock_step_is_still_ours_and_is_stopped() -> None:
+    """``stack down`` knows its servers from the state file only (no Popen): their start in
+    clock ticks since boot identifies them whatever the wall clock did since."""
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True
+    )
+    try:
+        ref = ProcessRef.of(child.pid)
+        assert ref.start_ticks is not None
+        stepped = ProcessRef(ref.pid, ref.create_time - 3600.0, ref.start_ticks)
+        assert stepped.is_alive()
+        reused = ProcessRef(ref.pid, ref.create_time, ref.start_ticks + 1)
+        assert not reused.is_alive()  # another process under the same pid
+        assert stop_process(stepped, timeout=5.0)
+        child.wait(timeout=5.0)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+
+
+def test_a_state_file_without_start_ticks_still_loads(tmp_path: Path) -> None:
+    """State files of earlier releases name servers by pid and create_time only."""
+    state = _state(tmp_path, ProcessRef.of(os.getpid()))
+    save_state(tmp_path, state)
+    path = tmp_path / "stack.json"
+    raw = json.loads(path.read_text())
+    for service in raw["services"].values():
+        del service["start_ticks"]
+    path.write_text(json.dumps(raw))
+    loaded = load_state(tmp_path)
+    assert loaded is not None
+    assert all(s.ref.start_ticks is None and s.ref.is_alive() for s in loaded.services.values())
