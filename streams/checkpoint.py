@@ -168,7 +168,9 @@ class PartitionCheckpoint:
     alignment: Mapping[str, Any] = field(default_factory=dict)
     #: the engine's pending-prediction delta since the last checkpoint (pending_codec)
     pending: bytes = b""
-    #: model id -> snapshot (plain data), stored one field per model
+    #: model id -> snapshot, stored one field per model as msgpack: plain data, except the
+    #: detectors' parts of the engine's snapshots, pre-encoded ``msgspec.Raw`` (msgpack
+    #: only: a JSON encoder would write the raw bytes into its output)
     models: Mapping[str, Any] = field(default_factory=dict)
     #: ``models`` and ``status`` hold every model of the partition: replace the stored ones
     complete: bool = False

@@ -214,7 +214,8 @@ def _parse(text: bytes, labels: tuple[str, ...]) -> list[Sample]:
     [(('x"\\n', 'y'), 2.5)]
     """
     out: list[Sample] = []
-    for line in text.decode().splitlines():
+    # (split at "\n" only: a label value keeps any other line break unescaped, e.g. "\r")
+    for line in text.decode().split("\n")[:-1]:
         head, _, value = line.rpartition(" ")
         found = {
             key: _UNESCAPE.sub(lambda m: "\n" if m.group(1) == "n" else m.group(1), raw)

@@ -23,6 +23,7 @@ import psutil
 
 __all__ = [
     "ProcessRef",
+    "boot_id",
     "free_port",
     "listens_on",
     "spawn",
@@ -39,11 +40,13 @@ _START_TIME_TOLERANCE = 0.05
 @dataclass(frozen=True)
 class ProcessRef:
     """One process, identified by pid and start time: ``start_ticks`` (clock ticks after
-    boot, Linux) when known, else ``create_time`` (seconds since the epoch, to 50 ms)."""
+    boot ``boot_id``, Linux) when known, else ``create_time`` (seconds since the epoch, to
+    50 ms)."""
 
     pid: int
     create_time: float
     start_ticks: int | None = None
+    boot_id: str | None = None
 
     @classmethod
     def of(cls, pid: int) -> ProcessRef:
@@ -52,13 +55,13 @@ class ProcessRef:
         >>> ProcessRef.of(os.getpid()).is_alive()
         True
         """
-        return cls(pid, psutil.Process(pid).create_time(), start_ticks(pid))
+        return cls(pid, psutil.Process(pid).create_time(), start_ticks(pid), boot_id())
 
     def _same_start(self, proc: psutil.Process) -> bool:
         if self.start_ticks is not None:
             ticks = start_ticks(self.pid)
-            if ticks is not None:
-                return ticks == self.start_ticks
+            if ticks is not None:  # (ticks count from one boot: a process of another is gone)
+                return ticks == self.start_ticks and self.boot_id in (None, boot_id())
         return abs(proc.create_time() - self.create_time) <= _START_TIME_TOLERANCE
 
     def process(self) -> psutil.Process | None:
@@ -99,6 +102,14 @@ def start_ticks(pid: int) -> int | None:
     try:
         return int(fields[19])
     except (IndexError, ValueError):
+        return None
+
+
+def boot_id() -> str | None:
+    """This boot's random id (``/proc/sys/kernel/random/boot_id``), or None without it."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip() or None
+    except OSError:
         return None
 
 

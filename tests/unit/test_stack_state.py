@@ -177,8 +177,10 @@ def test_a_server_started_before_a_clock_step_is_still_ours_and_is_stopped() -> 
         assert ref.start_ticks is not None
         stepped = ProcessRef(ref.pid, ref.create_time - 3600.0, ref.start_ticks)
         assert stepped.is_alive()
-        reused = ProcessRef(ref.pid, ref.create_time, ref.start_ticks + 1)
+        reused = ProcessRef(ref.pid, ref.create_time, ref.start_ticks + 1, ref.boot_id)
         assert not reused.is_alive()  # another process under the same pid
+        rebooted = ProcessRef(ref.pid, ref.create_time, ref.start_ticks, "another boot")
+        assert not rebooted.is_alive()  # same pid and tick, but counted from another boot
         assert stop_process(stepped, timeout=5.0)
         child.wait(timeout=5.0)
     finally:
@@ -194,8 +196,11 @@ def test_a_state_file_without_start_ticks_still_loads(tmp_path: Path) -> None:
     path = tmp_path / "stack.json"
     raw = json.loads(path.read_text())
     for service in raw["services"].values():
-        del service["start_ticks"]
+        del service["start_ticks"], service["boot_id"]
     path.write_text(json.dumps(raw))
     loaded = load_state(tmp_path)
     assert loaded is not None
-    assert all(s.ref.start_ticks is None and s.ref.is_alive() for s in loaded.services.values())
+    assert all(
+        s.ref.start_ticks is None and s.ref.boot_id is None and s.ref.is_alive()
+        for s in loaded.services.values()
+    )

@@ -128,6 +128,7 @@ def test_a_scraped_model_is_kept_as_its_text_and_read_back_from_it(
     gauges = metrics.snapshots
     gauges.set_owner("odd", {"driftradar_prediction_mean": [(('q"\\\n',), float("inf"))]})
     gauges.set_owner("tiny", {"driftradar_prediction_mean": [(("t",), 1e-300)]})
+    gauges.set_owner("breaks", {"driftradar_prediction_mean": [(("a\rb\u2028c\x85",), -0.0)]})
     expected = generate_latest(metrics.registry)
     assert expected != before
     exposition(metrics.registry, gauges)
@@ -135,6 +136,7 @@ def test_a_scraped_model_is_kept_as_its_text_and_read_back_from_it(
     assert _lines(generate_latest(metrics.registry)) == _lines(expected)
     assert metrics.value("driftradar_prediction_mean", model_id='q"\\\n') == float("inf")
     assert metrics.value("driftradar_prediction_mean", model_id="t") == 1e-300
+    assert metrics.value("driftradar_prediction_mean", model_id="a\rb\u2028c\x85") == 0.0
     assert metrics.value("driftradar_prediction_mean", model_id="churn") == 0.41
 
 
