@@ -168,9 +168,8 @@ class PartitionCheckpoint:
     alignment: Mapping[str, Any] = field(default_factory=dict)
     #: the engine's pending-prediction delta since the last checkpoint (pending_codec)
     pending: bytes = b""
-    #: model id -> snapshot, stored one field per model as msgpack: plain data, except the
-    #: detectors' parts of the engine's snapshots, pre-encoded ``msgspec.Raw`` (msgpack
-    #: only: a JSON encoder would write the raw bytes into its output)
+    #: model id -> snapshot, stored one field per model as msgpack: plain data, or already
+    #: msgpack as ``msgspec.Raw`` (the engine's), stored as it is
     models: Mapping[str, Any] = field(default_factory=dict)
     #: ``models`` and ``status`` hold every model of the partition: replace the stored ones
     complete: bool = False
@@ -443,7 +442,7 @@ class CheckpointStore:
             _JSON_ENCODER.encode(dict(cp.alignment)),
             cp.pending,
             cp.owner,
-            _fields((k, _MSGPACK_ENCODER.encode(v)) for k, v in cp.models.items()),
+            _fields((k, _msgpack(v)) for k, v in cp.models.items()),
             _fields((k, _JSON_ENCODER.encode(v)) for k, v in cp.status.items()),
             "" if cp.complete else "?" if known is None else str(known),
         ]
@@ -566,7 +565,12 @@ def _pairs(flat: list[bytes]) -> dict[bytes, bytes]:
     return dict(zip(flat[::2], flat[1::2], strict=True))
 
 
-def _fields(pairs: Iterable[tuple[str, bytes]]) -> bytes:
+def _msgpack(value: Any) -> bytes | msgspec.Raw:
+    """``value`` as msgpack: an encoded snapshot (``msgspec.Raw``) as it is, without a copy."""
+    return value if isinstance(value, msgspec.Raw) else _MSGPACK_ENCODER.encode(value)
+
+
+def _fields(pairs: Iterable[tuple[str, bytes | msgspec.Raw]]) -> bytes:
     """A ``put_fields`` blob: (u32 length, name, u32 length, value) per field."""
     parts: list[bytes] = []
     for name, value in pairs:

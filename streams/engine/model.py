@@ -895,16 +895,14 @@ class ModelState:
 
     # -- checkpointing --------------------------------------------------------------------
 
-    def snapshot(self, encoded: bool = False) -> dict[str, Any]:
-        """The model's state as plain data: its :class:`ModelFacts`, then its parts'; with
-        ``encoded``, its detectors' parts are pre-encoded msgpack (``msgspec.Raw``), for a
-        msgpack encoder (a checkpoint) only."""
+    def snapshot(self) -> dict[str, Any]:
+        """The model's state as plain data: its :class:`ModelFacts`, then its parts'."""
         facts = ModelFacts(**{name: getattr(self, name) for name in ModelFacts.__struct_fields__})
         return {
             **msgspec.to_builtins(facts),
             "join": self.join.snapshot(),
             "policy": self.policy.snapshot(),
-            "versions": [version.snapshot(encoded) for version in self.versions.values()],
+            "versions": [version.snapshot() for version in self.versions.values()],
             "estimates": {name: e.snapshot() for name, e in self.estimates.items()},
             "prediction_clock": self.prediction_clock.snapshot(),
         }

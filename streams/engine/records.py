@@ -44,10 +44,10 @@ class EngineOutput:
 class PartitionChanges:
     """What a checkpoint of one partition writes: the partition's own state (no models),
     the snapshot and status of each model changed since the partition's last checkpoint,
-    and the partition's summary; plain data for a msgpack encoder (the models' detector
-    parts are pre-encoded ``msgspec.Raw``, which it embeds as they are). ``complete``:
-    ``models`` holds every model of the partition, so the stored ones are replaced rather
-    than updated."""
+    and the partition's summary. ``models`` maps model ids to their snapshots encoded as
+    msgpack (``msgspec.Raw``, which a msgpack encoder embeds as it is; decode it to read
+    one); the rest is plain data. ``complete``: ``models`` holds every model of the
+    partition, so the stored ones are replaced rather than updated."""
 
     state: Any
     models: Mapping[str, Any] = field(default_factory=dict)

@@ -34,7 +34,6 @@ from array import array
 from collections.abc import Mapping
 from typing import Any, Final, NamedTuple
 
-import msgspec
 import numpy as np
 import numpy.typing as npt
 
@@ -58,8 +57,6 @@ SCALED_KINDS: Final = frozenset({"page_hinkley"})
 #: Sequential detector kinds fed the quantile transform on signals that transform.
 TRANSFORMED_KINDS: Final = frozenset({"adwin", "page_hinkley", "kswin"})
 _ROOT12: Final = math.sqrt(12.0)
-#: Encodes detector snapshots for a checkpoint (see ``_Slot.detector_snapshot``).
-_ENCODER: Final = msgspec.msgpack.Encoder()
 
 
 def check_detector(kind: str, params: Mapping[str, Any]) -> tuple[str, str] | None:
@@ -117,15 +114,11 @@ class _Slot:
         self.feed = feed
         self.share = share  # the fraction of the model's false-alarm budget it may use
 
-    def detector_snapshot(self, encoded: bool = False) -> dict[str, Any] | msgspec.Raw:
-        """The detector's snapshot as plain data, or (``encoded``) as msgpack that a msgpack
-        encoder embeds as it is: a checkpoint then holds each detector's part as bytes
-        (~9 per number) rather than as the plain data it came from (a float object and a
-        list slot per number, for every model in the checkpoint at once). Nothing is kept:
-        a snapshot kept per detector until it changed cost ~0.5 MiB per model (0.15 MiB
-        encoded) to spare re-encoding the idle detectors of a changed model."""
-        snapshot = self.detector.snapshot()
-        return msgspec.Raw(_ENCODER.encode(snapshot)) if encoded else snapshot
+    def detector_snapshot(self) -> dict[str, Any]:
+        """The detector's snapshot, made afresh: nothing is kept between checkpoints (each
+        detector's last snapshot, kept to spare serialising an idle one again, held ~0.5 MiB
+        per model)."""
+        return self.detector.snapshot()
 
 
 class SignalEntry(NamedTuple):
@@ -358,9 +351,7 @@ class Signal:
 
     # -- checkpointing -------------------------------------------------------------------
 
-    def snapshot(self, encoded: bool = False) -> dict[str, Any]:
-        """Plain data; with ``encoded``, each detector's part is pre-encoded msgpack
-        (``msgspec.Raw``: for a msgpack encoder only, as checkpoints are written)."""
+    def snapshot(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "type": self.alert_type,
@@ -372,13 +363,7 @@ class Signal:
             "pit": None if self.pit is None else self.pit.to_data(),
             "warm": list(self.warm),
             "slots": [
-                [
-                    label,
-                    slot.detector_snapshot(encoded),
-                    slot.gate.snapshot(),
-                    slot.feed,
-                    slot.share,
-                ]
+                [label, slot.detector_snapshot(), slot.gate.snapshot(), slot.feed, slot.share]
                 for label, slot in self.slots.items()
             ],
         }

@@ -77,11 +77,10 @@ class VersionState:
         # deployment verification of a version that replaced another, or None
         self.verify: VerificationPlan | None = None
 
-    def snapshot(self, encoded: bool = False) -> dict[str, Any]:
-        """Plain data (``encoded``: detector parts as msgpack, see ``Signal.snapshot``)."""
+    def snapshot(self) -> dict[str, Any]:
         return {
             "name": self.name,
-            "signals": [signal.snapshot(encoded) for signal in self.signals.values()],
+            "signals": [signal.snapshot() for signal in self.signals.values()],
             "unseen": {name: unseen.to_data() for name, unseen in self.unseen.items()},
             "performance": None if self.performance is None else self.performance.snapshot(),
             "predictions": self.predictions,
