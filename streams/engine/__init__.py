@@ -21,7 +21,8 @@ Interface used by the runner, with the changes made against the original brief:
     ``drop_partition(p)`` / ``partitions() -> set[int]``; snapshots are plain data
     (msgpack/JSON-safe) with ``"format": 3``.
   - ``checkpoint_partition(p) -> PartitionChanges`` (the partition's state, and snapshot
-    and status of the models changed since its last checkpoint) / ``checkpoint_saved(p)``
+    — already msgpack, ``msgspec.Raw`` — and status of the models changed since its last
+    checkpoint) / ``checkpoint_saved(p)``
     / ``save_whole(p)`` (the next checkpoint writes every model).
   - ``status() -> {"models": {...}}`` (the ``status --json`` shape, plus ``model_version``,
     ``versions``, ``task``, ``partition`` per model).
