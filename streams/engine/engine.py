@@ -43,9 +43,9 @@ __all__ = ["MONITOR_MODEL_ID", "SNAPSHOT_FORMAT", "Engine", "MisroutedResultErro
 #: that changed; a format-1 or 2 snapshot (every model inside) is migrated on restore (the
 #: next checkpoint writes every model of the partition).
 SNAPSHOT_FORMAT: Final = 3
+_MIGRATED_FORMATS: Final = frozenset({1, 2})
 #: Encodes the model snapshots of a checkpoint (as the store would; see checkpoint_partition).
 _SNAPSHOT_ENCODER: Final = msgspec.msgpack.Encoder()
-_MIGRATED_FORMATS: Final = frozenset({1, 2})
 #: ``model_id`` of alerts about the monitor itself (consumer lag, outages, model cap).
 MONITOR_MODEL_ID: Final = "_monitor"
 
