@@ -114,12 +114,6 @@ class _Slot:
         self.feed = feed
         self.share = share  # the fraction of the model's false-alarm budget it may use
 
-    def detector_snapshot(self) -> dict[str, Any]:
-        """The detector's snapshot, made afresh: nothing is kept between checkpoints (each
-        detector's last snapshot, kept to spare serialising an idle one again, held ~0.5 MiB
-        per model)."""
-        return self.detector.snapshot()
-
 
 class SignalEntry(NamedTuple):
     """The signal entered drift at batch value ``batch_index`` through detector ``label``, at
@@ -363,7 +357,7 @@ class Signal:
             "pit": None if self.pit is None else self.pit.to_data(),
             "warm": list(self.warm),
             "slots": [
-                [label, slot.detector_snapshot(), slot.gate.snapshot(), slot.feed, slot.share]
+                [label, slot.detector.snapshot(), slot.gate.snapshot(), slot.feed, slot.share]
                 for label, slot in self.slots.items()
             ],
         }

@@ -290,9 +290,9 @@ class Runner:
             gc.collect()
             gc.freeze()
             tuned = tune_malloc()
+            self.malloc_tuned = bool(tuned)
             if tuned:
                 log.debug("malloc tuned: %s", tuned)
-                self.malloc_tuned = True
             try:
                 while not self.stopping:
                     loop.step()

@@ -9,6 +9,7 @@ started before a step would then read as gone and be left running by ``stack dow
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import socket
@@ -105,6 +106,7 @@ def start_ticks(pid: int) -> int | None:
         return None
 
 
+@functools.cache  # (it cannot change while this process runs)
 def boot_id() -> str | None:
     """This boot's random id (``/proc/sys/kernel/random/boot_id``), or None without it."""
     try:
