@@ -45,6 +45,9 @@ bench: setup
 	$(BIN)/python -m benchmarks.backlog_join
 	$(BIN)/python -m benchmarks.retrain_rows
 	$(BIN)/python -m benchmarks.many_models
+	$(BIN)/python -m benchmarks.feature_cost
+	$(BIN)/python -m benchmarks.chunk_cost
+	$(BIN)/python -m benchmarks.checkpoint_cost
 
 clean:
 	-$(BIN)/driftradar stack down

@@ -18,7 +18,7 @@ import argparse
 import collections
 import gc
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from benchmarks.many_models import LABEL_LAG, _feed, _warm_up, batches, labelled_stream
@@ -27,13 +27,16 @@ from streams.engine.engine import Engine
 from streams.engine.signals import Signal
 
 
-def measure(chunk: int, predictions: int) -> tuple[float, int, dict[str, tuple[float, int]]]:
-    """(seconds in ``Engine.process``, events, {signal kind: (seconds, calls)})."""
+def measure(
+    chunk: int, predictions: int, layout: Mapping[str, Any] | None = None
+) -> tuple[float, int, dict[str, tuple[float, int]]]:
+    """(seconds in ``Engine.process``, events, {signal kind: (seconds, calls)}); ``layout``:
+    the features, as ``labelled_stream``'s keyword arguments (default: its own)."""
+    features = dict(layout or {})
     engine = Engine(MonitorConfig())
-    _feed(engine, labelled_stream(1, 1500), 10_000, False)
-    chunks = list(
-        batches(labelled_stream(1, predictions, first_round=1500 + LABEL_LAG, seed=1), chunk)
-    )
+    _feed(engine, labelled_stream(1, 1500, **features), 10_000, False)
+    stream = labelled_stream(1, predictions, first_round=1500 + LABEL_LAG, seed=1, **features)
+    chunks = list(batches(stream, chunk))
     spent: dict[str, float] = collections.defaultdict(float)
     calls: collections.Counter[str] = collections.Counter()
     feed = Signal.feed

@@ -88,7 +88,7 @@ import tempfile
 import time
 import tracemalloc
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -125,19 +125,29 @@ MIB: Final = 2**20
 
 
 def labelled_stream(
-    models: int, predictions: int, *, first_round: int = 0, seed: int = 0
+    models: int,
+    predictions: int,
+    *,
+    first_round: int = 0,
+    seed: int = 0,
+    numeric_features: Sequence[str] = NUMERIC,
+    categorical_features: Mapping[str, Sequence[str]] = CATEGORICAL,
 ) -> Iterator[InputRecord]:
     """``predictions`` rounds: each round one prediction per model, and the labels of the
-    round ``LABEL_LAG`` earlier; then the last labels. Event time advances 1 s per round."""
+    round ``LABEL_LAG`` earlier; then the last labels. Event time advances 1 s per round.
+    Features: ``numeric_features`` (standard normal; the score depends on the first two)
+    and ``categorical_features`` (name: its values, drawn uniformly)."""
+    if len(numeric_features) < 2:
+        raise ValueError(f"the score needs 2 numeric features, got {len(numeric_features)}")
     rng = np.random.default_rng(seed + first_round)
     truth = np.zeros((predictions, models), dtype=bool)
-    categorical = list(CATEGORICAL.items())
+    categorical = list(categorical_features.items())
     offset = 0
     block = max(1, 5000 // models)  # rounds drawn at once
     for start in range(0, predictions + LABEL_LAG, block):
         stop = min(start + block, predictions)
         if start < stop:
-            numeric = rng.normal(0.0, 1.0, (stop - start, models, len(NUMERIC)))
+            numeric = rng.normal(0.0, 1.0, (stop - start, models, len(numeric_features)))
             cats = [
                 rng.integers(0, len(values), (stop - start, models)) for _, values in categorical
             ]
@@ -150,7 +160,9 @@ def labelled_stream(
             if r < predictions:
                 k = r - start
                 for m in range(models):
-                    features: dict[str, FeatureValue] = dict(zip(NUMERIC, rows[k][m], strict=True))
+                    features: dict[str, FeatureValue] = dict(
+                        zip(numeric_features, rows[k][m], strict=True)
+                    )
                     for (name, values), column in zip(categorical, cat_rows, strict=True):
                         features[name] = values[column[k][m]]
                     t = T0 + event_round + m / models
