@@ -85,6 +85,9 @@ class QuantileTransform:
     def transform(self, values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         """Uniform values for ``values`` (finite floats), in order; advances the counter."""
         values = np.asarray(values, dtype=np.float64)
+        if self._cdf.continuous:  # no jump to randomise: u is F(v) (a continuous feature)
+            self.count += len(values)
+            return self._cdf.right(values)
         right, left = self._cdf(values)
         jumps = right > left
         if jumps.any():

@@ -493,6 +493,9 @@ class _ReferenceCdf:
         self._span = quantiles[1:] - quantiles[:-1]  # quantiles[i + 1] - quantiles[i]
         self._rise = _QUANTILE_RISE if levels is QUANTILE_LEVELS else levels[1:] - levels[:-1]
         self._positive = self._span > 0
+        #: Whether the percentiles are all distinct: the CDF has no jump, ``F(v-) == F(v)``
+        #: everywhere (:meth:`right` is then all there is to compute).
+        self.continuous = bool(self._positive.all())
         self._low, self._high = quantiles[0], quantiles[-1]
         #: level of the first percentile equal to each one (the CDF's left limit there)
         self._first_level = levels[np.searchsorted(quantiles, quantiles, side="left")]
@@ -500,29 +503,47 @@ class _ReferenceCdf:
     def _interpolate(
         self, values: npt.NDArray[np.float64], lower: npt.NDArray[np.intp]
     ) -> npt.NDArray[np.float64]:
-        fraction = np.zeros_like(values)
-        np.divide(
-            values - self._quantiles[lower],
-            self._span[lower],
-            out=fraction,
-            where=self._positive[lower],
-        )
-        np.clip(fraction, 0.0, 1.0, out=fraction)
+        if self.continuous:  # every span is positive: no zero span to leave at 0
+            fraction = values - self._quantiles[lower]
+            fraction /= self._span[lower]
+        else:
+            fraction = np.zeros_like(values)
+            np.divide(
+                values - self._quantiles[lower],
+                self._span[lower],
+                out=fraction,
+                where=self._positive[lower],
+            )
+        np.maximum(fraction, 0.0, out=fraction)  # np.clip's result, without its wrapper
+        np.minimum(fraction, 1.0, out=fraction)
         fraction *= self._rise[lower]
         fraction += self._levels[lower]
         return fraction
+
+    def right(self, values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """``F(v)`` at ``values`` (the first half of ``self(values)``)."""
+        return self._right(values, np.searchsorted(self._quantiles, values, side="right"))
+
+    def _right(
+        self, values: npt.NDArray[np.float64], upper: npt.NDArray[np.intp]
+    ) -> npt.NDArray[np.float64]:
+        segment = np.maximum(upper, 1)  # np.clip(upper, 1, last) - 1, a third of the time
+        np.minimum(segment, self._last, out=segment)
+        segment -= 1
+        right = self._interpolate(values, segment)
+        right[values < self._low] = 0.0
+        right[values >= self._high] = 1.0
+        return right
 
     def __call__(
         self, values: npt.NDArray[np.float64]
     ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
         """``(F(v), F(v-))`` at ``values``, as :func:`reference_cdf` gives them."""
-        quantiles, last = self._quantiles, self._last
+        quantiles = self._quantiles
         upper = np.searchsorted(quantiles, values, side="right")  # first percentile > v
-        segment = np.clip(upper, 1, last)
-        segment -= 1
-        right = self._interpolate(values, segment)
-        right[values < self._low] = 0.0
-        right[values >= self._high] = 1.0
+        right = self._right(values, upper)
+        if self.continuous:
+            return right, right
         # F(v-) equals F(v) but where v is a percentile value: there the CDF may jump, and
         # its left limit is the level of the first percentile with that value
         knot = np.maximum(upper - 1, 0)

@@ -310,8 +310,11 @@ class Signal:
         if self.pit is not None and feeds & {"quantile", "quantile_std"}:
             fed = np.concatenate((replay, rest)) if replay.size else rest
             finite = np.isfinite(fed)
-            u = np.full(fed.shape, np.nan)
-            u[finite] = self.pit.transform(fed[finite])
+            if finite.all():
+                u = self.pit.transform(fed)
+            else:  # missing values stay NaN (the detectors skip them)
+                u = np.full(fed.shape, np.nan)
+                u[finite] = self.pit.transform(fed[finite])
             first = start - replay.size
             out["quantile"] = (first, u)
             out["quantile_std"] = (first, (u - 0.5) * _ROOT12)

@@ -255,8 +255,12 @@ def test_batches_that_wrap_the_ring_equal_one_by_one(kind: str, mode: str) -> No
 
 
 def test_precomputed_reference_cdf_is_bit_identical() -> None:
-    """KS's per-reference CDF gives exactly :func:`reference_cdf`'s values (both limits)."""
+    """KS's per-reference CDF gives exactly :func:`reference_cdf`'s values (both limits),
+    and so does the quantile transform where the CDF has no jump; a continuous reference
+    (distinct percentiles) takes the short path (no left limit to compute), the others the
+    whole one."""
     from detectors.profile import QUANTILE_LEVELS
+    from detectors.transform import QuantileTransform
     from detectors.window import _ReferenceCdf, reference_cdf
 
     rng = np.random.default_rng(4)
@@ -271,6 +275,17 @@ def test_precomputed_reference_cdf_is_bit_identical() -> None:
         values = np.sort(
             np.concatenate((rng.choice(sample, 400), rng.normal(0.0, 3.0, 100), quantiles))
         )
-        expected, fast = reference_cdf(quantiles, values), _ReferenceCdf(quantiles)(values)
+        cdf = _ReferenceCdf(quantiles)
+        expected, fast = reference_cdf(quantiles, values), cdf(values)
         for want, got in zip(expected, fast, strict=True):
             assert want.tobytes() == got.tobytes()
+        assert cdf.right(values).tobytes() == expected[0].tobytes()
+        assert cdf.continuous == bool(np.all(np.diff(quantiles) > 0))
+        if cdf.continuous:
+            assert QuantileTransform(quantiles).transform(values).tobytes() == expected[0].tobytes()
+    assert [_ReferenceCdf(np.quantile(s, QUANTILE_LEVELS)).continuous for s in samples] == [
+        True,
+        False,
+        False,
+        False,
+    ]
