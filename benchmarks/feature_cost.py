@@ -1,10 +1,11 @@
 """What one more feature costs a model: memory and engine time per numeric and categorical
 feature, and what a model costs before its features.
 
-Run ``python -m benchmarks.feature_cost [--models 100] [--trace-models 20]`` (about two
-minutes on 2 cores). Three layouts of ``benchmarks.many_models``'s stream (every prediction
-labelled, default detectors) are measured, each in a fresh interpreter: the *base* (2
-numeric + 1 categorical features), ``+10 numeric`` and ``+10 categorical``. For each:
+Run ``python -m benchmarks.feature_cost [--models 100] [--trace-models 20] [--repeat 3]``
+(about two minutes on 2 cores). Three layouts of ``benchmarks.many_models``'s stream
+(every prediction labelled, default detectors) are measured, each in a fresh interpreter:
+the *base* (2 numeric + 1 categorical features), ``+10 numeric`` and ``+10 categorical``.
+For each:
 
 * ``traced KiB``: memory per model that tracemalloc sees (``--trace-models`` models after
   1 200 predictions and 200 more, one metrics view and one ``/metrics`` render: what a
@@ -14,7 +15,8 @@ numeric + 1 categorical features), ``+10 numeric`` and ``+10 categorical``. For 
   free pages (what an operator sizes with);
 * ``µs/event``: ``Engine.process`` time per event of one model past its warm-up, fed in
   chunks of 256 records (what the runner hands the engine per model when many models share
-  a batch) and of 10 000 (one busy model), as ``benchmarks.chunk_cost`` times them.
+  a batch) and of 10 000 (one busy model), as ``benchmarks.chunk_cost`` times them, the
+  best of ``--repeat`` runs.
 
 A numeric or categorical feature's cost is the difference to the base divided by 10; the
 model's own cost is the base minus its three features. Nothing is asserted.
@@ -85,8 +87,8 @@ def _load(engine: Any, models: int, layout: dict[str, Any]) -> Any:
     return runner
 
 
-def measure(name: str, models: int, trace_models: int) -> dict[str, Any]:
-    """Child mode: every figure of one layout."""
+def measure(name: str, models: int, trace_models: int, repeat: int) -> dict[str, Any]:
+    """Child mode: every figure of one layout (the engine times: the best of ``repeat``)."""
     from streams.engine.engine import Engine
 
     layout = _layout(name)
@@ -111,8 +113,8 @@ def measure(name: str, models: int, trace_models: int) -> dict[str, Any]:
     gc.freeze()  # as chunk_cost does: what is left is not scanned by every collection
     us_per_event = {}
     for size in CHUNKS:
-        spent, events, _ = chunk_cost.measure(size, TIMED, layout)
-        us_per_event[str(size)] = spent / events * 1e6
+        runs = [chunk_cost.measure(size, TIMED, layout) for _ in range(repeat)]
+        us_per_event[str(size)] = min(spent / events for spent, events, _ in runs) * 1e6
     return {"traced_kib": traced_kib, "rss_kib": rss_kib, "us_per_event": us_per_event}
 
 
@@ -127,6 +129,8 @@ def _child(name: str, args: argparse.Namespace) -> dict[str, Any]:
         str(args.models),
         "--trace-models",
         str(args.trace_models),
+        "--repeat",
+        str(args.repeat),
     ]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
@@ -157,10 +161,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.feature_cost", description=__doc__)
     parser.add_argument("--models", type=int, default=100, help="models for the RSS figure")
     parser.add_argument("--trace-models", type=int, default=20, help="models traced")
+    parser.add_argument("--repeat", type=int, default=3, help="timed runs; the best counts")
     parser.add_argument("--layout", choices=sorted(LAYOUTS), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.layout is not None:
-        print(json.dumps(measure(args.layout, args.models, args.trace_models)))
+        print(json.dumps(measure(args.layout, args.models, args.trace_models, args.repeat)))
         return 0
     rows = {name: _child(name, args) for name in LAYOUTS}
     base = rows["base"]
