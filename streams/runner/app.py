@@ -173,6 +173,7 @@ class RunnerSettings:
     flush_seconds: float = 5.0
     tick_seconds: float = 1.0
     view_seconds: float = 1.0
+    view_share: float = 0.05  # the most of the loop's time the engine views may take
     stats_interval_ms: int = 5000
     kafka: Mapping[str, Any] = field(default_factory=dict)
     group_timings: Mapping[str, Any] = field(default_factory=lambda: dict(FAST_GROUP))
@@ -228,7 +229,11 @@ class Runner:
         self.clock = clock
         self.metrics = metrics if metrics is not None else MonitorMetrics(process_collectors=False)
         self.observer = LoopObserver(
-            self.metrics, settings.inputs, view_seconds=settings.view_seconds, clock=clock
+            self.metrics,
+            settings.inputs,
+            view_seconds=settings.view_seconds,
+            view_share=settings.view_share,
+            clock=clock,
         )
         self.offsets = OffsetBook(settings.consumed)
         self.progress = _Progress()

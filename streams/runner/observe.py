@@ -137,8 +137,12 @@ class LoopObserver:
     """Feeds ``metrics`` from the consumer loop and remembers what ``/readyz`` reports.
 
     ``topics`` are the ``(predictions, ground truth)`` topic names (events are labelled
-    with the real names); ``view_seconds`` is the least time between two engine views.
-    ``clock`` is wall-clock time (metrics), ``monotonic`` measures intervals.
+    with the real names); ``view_seconds`` is the least time between two engine views, and
+    views take at most ``view_share`` of the loop's time: after a view that took ``d``
+    seconds the next waits ``d / view_share`` if that is longer (a backlog over hundreds of
+    models changes every model between two views, and each view then costs ~0.1 s at 300
+    models: once a second, a fifth of what the member did). ``clock`` is wall-clock time
+    (metrics), ``monotonic`` measures intervals.
     """
 
     def __init__(
@@ -147,14 +151,19 @@ class LoopObserver:
         topics: tuple[str, str],
         *,
         view_seconds: float = 1.0,
+        view_share: float = 0.05,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         if view_seconds < 0:
             raise ValueError(f"view_seconds must be >= 0, got {view_seconds}")
+        if not 0 < view_share <= 1:
+            raise ValueError(f"view_share must be in (0, 1], got {view_share}")
         self.metrics = metrics
         self.topics = topics
         self.view_seconds = view_seconds
+        self.view_share = view_share
+        self._view_took = 0.0  # how long the last view took (seconds)
         self._clock = clock
         self._monotonic = monotonic
         self._last_view: float | None = None
@@ -225,11 +234,12 @@ class LoopObserver:
             self.metrics.record_retrain(request)
 
     def maybe_view(self, engine: object) -> bool:
-        """Copy the engine's model view into the metrics if ``view_seconds`` have passed."""
+        """Copy the engine's model view into the metrics if ``view_seconds`` have passed
+        since the last one, and ``1 / view_share`` times what it took."""
         if not isinstance(engine, ViewableEngine):
             return False
         now = self._monotonic()
-        if self._last_view is not None and now - self._last_view < self.view_seconds:
+        if self._last_view is not None and now - self._last_view < self.view_interval:
             return False
         self._last_view = now
         raw = engine.metrics_view(changed_only=True)  # an idle engine's view costs nothing
@@ -237,7 +247,13 @@ class LoopObserver:
         self.metrics.update_from_engine(engine_view(raw, new))
         self._viewed.update(raw["models"])
         self._restored.difference_update(raw["models"])
+        self._view_took = self._monotonic() - now
         return True
+
+    @property
+    def view_interval(self) -> float:
+        """Seconds from the start of the last view to the next one."""
+        return max(self.view_seconds, self._view_took / self.view_share)
 
     def restored(self, models: Iterable[str]) -> None:
         """Models whose state (and join totals) came from a checkpoint: their next view is

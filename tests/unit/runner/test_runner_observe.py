@@ -171,6 +171,49 @@ def test_view_is_throttled_and_counts_the_joins_of_a_new_model(metrics: MonitorM
     )
 
 
+class _SlowViewEngine(Engine):
+    """An engine whose views take ``took`` seconds of the observer's clock."""
+
+    def __init__(self, clock: Clock, took: float) -> None:
+        super().__init__(MonitorConfig(), clock=lambda: NOW)
+        self.monotonic, self.took, self.views = clock, took, 0
+
+    def metrics_view(self, *, changed_only: bool = False) -> dict[str, Any]:
+        self.monotonic.now += self.took
+        self.views += 1
+        return super().metrics_view(changed_only=changed_only)
+
+
+def test_views_take_at_most_their_share_of_the_loop(metrics: MonitorMetrics) -> None:
+    """A view that took 0.2 s (a backlog over hundreds of models) is followed by the next
+    only 0.2 / 0.05 = 4 s after it began, not 1 s; cheap views keep the 1 s cadence."""
+    monotonic = Clock(100.0)
+    observer = LoopObserver(
+        metrics, TOPICS, view_seconds=1.0, view_share=0.05, clock=lambda: NOW, monotonic=monotonic
+    )
+    engine = _SlowViewEngine(monotonic, took=0.2)
+    engine.process(churn_stream(50))
+    assert observer.maybe_view(engine)
+    assert observer.view_interval == pytest.approx(4.0)
+    monotonic.now = 103.9
+    assert not observer.maybe_view(engine)
+    monotonic.now = 104.01
+    assert observer.maybe_view(engine)
+    assert engine.views == 2
+    engine.took = 0.01  # views got cheap again (caught up): back to view_seconds
+    monotonic.now = 108.1
+    assert observer.maybe_view(engine)
+    assert observer.view_interval == pytest.approx(1.0)
+    monotonic.now = 109.2
+    assert observer.maybe_view(engine)
+
+
+@pytest.mark.parametrize("share", [0.0, -0.1, 1.5])
+def test_view_share_must_be_a_fraction(metrics: MonitorMetrics, share: float) -> None:
+    with pytest.raises(ValueError, match="view_share"):
+        LoopObserver(metrics, TOPICS, view_share=share)
+
+
 def test_a_restored_model_takes_its_totals_as_baseline(metrics: MonitorMetrics) -> None:
     monotonic = Clock(0.0)
     observer = _observer(metrics, monotonic)
