@@ -35,14 +35,10 @@ from typing import Any, Final
 
 from benchmarks import chunk_cost
 from benchmarks.many_models import (
-    LABEL_LAG,
     MIB,
-    _feed,
     _rss,
-    _runner,
-    _view,
     _warm_up,
-    labelled_stream,
+    loaded_and_scraped,
 )
 from streams.engine.config import MonitorConfig
 
@@ -73,20 +69,6 @@ def _layout(name: str) -> dict[str, Any]:
     }
 
 
-def _load(engine: Any, models: int, layout: dict[str, Any]) -> Any:
-    """The load and the steady part of ``benchmarks.many_models``, then a view and a render;
-    returns the runner (its metrics hold what the view and the render left)."""
-    from streams.metrics.exposition import exposition
-
-    _feed(engine, labelled_stream(models, LOAD, **layout), BATCH)
-    steady = labelled_stream(models, STEADY, first_round=LOAD + LABEL_LAG, seed=1, **layout)
-    _feed(engine, steady, BATCH)
-    runner = _runner(engine)
-    _view(runner.observer, engine)
-    exposition(runner.metrics.registry, runner.metrics.snapshots)
-    return runner
-
-
 def measure(name: str, models: int, trace_models: int, repeat: int) -> dict[str, Any]:
     """Child mode: every figure of one layout (the engine times: the best of ``repeat``)."""
     from streams.engine.engine import Engine
@@ -95,7 +77,7 @@ def measure(name: str, models: int, trace_models: int, repeat: int) -> dict[str,
     _warm_up(BATCH)
     before = _rss(release=True)
     engine = Engine(MonitorConfig())
-    runner = _load(engine, models, layout)
+    runner = loaded_and_scraped(engine, models, LOAD, STEADY, BATCH, **layout)
     rss_kib = (_rss(release=True) - before) / KIB / models
     del engine, runner
     gc.collect()
@@ -103,7 +85,7 @@ def measure(name: str, models: int, trace_models: int, repeat: int) -> dict[str,
     tracemalloc.start()
     start = tracemalloc.get_traced_memory()[0]
     engine = Engine(MonitorConfig())
-    runner = _load(engine, trace_models, layout)
+    runner = loaded_and_scraped(engine, trace_models, LOAD, STEADY, BATCH, **layout)
     gc.collect()
     traced_kib = (tracemalloc.get_traced_memory()[0] - start) / KIB / trace_models
     tracemalloc.stop()

@@ -487,10 +487,26 @@ def _library(path: Path) -> str:
     return f"stdlib {path.stem}"
 
 
+def loaded_and_scraped(
+    engine: Any, models: int, predictions: int, steady: int, batch: int, **layout: Any
+) -> Any:
+    """``engine`` fed the load and the steady part, then viewed and rendered for ``/metrics``
+    as a running process would be; returns the runner, whose metrics hold what the view and
+    the render left (``layout``: ``labelled_stream``'s feature keywords)."""
+    from streams.metrics.exposition import exposition
+
+    _feed(engine, labelled_stream(models, predictions, **layout), batch)
+    more = labelled_stream(models, steady, first_round=predictions + LABEL_LAG, seed=1, **layout)
+    _feed(engine, more, batch)
+    runner = _runner(engine)
+    _view(runner.observer, engine)
+    exposition(runner.metrics.registry, runner.metrics.snapshots)  # what a scrape leaves
+    return runner
+
+
 def measure_breakdown(args: argparse.Namespace) -> dict[str, Any]:
     """Child mode: tracemalloc over a load of ``args.trace_models`` models."""
     from streams.engine.engine import Engine
-    from streams.metrics.exposition import exposition
 
     models = args.breakdown
     _warm_up(args.batch)
@@ -498,18 +514,11 @@ def measure_breakdown(args: argparse.Namespace) -> dict[str, Any]:
     tracemalloc.start(TRACE_FRAMES)
     before = tracemalloc.take_snapshot()
     engine = Engine(MonitorConfig())
-    _feed(engine, labelled_stream(models, args.predictions), args.batch)
-    _feed(
-        engine,
-        labelled_stream(models, args.steady, first_round=args.predictions + LABEL_LAG, seed=1),
-        args.batch,
-    )
-    runner = _runner(engine)
-    _view(runner.observer, engine)
-    exposition(runner.metrics.registry, runner.metrics.snapshots)  # what a scrape leaves
+    runner = loaded_and_scraped(engine, models, args.predictions, args.steady, args.batch)
     gc.collect()
     after = tracemalloc.take_snapshot()
     tracemalloc.stop()
+    del runner  # (its metrics, alive until the snapshot)
     files: dict[str, int] = defaultdict(int)
     libraries: dict[str, Counter[str]] = defaultdict(Counter)
     for diff in after.compare_to(before, "traceback"):
