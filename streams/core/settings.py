@@ -38,6 +38,7 @@ __all__ = [
     "PositiveInt",
     "RedisConfig",
     "Settings",
+    "Share",
     "Text",
     "TopicsConfig",
 ]
@@ -46,6 +47,8 @@ Number = Annotated[float, msgspec.Meta(ge=-FINITE, le=FINITE)]
 NonNegative = Annotated[float, msgspec.Meta(ge=0, le=FINITE)]
 Positive = Annotated[float, msgspec.Meta(gt=0, le=FINITE)]
 Fraction = Annotated[float, msgspec.Meta(ge=0, le=1)]
+#: a part of something that must not be nothing: (0, 1]
+Share = Annotated[float, msgspec.Meta(gt=0, le=1)]
 Count = Annotated[int, msgspec.Meta(ge=0)]
 PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
 Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]

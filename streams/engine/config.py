@@ -55,6 +55,7 @@ from streams.core.settings import (
     PositiveInt,
     RedisConfig,
     Settings,
+    Share,
     Text,
     TopicsConfig,
 )
@@ -386,10 +387,14 @@ class CheckpointConfig(Settings, frozen=True):
     a snapshot of the models changed since the last one (every model, under a load that
     reaches them all), so at high rates ``every_events`` bounds that cost per event
     (100 000: about 2 s of input at 50 000 events/s), at low rates ``every_seconds`` does.
+    While the consumer is behind, checkpoints take at most ``max_share`` of the loop's time:
+    after one that took ``d`` seconds the next waits at least ``d / max_share``
+    (:mod:`streams.runner.cadence`), and a crash replays that much input.
     """
 
     every_events: PositiveInt = 100_000
     every_seconds: Positive = 5.0
+    max_share: Share = 0.1
 
 
 class MonitorConfig(Settings, frozen=True):

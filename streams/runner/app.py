@@ -84,6 +84,7 @@ from streams.engine.engine import MisroutedResultError
 from streams.engine.records import EngineOutput, InputRecord, PartitionChanges
 from streams.metrics import MonitorMetrics
 from streams.runner.allocator import release_free_memory, tune_malloc
+from streams.runner.cadence import CheckpointCadence
 from streams.runner.chunks import ModelChunks
 from streams.runner.decode import Rejected, decode_batch, key_mismatch
 from streams.runner.errors import ConsumeError, OutageError
@@ -206,7 +207,8 @@ class _Progress:
     unobserved: list[InputRecord] = field(default_factory=list)
     checkpoints: int = 0
     since_checkpoint: int = 0
-    last_checkpoint: float = field(default_factory=time.monotonic)
+    #: the last poll returned a full batch: the consumer has a backlog
+    behind: bool = False
     last_tick: float = field(default_factory=time.monotonic)
 
 
@@ -356,6 +358,8 @@ class _Loop:
         #: under load, the records of models with few per batch wait for more of their own
         #: (streams.runner.chunks)
         self.chunks = ModelChunks()
+        #: when checkpoints are due (slower while behind if they are costly)
+        self.cadence = CheckpointCadence(self.settings.checkpoint)
         #: ``retrain-results`` messages polled and not yet given to the engine
         self.results: list[Message] = []
         #: owner token per claimed partition (fencing: see CheckpointStore.claim)
@@ -404,8 +408,8 @@ class _Loop:
         if self.outages.current is not None:
             self._hold(messages)
             return []
-        under_load = len(polled) >= self.settings.batch_size  # behind: chunk per model
-        records = self.chunks.take(self._decode(messages), under_load=under_load)
+        behind = self.progress.behind = len(polled) >= self.settings.batch_size
+        records = self.chunks.take(self._decode(messages), under_load=behind)  # per model
         output = self._update(records)
         if self.outages.current is None:
             output.extend(self._apply_results())
@@ -534,10 +538,7 @@ class _Loop:
 
     def _checkpoint_due(self) -> bool:
         progress = self.progress
-        cadence = self.settings.checkpoint
-        return progress.since_checkpoint >= cadence.every_events or (
-            time.monotonic() - progress.last_checkpoint >= cadence.every_seconds
-        )
+        return self.cadence.due(progress.since_checkpoint, behind=progress.behind)
 
     # -- checkpoints and outages ---------------------------------------------------------
 
@@ -571,7 +572,7 @@ class _Loop:
         now = time.monotonic()
         if now - self._last_redis_check >= self.settings.checkpoint.every_seconds:
             self._last_redis_check = now
-            self.progress.last_checkpoint = now
+            self.cadence.pinged()
             self.observer.redis_call(now)
             try:
                 self.session.redis.ping()
@@ -587,6 +588,7 @@ class _Loop:
             self._apply(chunked)  # Redis away: raises, nothing taken
             self.chunks.drop(partitions)
             self.progress.unobserved += chunked
+        started = time.perf_counter()
         self.session.publisher.flush(self.settings.flush_seconds)  # alerts first, then state
         self.observer.broker_answered()
         try:
@@ -608,11 +610,12 @@ class _Loop:
         progress = self.progress
         progress.checkpoints += 1
         progress.since_checkpoint = 0
-        progress.last_checkpoint = self._last_redis_check = time.monotonic()
+        self._last_redis_check = time.monotonic()
         self._commit(checkpoints)
         del checkpoints  # (their encoded models are the bulk of what is freed)
         if self.runner.malloc_tuned:
             release_free_memory()  # what the checkpoint and the batches since freed
+        self.cadence.done(time.perf_counter() - started)
         log.debug("checkpointed partitions %s", sorted(partitions))
 
     def _save(self, partitions: frozenset[int]) -> list[PartitionCheckpoint]:
