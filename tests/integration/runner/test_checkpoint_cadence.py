@@ -10,6 +10,7 @@ import pytest
 import redis
 from runner_harness import (
     TOPICS,
+    checkpointed_offsets,
     monitor_env,
     produce_stream,
     start_monitor,
@@ -64,3 +65,30 @@ def test_a_backlog_checkpoints_at_most_its_share_of_the_time_and_applies_the_sam
     assert every >= 16, (every, paced)
     assert paced * 4 <= every, (paced, every)
     assert paced_status["models"] == status["models"]
+
+
+def test_a_kill_during_a_long_pause_replays_more_and_applies_the_same(
+    kafka_bootstrap: str,
+    redis_url: str,
+    redis_client: redis.Redis,
+    make_topics: Any,
+    topic_prefix: str,
+    tmp_path: Path,
+) -> None:
+    topics = make_topics(*TOPICS, partitions=PARTITIONS)
+    stream = produce_stream(
+        kafka_bootstrap, topics["predictions"], topics["ground-truth"], models=4, per_model=3000
+    )
+    expected = stream.expected_offsets(PARTITIONS)
+    config = write_config(
+        tmp_path / "paced.yaml", topics, every_events=200, every_seconds=1.0, max_share=0.001
+    )
+    env = monitor_env(kafka_bootstrap, redis_url, config)
+    killed = f"{topic_prefix}killed"
+    monitor = start_monitor(env, killed, "--log-level", "DEBUG", counting=True)
+    monitor.wait_for_log(CHECKPOINTED)  # the first one sets a long pause: kill inside it
+    assert monitor.stop(kill=True) == -9
+    assert checkpointed_offsets(redis_client, killed) != expected  # some of it is replayed
+    _, after_kill = _run(env, redis_client, killed, expected)
+    _, uninterrupted = _run(env, redis_client, f"{topic_prefix}clean", expected)
+    assert after_kill["models"] == uninterrupted["models"]
