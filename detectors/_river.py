@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 from river import stats
 
-from detectors.base import DetectionResult, Detector, DriftState, StateArray, Trace
+from detectors.base import STATE_OF, DetectionResult, Detector, DriftState, StateArray, Trace
 
 __all__ = [
     "RiverDetector",
@@ -195,7 +195,7 @@ class RiverDetector(Detector):
                 ok = np.isfinite(values)
                 target = np.float64
             kept = values if ok.all() else values[ok]
-            converted = kept.astype(target)
+            converted = kept.astype(target, copy=False)  # (read only: tolist, 1 - x)
             if self.invert:
                 converted = 1 - converted
             return converted.tolist(), (None if kept is values else ok)
@@ -222,7 +222,7 @@ class RiverDetector(Detector):
         states = self._run(kept, trace) if kept else np.zeros(0, dtype=np.int8)
         if kept:
             self._updates += len(kept)
-            self._state = DriftState(int(states[-1]))
+            self._state = STATE_OF[states[-1]]
         if trace is not None:
             trace.mask = mask
         if mask is None:

@@ -27,6 +27,7 @@ import numpy.typing as npt
 
 from detectors._checks import require_choice, require_int
 from detectors.base import (
+    STATE_OF,
     DetectionResult,
     Detector,
     DriftState,
@@ -431,7 +432,8 @@ class WindowedDetector(Detector):
         """Use accepted prepared values; one state per value."""
         params = self._params
         size, step = params.window_size, params.step
-        out = np.full(len(prepared), int(self._state), dtype=np.int8)
+        out = np.empty(len(prepared), dtype=np.int8)  # (np.full's wrapper: ~0.5 µs more)
+        out.fill(self._state)
         start = 0
         if not self.ready:
             start = min(len(prepared), params.warmup - len(self._warm))
@@ -495,7 +497,7 @@ class WindowedDetector(Detector):
         states = self._ingest(prepared, trace) if len(prepared) else np.zeros(0, dtype=np.int8)
         self._updates += len(prepared)
         if len(prepared):
-            self._state = DriftState(int(states[-1]))
+            self._state = STATE_OF[states[-1]]
         if mask is None:
             return states
         self._rejected += len(values) - len(prepared)

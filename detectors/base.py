@@ -19,6 +19,7 @@ import numpy.typing as npt
 
 __all__ = [
     "SNAPSHOT_FORMAT",
+    "STATE_OF",
     "DetectionResult",
     "Detector",
     "DetectorError",
@@ -61,6 +62,11 @@ class DriftState(enum.IntEnum):
     NONE = 0
     WARNING = 1
     DRIFT = 2
+
+
+#: The :class:`DriftState` of an ``int8`` code (``STATE_OF[states[-1]]``): a tuple look-up,
+#: a third of ``DriftState(int(code))``'s time on the per-chunk path.
+STATE_OF: tuple[DriftState, ...] = tuple(DriftState)
 
 
 @dataclass(frozen=True, slots=True)

@@ -249,7 +249,7 @@ class Signal:
             detector = slot.detector
             first = detector.updates + 1
             states, trace = detector.trace_many(chunk)
-            if not states.any() and slot.gate.level is DriftState.NONE:
+            if slot.gate.level is DriftState.NONE and not np.count_nonzero(states):
                 continue  # nothing to gate: quiet detector, quiet gate
             traces[label] = (first, trace)
             for update, transition in slot.gate.observe_many(states, first):
