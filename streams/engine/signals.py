@@ -132,6 +132,7 @@ class Signal:
         "active",
         "alert_type",
         "alerts",
+        "feeds",
         "inputs",
         "name",
         "pit",
@@ -148,6 +149,7 @@ class Signal:
         self.alert_type = alert_type
         self.warmup = warmup
         self.slots: dict[str, _Slot] = {}
+        self.feeds: frozenset[str] = frozenset()  # what the slots are fed (set by _seal)
         self.active = False
         self.inputs = 0  # values offered to the signal
         self.alerts = 0
@@ -186,12 +188,17 @@ class Signal:
                 feed = "std" if kind in SCALED_KINDS else "raw"
             share = policy.budget_share(kind, n_detectors) if policy.budgeted else 0.0
             signal.slots[kind] = _Slot(detector, SignalGate(policy), feed, share)
+        signal._seal()
         if isinstance(reference, NumericProfile):
             signal.scale = (reference.mean, reference.std or 1.0)
             if signal._transforms():
                 signal.pit = QuantileTransform.from_profile(reference, signal._seed())
-        signal._share_windows()
         return signal
+
+    def _seal(self) -> None:
+        """Once the slots are all there: what they are fed, and the windows they share."""
+        self.feeds = frozenset(slot.feed for slot in self.slots.values())
+        self._share_windows()
 
     def _share_windows(self) -> None:
         """Window tests fed the same values (PSI and KS on one feed) keep one ring buffer
@@ -210,7 +217,7 @@ class Signal:
         return zlib.crc32(self.name.encode("utf-8"))
 
     def _transforms(self) -> bool:
-        return any(slot.feed.startswith("quantile") for slot in self.slots.values())
+        return not self.feeds.isdisjoint(("quantile", "quantile_std"))
 
     def slot_info(self, label: str) -> dict[str, Any]:
         """What alert details say about a detector's input and its share of the budget."""
@@ -274,7 +281,7 @@ class Signal:
         return out
 
     def _needs_warmup(self) -> bool:
-        return any(slot.feed != "raw" for slot in self.slots.values())
+        return bool(self.feeds - {"raw"})
 
     def _tails(
         self, values: npt.NDArray[Any] | list[Any]
@@ -303,11 +310,11 @@ class Signal:
                 return {}
         rest = batch[start:]
         out: dict[str, tuple[int, npt.NDArray[np.float64]]] = {}
-        feeds = {slot.feed for slot in self.slots.values()}
+        feeds = self.feeds
         if "std" in feeds:
             mean, std = self.scale
             out["std"] = (start, (rest - mean) / std)
-        if self.pit is not None and feeds & {"quantile", "quantile_std"}:
+        if self.pit is not None and not feeds.isdisjoint(("quantile", "quantile_std")):
             fed = np.concatenate((replay, rest)) if replay.size else rest
             finite = np.isfinite(fed)
             if finite.all():
@@ -384,5 +391,5 @@ class Signal:
             signal.slots[str(label)] = _Slot(
                 registry.restore(snapshot), SignalGate.restore(policy, gate), feed, share
             )
-        signal._share_windows()
+        signal._seal()
         return signal
