@@ -63,7 +63,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--checkpoint-seconds",
         type=option(Positive),
         metavar="S",
-        help="checkpoint at least every S seconds (default: checkpoint.every_seconds)",
+        help="checkpoint at least every S seconds while caught up (default: "
+        "checkpoint.every_seconds)",
     )
     parser.add_argument(
         "--log-level",

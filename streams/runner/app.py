@@ -572,12 +572,12 @@ class _Loop:
         now = time.monotonic()
         if now - self._last_redis_check >= self.settings.checkpoint.every_seconds:
             self._last_redis_check = now
-            self.cadence.pinged()
             self.observer.redis_call(now)
             try:
                 self.session.redis.ping()
             finally:
                 self.observer.redis_call(None)
+            self.cadence.pinged()
             self.observer.nothing_unsaved()
 
     def _checkpoint(self, partitions: frozenset[int]) -> None:

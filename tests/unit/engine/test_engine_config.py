@@ -50,6 +50,7 @@ def test_kafka_properties_pass_through_verbatim() -> None:
         ({"checkpoint": {"every_seconds": "5"}}, "checkpoint.every_seconds"),
         ({"checkpoint": {"max_share": 0}}, "checkpoint.max_share"),
         ({"checkpoint": {"max_share": 1.5}}, "checkpoint.max_share"),
+        ({"checkpoint": {"max_pause_seconds": 0}}, "checkpoint.max_pause_seconds"),
         ({"metrics_port": 70000}, "metrics_port"),
         ({"max_consumer_lag": -1}, "max_consumer_lag"),
         ({"models": []}, "models"),

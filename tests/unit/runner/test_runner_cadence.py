@@ -75,3 +75,11 @@ def test_an_idle_ping_forgets_the_last_checkpoints_cost(clock: Clock) -> None:
     assert c.pause == 0.0
     clock.now += 5.0
     assert c.due(0, behind=True)
+
+
+def test_the_pause_never_exceeds_max_pause_seconds(clock: Clock) -> None:
+    c = cadence(clock, every_events=1000, every_seconds=5.0, max_share=0.1)
+    c.done(took=30.0)  # Redis struggling: 300 s by the share alone
+    assert c.pause == 60.0  # the default limit, half the CheckpointStale alert's 120 s
+    clock.now += 60.0
+    assert c.due(0, behind=True)
