@@ -542,13 +542,14 @@ class _Loop:
 
     # -- checkpoints and outages ---------------------------------------------------------
 
-    def _checkpoint_or_block(self, partitions: frozenset[int]) -> bool:
-        """Checkpoint ``partitions``; on an outage, pause consumption and return False."""
+    def _checkpoint_or_block(self, partitions: frozenset[int], *, retry: bool = False) -> bool:
+        """Checkpoint ``partitions``; on an outage, pause consumption and return False.
+        ``retry``: an outage's retry, which must reach Redis even with nothing to save."""
         try:
             if partitions:
                 self._checkpoint(partitions)
             else:
-                self._check_redis()
+                self._check_redis(force=retry)
         except DeliveryPendingError as exc:
             self._block("kafka", str(exc))
             return False
@@ -564,13 +565,14 @@ class _Loop:
                 exc.partitions,
             )
             self._release(frozenset(exc.partitions))
-            return self._checkpoint_or_block(partitions - frozenset(exc.partitions))
+            return self._checkpoint_or_block(partitions - frozenset(exc.partitions), retry=retry)
         return True
 
-    def _check_redis(self) -> None:
-        """Nothing to save: a PING keeps ``/readyz`` honest about Redis while idle."""
+    def _check_redis(self, *, force: bool = False) -> None:
+        """Nothing to save: a PING keeps ``/readyz`` honest about Redis while idle (every
+        ``every_seconds``, or now if ``force``: an outage ends only once Redis answered)."""
         now = time.monotonic()
-        if now - self._last_redis_check >= self.settings.checkpoint.every_seconds:
+        if force or now - self._last_redis_check >= self.settings.checkpoint.every_seconds:
             self._last_redis_check = now
             self.observer.redis_call(now)
             try:
@@ -698,7 +700,7 @@ class _Loop:
             return
         if self.held and not self._process_held():
             return
-        if self._checkpoint_or_block(self.book.dirty):
+        if self._checkpoint_or_block(self.book.dirty, retry=True):
             self._recovered()
 
     def _process_held(self) -> bool:

@@ -320,3 +320,22 @@ def test_a_member_without_partitions_says_so(
     finally:
         second.stop()
         first.stop()
+
+
+def test_redis_killed_while_idle_is_one_outage_until_it_answers(drill: Drill) -> None:
+    """Caught up, the member only PINGs Redis; with Redis dead it must stay in one outage
+    (never "answers again" without having asked Redis) until Redis is back."""
+    monitor = start_monitor(drill.env, "g", counting=True)
+    background = drill.stream(models=2, per_model=300)
+    stream = background.join()
+    wait_for_offsets(
+        drill.client, "g", stream.expected_offsets(PARTITIONS), monitors=[monitor], timeout=60
+    )
+    drill.stack.kill("redis")
+    monitor.wait_for_log("Redis unavailable", timeout=30)
+    time.sleep(12)  # several retries while Redis is dead
+    assert "answers again" not in monitor.log(), monitor.log()
+    drill.stack.restart("redis")
+    monitor.wait_for_log("answers again", timeout=60)
+    assert monitor.log().count("Redis unavailable (") == 1, monitor.log()
+    assert monitor.stop() == 0, monitor.log()
