@@ -384,10 +384,10 @@ class CheckpointConfig(Settings, frozen=True):
     """State and offsets are checkpointed every ``every_events`` events or ``every_seconds``.
 
     A crash replays at most that many events (or seconds of input) while the consumer is
-    caught up; each checkpoint costs
-    a snapshot of the models changed since the last one (every model, under a load that
-    reaches them all), so at high rates ``every_events`` bounds that cost per event
-    (100 000: about 2 s of input at 50 000 events/s), at low rates ``every_seconds`` does.
+    caught up; each checkpoint costs a snapshot of the models changed since the last one
+    (every model, under a load that reaches them all), so at high rates ``every_events``
+    bounds that cost per event (100 000: about 2 s of input at 50 000 events/s), at low
+    rates ``every_seconds`` does.
     While the consumer is behind, checkpoints take at most ``max_share`` of the loop's time:
     after one that took ``d`` seconds the next waits at least ``d / max_share``, never more
     than ``max_pause_seconds`` (:mod:`streams.runner.cadence`), and a crash replays that much
