@@ -47,8 +47,8 @@ the same run, and the issue-15 targets are printed beside the figures.
      ``/metrics`` as it is served (``streams.metrics.exposition``) once every model changed,
      ``scrape``: again with nothing changed (an idle monitor's scrape).
 
-2. **Where a model's memory goes** (``--trace-models``, default 20): tracemalloc over the
-   same load (and the first metrics view and scrape), each allocation charged to the
+2. **Where a model's memory goes** (``--trace-models``, default 20; 0 skips it): tracemalloc
+   over the same load (and the first metrics view and scrape), each allocation charged to the
    innermost frame in this repository (``detectors/``, ``streams/``); KiB per model per
    source file, with the library that made most of it. ``benchmarks/many_models.py`` rows
    are the input events the engine keeps (in a real process the decoder makes them).
@@ -910,7 +910,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--steady", type=int, help="more per model after the load (200)")
     parser.add_argument("--batch", type=int, default=10_000, help="records per process()")
     parser.add_argument("--repeat", type=int, default=5, help="idle turns timed (the best)")
-    parser.add_argument("--trace-models", type=int, help="models of the memory breakdown (20)")
+    parser.add_argument(
+        "--trace-models", type=int, help="models of the memory breakdown (20; 0: no breakdown)"
+    )
     parser.add_argument("--top", type=int, default=12, help="rows of the memory breakdown")
     parser.add_argument("--profile", action="store_true", help="cProfile the idle turns")
     parser.add_argument(
@@ -940,6 +942,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.steady = args.steady if args.steady is not None else (100 if args.quick else 200)
     if args.trace_models is None:
         args.trace_models = 5 if args.quick else 20
+    if args.trace_models < 0:
+        parser.error(f"--trace-models must be >= 0, got {args.trace_models}")
     if args.child is not None:
         print(json.dumps(measure_load(args)))
         return 0
@@ -957,8 +961,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows = [_child("child", models, args) for models in loads]
     _print_loads(rows, args)
     profile = rows[-1].get("profile")
-    breakdown = _child("breakdown", args.trace_models, args)
-    _print_breakdown(breakdown, args.top)
+    if args.trace_models > 0:
+        _print_breakdown(_child("breakdown", args.trace_models, args), args.top)
     if profile:
         print(f"\nidle turns at {rows[-1]['models']} models under cProfile (views + ticks):")
         print(profile)
