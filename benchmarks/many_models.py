@@ -700,7 +700,9 @@ def measure_e2e(args: argparse.Namespace) -> dict[str, Any]:
             started = time.perf_counter()
             sent = _produce(stack.bootstrap, args.e2e_models, args.e2e_predictions)
             produce_seconds = time.perf_counter() - started
-            client = redis.Redis.from_url(stack.redis_url)
+            # Redis runs a checkpoint of every model (hundreds of MiB) as one script that
+            # takes seconds: the statuses read every 0.1 s wait for it, past redis-py's 5 s
+            client = redis.Redis.from_url(stack.redis_url, socket_timeout=120)
             monitor = Monitor(env, E2E_GROUP_LOAD, work / "load.log")
             try:
                 load_seconds, load_cpu, load_peak = _drain(

@@ -27,6 +27,10 @@ A checkpoint that is not complete is a change to what is stored, so it is only v
 copy its writer knows: the store remembers the ``version`` it claimed or last wrote, and the
 script refuses (:class:`StaleBaseError`, nothing written) a partial write onto another one
 — a Redis that lost its data or its last writes; the writer then saves the partition whole.
+Each write carries an id, stored with it. A write whose answer was lost (a call that timed
+out while Redis ran a large checkpoint, a dropped connection) may or may not be stored: its
+retry finds its id stored and returns without writing again, and the next partial write
+accepts a copy holding one of those ids as the writer's own.
 
 Pending predictions (:mod:`streams.engine.pending`) live beside it in small hashes
 ``driftradar:{<group>}:p:<n>:j:<model tag>:<bucket>``. The same script applies each
@@ -49,6 +53,7 @@ from __future__ import annotations
 
 import struct
 import time
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -272,27 +277,45 @@ end
 """
 
 # KEYS[1] = the group's partition index (a set); KEYS[2..] = partition hashes.
-# ARGV[1] = now; then for each partition hash, nine values: offsets JSON, state,
-# summary JSON, alignment JSON, pending delta, owner token, models (put_fields blob),
-# statuses (put_fields blob), base ('' = a complete write; else the version the writer
-# knows, '?' when it knows none); then, in the same order, the partition numbers. Every
-# check happens before any write, so a refusal writes nothing. A stored owner that differs
-# from the writer's token refuses the write (fencing); no stored owner (a Redis that lost
-# its data, or a writer without a token) does not. A partial write onto another version
-# than the writer's refuses the write (STALE_BASE). Returns each hash's new version.
+# ARGV[1] = now; ARGV[2] = this write's id; then for each partition hash, ten values:
+# offsets JSON, state, summary JSON, alignment JSON, pending delta, owner token, models
+# (put_fields blob), statuses (put_fields blob), base ('' = a complete write; else the
+# version the writer knows, '?' when it knows none), and the ids of the writer's writes
+# since then that got no answer (space-separated; any of them may be stored); then, in the
+# same order, the partition numbers. A write whose id every hash already holds was applied
+# and its answer lost (a retried call): it returns the stored versions and writes nothing
+# again. Every check happens before any write, so a refusal writes nothing. A stored owner
+# that differs from the writer's token refuses the write (fencing); no stored owner (a Redis
+# that lost its data, or a writer without a token) does not. A partial write onto another
+# version than the writer's refuses the write (STALE_BASE), unless that version is one of
+# the writer's unanswered writes. Returns each hash's new version.
 _SAVE_SCRIPT: Final = (
     _APPLY_PENDING
     + _PUT_FIELDS
     + """
 local n = #KEYS - 1
-local stride = 9
+local stride = 10
+local first = 3
 local function partition(i)
-  return tonumber(ARGV[2 + stride * n + (i - 1)])
+  return tonumber(ARGV[first + stride * n + (i - 1)])
+end
+local written = {}
+local replayed = true
+for i = 1, n do
+  written[i] = redis.call('HGET', KEYS[i + 1], 'written') or ''
+  replayed = replayed and written[i] == ARGV[2]
+end
+if replayed then
+  local stored = {}
+  for i = 1, n do
+    stored[i] = tonumber(redis.call('HGET', KEYS[i + 1], 'version'))
+  end
+  return stored
 end
 local stale = {}
 for i = 1, n do
   local key = KEYS[i + 1]
-  local base = 2 + stride * (i - 1)
+  local base = first + stride * (i - 1)
   local owner = redis.call('HGET', key, 'owner')
   if owner and ARGV[base + 5] ~= '' and owner ~= ARGV[base + 5] then
     table.insert(stale, partition(i))
@@ -306,7 +329,7 @@ for i = 1, n do
   local stored = redis.call('HGET', key, 'offsets')
   if stored then
     local old = cjson.decode(stored)
-    local new = cjson.decode(ARGV[2 + stride * (i - 1)])
+    local new = cjson.decode(ARGV[first + stride * (i - 1)])
     for topic, offset in pairs(old) do
       local proposed = new[topic]
       if proposed == nil or proposed < offset then
@@ -319,9 +342,11 @@ end
 local versions = {}
 local behind = {}
 for i = 1, n do
-  local base = ARGV[2 + stride * (i - 1) + 8]
+  local base = ARGV[first + stride * (i - 1) + 8]
+  local unanswered = ' ' .. ARGV[first + stride * (i - 1) + 9] .. ' '
   local version = redis.call('HGET', KEYS[i + 1], 'version') or '0'
-  if base ~= '' and base ~= '?' and base ~= version then
+  local ours = written[i] ~= '' and string.find(unanswered, ' ' .. written[i] .. ' ', 1, true)
+  if base ~= '' and base ~= '?' and base ~= version and not ours then
     table.insert(behind, partition(i))
   end
   versions[i] = tonumber(version) + 1
@@ -331,21 +356,21 @@ if #behind > 0 then
 end
 for i = 1, n do
   local key = KEYS[i + 1]
-  local base = 2 + stride * (i - 1)
+  local base = first + stride * (i - 1)
   if ARGV[base + 8] == '' then
     redis.call('DEL', key .. ':m', key .. ':s')
     redis.call('HDEL', key, 'status')
   end
   redis.call('HSET', key, 'offsets', ARGV[base], 'state', ARGV[base + 1],
              'summary', ARGV[base + 2], 'alignment', ARGV[base + 3],
-             'updated_at', ARGV[1], 'version', versions[i])
+             'updated_at', ARGV[1], 'version', versions[i], 'written', ARGV[2])
   put_fields(key .. ':m', ARGV[base + 6])
   put_fields(key .. ':s', ARGV[base + 7])
   apply_pending(key, ARGV[base + 4])
   if ARGV[base + 5] ~= '' then
     redis.call('HSET', key, 'owner', ARGV[base + 5])
   end
-  redis.call('SADD', KEYS[1], ARGV[2 + stride * n + (i - 1)])
+  redis.call('SADD', KEYS[1], ARGV[first + stride * n + (i - 1)])
 end
 return versions
 """
@@ -379,6 +404,8 @@ end
 return out
 """
 
+#: Unanswered writes a store remembers per partition (older ones: a whole save if stored).
+_MAX_UNANSWERED: Final = 8
 _JSON_ENCODER: Final = msgspec.json.Encoder()
 _MSGPACK_ENCODER: Final = msgspec.msgpack.Encoder()
 _OFFSETS_DECODER: Final = msgspec.json.Decoder(dict[str, int])
@@ -401,6 +428,9 @@ class CheckpointStore:
         self._lookup = client.register_script(_LOOKUP_SCRIPT)
         #: per partition, the stored version this store claimed or last wrote
         self._versions: dict[int, int] = {}
+        #: per partition, the ids of this store's writes since then that got no answer
+        #: (a timeout, a dropped connection): Redis may hold any of them
+        self._unanswered: dict[int, list[str]] = {}
 
     @property
     def group_id(self) -> str:
@@ -418,8 +448,9 @@ class CheckpointStore:
         items = list(checkpoints)
         if not items:
             return 0
+        write_id = uuid.uuid4().hex
         keys = [_index_key(self._group_id)]
-        args: list[bytes | str | float] = [time.time() if now is None else now]
+        args: list[bytes | str | float] = [time.time() if now is None else now, write_id]
         for cp in items:
             keys.append(partition_key(self._group_id, cp.partition))
             args.extend(self._arguments(cp))
@@ -428,12 +459,21 @@ class CheckpointStore:
             versions = self._save(keys=keys, args=args)
         except redis.ResponseError as exc:
             raise _refusal_from(exc) from None
+        except redis.RedisError:
+            # No answer: the script may have run (Redis finishes a call whose client gave
+            # up). The next partial write may then find this one stored, which is not a
+            # lost write; redis-py's own retries of this call find it stored and return.
+            for cp in items:
+                unanswered = self._unanswered.setdefault(cp.partition, [])
+                unanswered[:] = [*unanswered[1 - _MAX_UNANSWERED :], write_id]
+            raise
         for cp, version in zip(items, versions, strict=True):
             self._versions[cp.partition] = int(version)
+            self._unanswered.pop(cp.partition, None)
         return len(items)
 
     def _arguments(self, cp: PartitionCheckpoint) -> list[bytes | str]:
-        """The nine script arguments of one partition (see ``_SAVE_SCRIPT``)."""
+        """The ten script arguments of one partition (see ``_SAVE_SCRIPT``)."""
         known = self._versions.get(cp.partition)
         return [
             _JSON_ENCODER.encode(dict(cp.offsets)),
@@ -445,6 +485,7 @@ class CheckpointStore:
             _fields((k, _msgpack(v)) for k, v in cp.models.items()),
             _fields((k, _JSON_ENCODER.encode(v)) for k, v in cp.status.items()),
             "" if cp.complete else "?" if known is None else str(known),
+            " ".join(self._unanswered.get(cp.partition, ())),
         ]
 
     def lookup_pending(self, lookups: Sequence[PendingLookup]) -> list[list[bytes]]:
@@ -488,6 +529,7 @@ class CheckpointStore:
         ]
         for p, (fields, _, _) in zip(wanted, rows, strict=True):
             self._versions[p] = int(fields[3] or 0)
+            self._unanswered.pop(p, None)
         return self._found(wanted, rows, owner)
 
     def _found(

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
+import time
+from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
 import msgspec
 import pytest
 import redis
+from redis.backoff import ConstantBackoff, NoBackoff
+from redis.retry import Retry
 
 from streams.checkpoint import (
     CheckpointStore,
@@ -281,6 +287,75 @@ def test_a_partial_checkpoint_onto_lost_writes_is_refused(
     other.claim([0], "member-b:1")
     other.save([_models(0, 4, {"x": 4}, owner="member-b:1")])
     assert other.load([0])[0].models["x"]["v"] == 4
+
+
+# Keeps Redis busy for ``ARGV[1]`` microseconds (a stand-in for a large checkpoint script).
+_BUSY_SCRIPT = """
+local start = redis.call('TIME')
+repeat
+  local now = redis.call('TIME')
+until (now[1] - start[1]) * 1000000 + (now[2] - start[2]) > tonumber(ARGV[1])
+"""
+
+
+@contextlib.contextmanager
+def _redis_busy(redis_url: str, seconds: float) -> Iterator[None]:
+    """Redis runs nothing else for ``seconds`` from entry (a script in another client)."""
+    blocker = redis.Redis.from_url(redis_url, socket_timeout=seconds + 30)
+    busy = threading.Thread(target=blocker.eval, args=(_BUSY_SCRIPT, 0, int(seconds * 1e6)))
+    busy.start()
+    time.sleep(0.1)  # the script is running
+    try:
+        yield
+    finally:
+        busy.join()
+        blocker.close()
+
+
+def _impatient(redis_url: str, retry: Retry) -> redis.Redis:
+    return redis.Redis.from_url(redis_url, socket_timeout=0.3, retry=retry)
+
+
+def test_a_write_whose_answer_was_lost_is_not_taken_for_lost_data(
+    redis_client: redis.Redis, redis_url: str, topic_prefix: str
+) -> None:
+    """A save that timed out while Redis was busy (a large checkpoint at hundreds of
+    models) is applied once Redis gets to it; the member's next partial save finds that
+    write stored, not a Redis that lost writes, and is accepted."""
+    group = topic_prefix + "g"
+    client = _impatient(redis_url, Retry(NoBackoff(), 0))
+    store = CheckpointStore(client, group)
+    store.claim([0], "member-a:1")
+    store.save([_models(0, 1, {"x": 1, "y": 1}, owner="member-a:1")])
+    with _redis_busy(redis_url, 1.0), pytest.raises(redis.TimeoutError):
+        store.save([_models(0, 2, {"x": 2}, owner="member-a:1")])
+    assert redis_client.hget(partition_key(group, 0), "version") == b"2"  # it was applied
+    store.save([_models(0, 3, {"x": 3, "y": 3}, owner="member-a:1")])
+    stored = store.load([0])[0]
+    assert stored.offsets == {"predictions": 3}
+    assert {m: s["v"] for m, s in stored.models.items()} == {"x": 3, "y": 3}
+    assert redis_client.hget(partition_key(group, 0), "version") == b"3"
+    redis_client.hset(partition_key(group, 0), "version", 1)  # a lost write is still refused
+    with pytest.raises(StaleBaseError):
+        store.save([_models(0, 4, {"x": 4}, owner="member-a:1")])
+
+
+def test_a_retried_save_finds_itself_stored_and_writes_nothing_again(
+    redis_client: redis.Redis, redis_url: str, topic_prefix: str
+) -> None:
+    """redis-py retries a call that timed out; the retry of a save Redis already ran
+    returns the stored version instead of being refused as a stale partial write."""
+    group = topic_prefix + "g"
+    client = _impatient(redis_url, Retry(ConstantBackoff(0.4), 5))
+    store = CheckpointStore(client, group)
+    store.claim([0, 1], "member-a:1")
+    store.save([_models(0, 1, {"x": 1}, owner="member-a:1"), _models(1, 1, {"z": 1})])
+    with _redis_busy(redis_url, 1.0):
+        assert store.save([_models(0, 2, {"x": 2}, owner="member-a:1"), _models(1, 2, {})]) == 2
+    assert redis_client.hget(partition_key(group, 0), "version") == b"2"  # written once
+    assert redis_client.hget(partition_key(group, 1), "version") == b"2"
+    store.save([_models(0, 3, {"y": 3}, owner="member-a:1")])
+    assert {m: s["v"] for m, s in store.load([0])[0].models.items()} == {"x": 2, "y": 3}
 
 
 def test_an_old_format_checkpoint_restores_and_is_rewritten_model_by_model(
