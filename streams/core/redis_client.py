@@ -4,8 +4,8 @@ Connection problems become :class:`UnreachableError` with a message that says wh
 and where (any password hidden by :mod:`streams.core.redact`), so ``driftradar run``/``status``
 can print it as is. Every Redis client of the project retries short failures itself with
 redis-py's :class:`~redis.retry.Retry` and exponential backoff (:func:`redis_retry`): a
-dropped connection or a Redis still loading its append-only file costs a few retries, not a
-traceback.
+dropped connection, a Redis still loading its append-only file or one busy running a long
+script (:class:`RedisBusyError`) costs a few retries, not a traceback.
 
 >>> redis_retry(RedisConfig(retries=3)).get_retries()
 3
@@ -14,10 +14,11 @@ traceback.
 from __future__ import annotations
 
 import os
-from typing import Final
+from typing import Any, Final
 
 import redis
 from redis.backoff import ExponentialWithJitterBackoff
+from redis.connection import AbstractConnection
 from redis.exceptions import BusyLoadingError
 from redis.retry import Retry
 
@@ -28,6 +29,7 @@ from streams.core.settings import RedisConfig
 __all__ = [
     "DEFAULT_GROUP_ID",
     "RETRYABLE",
+    "RedisBusyError",
     "group_id",
     "open_redis",
     "redis_retry",
@@ -38,8 +40,35 @@ __all__ = [
 #: variable ``DRIFTRADAR_GROUP_ID`` names one.
 DEFAULT_GROUP_ID: Final = "driftradar"
 
-#: Redis errors worth retrying: the server is away, slow, or loading its data after a restart.
+
+class RedisBusyError(BusyLoadingError):
+    """Redis answered ``BUSY``: a script has run past its ``busy-reply-threshold`` (5 s by
+    default; another member's checkpoint of a thousand models or more, another
+    application's script) and every other command is refused until it ends. redis-py raises
+    a plain ``ResponseError`` for it, which nothing retries; it is a Redis away for a
+    while, like one loading its data."""
+
+
+#: Redis errors worth retrying: the server is away, slow, loading its data after a restart,
+#: or busy running a long script.
 RETRYABLE: Final = (redis.ConnectionError, redis.TimeoutError, BusyLoadingError)
+
+
+def _busy_aware(connection_class: type[AbstractConnection]) -> type[AbstractConnection]:
+    """``connection_class`` raising :class:`RedisBusyError` for a ``BUSY`` reply (single
+    calls, pipelines and scripts all read their replies through ``read_response``)."""
+
+    class BusyAware(connection_class):  # type: ignore[misc,valid-type]
+        def read_response(self, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return super().read_response(*args, **kwargs)
+            except redis.ResponseError as exc:
+                if str(exc).startswith("BUSY "):
+                    raise RedisBusyError(str(exc)) from None
+                raise
+
+    BusyAware.__name__ = BusyAware.__qualname__ = f"BusyAware{connection_class.__name__}"
+    return BusyAware
 
 
 def group_id(explicit: str | None = None, configured: str | None = None) -> str:
@@ -87,6 +116,8 @@ def open_redis(url: str, settings: RedisConfig | None = None) -> redis.Redis:
             retry=redis_retry(settings),
             retry_on_error=list(RETRYABLE),
         )
+        pool = client.connection_pool  # (no connection made yet: every one is busy-aware)
+        pool.connection_class = _busy_aware(pool.connection_class)
         client.ping()
     except (redis.RedisError, ValueError) as exc:
         reason = redact_text(f"{type(exc).__name__}: {exc}", secrets_of_url(url))

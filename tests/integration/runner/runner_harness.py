@@ -7,6 +7,7 @@ that tests can ``kill -9`` them.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import random
@@ -15,7 +16,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -394,3 +395,28 @@ def scale_out_then_fail_over(
     wait_for_offsets(client, group, stream.expected_offsets(partitions), monitors=[second])
     assert second.stop() == 0, second.log()
     return stream, second
+
+
+# Keeps Redis busy for ``ARGV[1]`` microseconds, as a long script of another client does (a
+# large checkpoint: past ``busy-reply-threshold`` Redis answers every other command BUSY).
+_BUSY_SCRIPT = """
+local start = redis.call('TIME')
+repeat
+  local now = redis.call('TIME')
+until (now[1] - start[1]) * 1000000 + (now[2] - start[2]) > tonumber(ARGV[1])
+"""
+
+
+@contextlib.contextmanager
+def redis_busy(redis_url: str, seconds: float) -> Iterator[None]:
+    """Redis runs nothing else for ``seconds`` from entry (a script run by another client);
+    the block is entered once the script runs, and left when it has ended and the body has."""
+    blocker = redis.Redis.from_url(redis_url, socket_timeout=seconds + 30)
+    busy = threading.Thread(target=blocker.eval, args=(_BUSY_SCRIPT, 0, int(seconds * 1e6)))
+    busy.start()
+    time.sleep(0.1)  # the script is running
+    try:
+        yield
+    finally:
+        busy.join()
+        blocker.close()

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
-import threading
 import time
-from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -14,6 +11,7 @@ import pytest
 import redis
 from redis.backoff import ConstantBackoff, NoBackoff
 from redis.retry import Retry
+from runner_harness import redis_busy
 
 from streams.checkpoint import (
     CheckpointStore,
@@ -26,6 +24,8 @@ from streams.checkpoint import (
     partition_key,
     status_key,
 )
+from streams.core.redis_client import RETRYABLE, RedisBusyError, open_redis
+from streams.core.settings import RedisConfig
 
 pytestmark = pytest.mark.integration
 
@@ -289,29 +289,6 @@ def test_a_partial_checkpoint_onto_lost_writes_is_refused(
     assert other.load([0])[0].models["x"]["v"] == 4
 
 
-# Keeps Redis busy for ``ARGV[1]`` microseconds (a stand-in for a large checkpoint script).
-_BUSY_SCRIPT = """
-local start = redis.call('TIME')
-repeat
-  local now = redis.call('TIME')
-until (now[1] - start[1]) * 1000000 + (now[2] - start[2]) > tonumber(ARGV[1])
-"""
-
-
-@contextlib.contextmanager
-def _redis_busy(redis_url: str, seconds: float) -> Iterator[None]:
-    """Redis runs nothing else for ``seconds`` from entry (a script in another client)."""
-    blocker = redis.Redis.from_url(redis_url, socket_timeout=seconds + 30)
-    busy = threading.Thread(target=blocker.eval, args=(_BUSY_SCRIPT, 0, int(seconds * 1e6)))
-    busy.start()
-    time.sleep(0.1)  # the script is running
-    try:
-        yield
-    finally:
-        busy.join()
-        blocker.close()
-
-
 def _impatient(redis_url: str, retry: Retry) -> redis.Redis:
     return redis.Redis.from_url(redis_url, socket_timeout=0.3, retry=retry)
 
@@ -327,7 +304,7 @@ def test_a_write_whose_answer_was_lost_is_not_taken_for_lost_data(
     store = CheckpointStore(client, group)
     store.claim([0], "member-a:1")
     store.save([_models(0, 1, {"x": 1, "y": 1}, owner="member-a:1")])
-    with _redis_busy(redis_url, 1.0), pytest.raises(redis.TimeoutError):
+    with redis_busy(redis_url, 1.0), pytest.raises(redis.TimeoutError):
         store.save([_models(0, 2, {"x": 2}, owner="member-a:1")])
     assert redis_client.hget(partition_key(group, 0), "version") == b"2"  # it was applied
     store.save([_models(0, 3, {"x": 3, "y": 3}, owner="member-a:1")])
@@ -350,12 +327,36 @@ def test_a_retried_save_finds_itself_stored_and_writes_nothing_again(
     store = CheckpointStore(client, group)
     store.claim([0, 1], "member-a:1")
     store.save([_models(0, 1, {"x": 1}, owner="member-a:1"), _models(1, 1, {"z": 1})])
-    with _redis_busy(redis_url, 1.0):
+    with redis_busy(redis_url, 1.0):
         assert store.save([_models(0, 2, {"x": 2}, owner="member-a:1"), _models(1, 2, {})]) == 2
     assert redis_client.hget(partition_key(group, 0), "version") == b"2"  # written once
     assert redis_client.hget(partition_key(group, 1), "version") == b"2"
     store.save([_models(0, 3, {"y": 3}, owner="member-a:1")])
     assert {m: s["v"] for m, s in store.load([0])[0].models.items()} == {"x": 2, "y": 3}
+
+
+def test_a_redis_busy_with_a_long_script_is_a_retryable_error(
+    redis_client: redis.Redis, redis_url: str, topic_prefix: str
+) -> None:
+    """Past ``busy-reply-threshold`` Redis refuses every command with BUSY until the script
+    ends; the project's clients raise :class:`RedisBusyError` (retried like a Redis that is
+    loading) for single calls, pipelines and scripts, not a ResponseError that stops the
+    monitor."""
+    client = open_redis(redis_url, RedisConfig(retries=0))
+    store = CheckpointStore(client, topic_prefix + "g")
+    threshold = str(redis_client.config_get("busy-reply-threshold")["busy-reply-threshold"])
+    redis_client.config_set("busy-reply-threshold", 100)
+    try:
+        with redis_busy(redis_url, 1.5):
+            time.sleep(0.1)  # past the threshold
+            for call in (client.ping, store.statuses, lambda: store.save([_cp(0, 1, 1)])):
+                with pytest.raises(RedisBusyError, match="BUSY") as info:
+                    call()
+                assert isinstance(info.value, RETRYABLE)
+        assert store.save([_cp(0, 1, 1)]) == 1  # answers again
+    finally:
+        redis_client.config_set("busy-reply-threshold", threshold)
+        client.close()
 
 
 def test_an_old_format_checkpoint_restores_and_is_rewritten_model_by_model(

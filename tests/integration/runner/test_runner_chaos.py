@@ -26,6 +26,7 @@ from runner_harness import (
     BackgroundStream,
     Monitor,
     monitor_env,
+    redis_busy,
     run_to_end,
     start_monitor,
     status_json,
@@ -151,6 +152,22 @@ def test_redis_frozen_for_20_s_under_load(drill: Drill) -> None:
     status = drill.finish([monitor], "g", background)
     assert drill.per_topic(status["models"]) == drill.expected()
     assert "Redis unavailable" in monitor.log()
+
+
+def test_redis_busy_running_another_client_s_script_under_load(drill: Drill) -> None:
+    """Past ``busy-reply-threshold`` Redis answers every other command ``BUSY`` (redis-py:
+    a plain ResponseError, which stopped the monitor): it is an outage to ride out."""
+    monitor = start_monitor(drill.env, "g", counting=True)
+    background = drill.stream(models=4, per_model=2000, bad_every=89, rate=700.0)
+    _when_progressing(drill, "g")
+    drill.client.config_set("busy-reply-threshold", 200)  # BUSY after 0.2 s, not 5 s
+    with redis_busy(drill.stack.redis_url, 8.0):
+        pass
+    status = drill.finish([monitor], "g", background)
+    assert drill.per_topic(status["models"]) == drill.expected()
+    log = monitor.log()
+    assert "Redis unavailable (RedisBusyError: BUSY" in log, log
+    assert "answers again" in log, log
 
 
 def test_one_of_three_members_killed_in_a_loop(drill: Drill) -> None:
