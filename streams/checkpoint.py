@@ -415,16 +415,22 @@ _STATUS_DECODER: Final = msgspec.json.Decoder(dict[str, Any])
 class CheckpointStore:
     """Saves and loads partition checkpoints of one consumer group in Redis.
 
-    ``client`` must return bytes (the default ``decode_responses=False``).
+    ``client`` must return bytes (the default ``decode_responses=False``). ``bulk``, if
+    given, makes the calls that move every model of a partition (save, claim, load): a
+    client with a longer socket timeout, since Redis takes seconds to apply a checkpoint of
+    a thousand models, where ``client``'s short one is for the quick calls.
     """
 
-    def __init__(self, client: redis.Redis, group_id: str) -> None:
+    def __init__(
+        self, client: redis.Redis, group_id: str, *, bulk: redis.Redis | None = None
+    ) -> None:
         if not group_id:
             raise ValueError("group_id must not be empty")
         self._client = client
+        self._bulk = client if bulk is None else bulk
         self._group_id = group_id
-        self._save = client.register_script(_SAVE_SCRIPT)
-        self._claim = client.register_script(_CLAIM_SCRIPT)
+        self._save = self._bulk.register_script(_SAVE_SCRIPT)
+        self._claim = self._bulk.register_script(_CLAIM_SCRIPT)
         self._lookup = client.register_script(_LOOKUP_SCRIPT)
         #: per partition, the stored version this store claimed or last wrote
         self._versions: dict[int, int] = {}
@@ -502,7 +508,7 @@ class CheckpointStore:
     def load(self, partitions: Iterable[int]) -> dict[int, PartitionCheckpoint]:
         """The stored checkpoints of ``partitions`` (absent ones are left out)."""
         wanted = sorted(set(partitions))
-        pipe = self._client.pipeline(transaction=False)
+        pipe = self._bulk.pipeline(transaction=False)
         for p in wanted:
             key = partition_key(self._group_id, p)
             pipe.hmget(key, "offsets", "state", "status", "version")

@@ -22,7 +22,7 @@ from redis.connection import AbstractConnection
 from redis.exceptions import BusyLoadingError
 from redis.retry import Retry
 
-from streams.core.errors import ConfigError, UnreachableError
+from streams.core.errors import ConfigError, DriftradarError, UnreachableError
 from streams.core.redact import malformed_userinfo, redact_text, redact_url, secrets_of_url
 from streams.core.settings import RedisConfig
 
@@ -41,7 +41,7 @@ __all__ = [
 DEFAULT_GROUP_ID: Final = "driftradar"
 
 
-class RedisBusyError(BusyLoadingError):
+class RedisBusyError(BusyLoadingError, DriftradarError):
     """Redis answered ``BUSY``: a script has run past its ``busy-reply-threshold`` (5 s by
     default; another member's checkpoint of a thousand models or more, another
     application's script) and every other command is refused until it ends. redis-py raises
@@ -97,8 +97,11 @@ def redis_retry(settings: RedisConfig) -> Retry:
     return Retry(backoff, settings.retries, supported_errors=RETRYABLE)
 
 
-def open_redis(url: str, settings: RedisConfig | None = None) -> redis.Redis:
-    """A retrying Redis client for ``url`` that has answered a PING.
+def open_redis(
+    url: str, settings: RedisConfig | None = None, *, socket_timeout: float | None = None
+) -> redis.Redis:
+    """A retrying Redis client for ``url`` that has answered a PING; its calls wait
+    ``socket_timeout`` for an answer (default: ``settings.socket_timeout_seconds``).
 
     The message of a failure names the URL with its password hidden, and never quotes a
     piece of the password (a URL whose password holds ``/`` or ``#`` is refused first,
@@ -112,7 +115,7 @@ def open_redis(url: str, settings: RedisConfig | None = None) -> redis.Redis:
         client = redis.Redis.from_url(
             url,
             socket_connect_timeout=settings.connect_timeout_seconds,
-            socket_timeout=settings.socket_timeout_seconds,
+            socket_timeout=socket_timeout or settings.socket_timeout_seconds,
             retry=redis_retry(settings),
             retry_on_error=list(RETRYABLE),
         )

@@ -64,7 +64,13 @@ def open_session(
     with contextlib.ExitStack() as stack:
         client = open_redis(settings.redis_url, settings.redis)
         stack.callback(client.close)
-        store = CheckpointStore(client, settings.group_id)
+        bulk = open_redis(
+            settings.redis_url,
+            settings.redis,
+            socket_timeout=settings.redis.checkpoint_timeout_seconds,
+        )
+        stack.callback(bulk.close)
+        store = CheckpointStore(client, settings.group_id, bulk=bulk)
         _check_topics(settings)
         publisher = Publisher(settings.bootstrap, settings.topics, settings.producer_properties)
         stack.callback(publisher.close)

@@ -335,6 +335,31 @@ def test_a_retried_save_finds_itself_stored_and_writes_nothing_again(
     assert {m: s["v"] for m, s in store.load([0])[0].models.items()} == {"x": 2, "y": 3}
 
 
+def test_checkpoints_wait_for_redis_on_the_bulk_client_s_timeout(
+    redis_url: str, topic_prefix: str
+) -> None:
+    """A save or claim that Redis takes longer to answer than the quick calls' timeout (a
+    checkpoint of a thousand models) is waited for on the bulk client: no timeout, no
+    retry, while a quick call on the other client still gives up after its own timeout."""
+    client = _impatient(redis_url, Retry(NoBackoff(), 0))
+    bulk = redis.Redis.from_url(redis_url, socket_timeout=10, retry=Retry(NoBackoff(), 0))
+    store = CheckpointStore(client, topic_prefix + "g", bulk=bulk)
+    store.claim([0], "member-a:1")
+    store.save([_models(0, 1, {"x": 1}, owner="member-a:1")])
+    with redis_busy(redis_url, 1.0):
+        assert store.save([_models(0, 2, {"y": 2}, owner="member-a:1")]) == 1
+    with redis_busy(redis_url, 1.0):
+        with pytest.raises(redis.TimeoutError):
+            client.ping()
+        assert {m: s["v"] for m, s in store.claim([0], "member-a:2")[0].models.items()} == {
+            "x": 1,
+            "y": 2,
+        }
+    assert store.load([0])[0].offsets == {"predictions": 2}
+    bulk.close()
+    client.close()
+
+
 def test_a_redis_busy_with_a_long_script_is_a_retryable_error(
     redis_client: redis.Redis, redis_url: str, topic_prefix: str
 ) -> None:
