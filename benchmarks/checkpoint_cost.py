@@ -14,6 +14,12 @@ models encoded with msgpack as the store encodes them, ``checkpoint_saved``):
   ``gc.collect()`` and ``malloc_trim(0)`` (free pages back to the system, as the runner does
   after each checkpoint): what checkpointing holds on to.
 
+``--redis`` then writes those checkpoints to a private Redis started for the run (the local
+stack's), as the runner does (``CheckpointStore.save``, every partition in one script), and
+prints Redis's time: into an empty Redis, then over the stored models. Redis answers no other
+client meanwhile, and a script past its ``busy-reply-threshold`` (5 s) makes it answer
+``BUSY`` to everyone: this sizes how many models one member's checkpoint can hold.
+
 It uses only the engine's public checkpoint API, so the same file runs on earlier commits
 (``git worktree add /tmp/before <commit>``, copy this file there) for a before/after.
 Nothing is asserted; times are best of ``--repeat``.
@@ -26,8 +32,10 @@ import contextlib
 import ctypes
 import gc
 import itertools
+import tempfile
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import msgspec
 import psutil
@@ -55,6 +63,45 @@ def _checkpoint(engine: Engine) -> int:
     return written
 
 
+def _redis_saves(engine: Engine, changed: Callable[[], None], repeat: int) -> list[float]:
+    """Seconds Redis took to store a checkpoint of every model after ``changed`` (a private
+    Redis): the first into an empty database, then best of ``repeat`` over stored models."""
+    import redis
+
+    from streams.checkpoint import CheckpointStore, PartitionCheckpoint
+    from streams.stack import LocalStack
+
+    def save(store: CheckpointStore) -> float:
+        changed()
+        checkpoints = []
+        for p in sorted(engine.partitions()):
+            changes = engine.checkpoint_partition(p)
+            checkpoints.append(
+                PartitionCheckpoint(
+                    p,
+                    {"predictions": 1},
+                    changes.state,
+                    changes.status,
+                    models=changes.models,
+                    complete=changes.complete,
+                )
+            )
+        start = time.perf_counter()
+        store.save(checkpoints)
+        took = time.perf_counter() - start
+        for p in engine.partitions():
+            engine.checkpoint_saved(p)
+        return took
+
+    with tempfile.TemporaryDirectory() as tmp, LocalStack(Path(tmp), kafka=False) as stack:
+        client = redis.Redis.from_url(stack.redis_url, socket_timeout=600)
+        store = CheckpointStore(client, "checkpoint-cost")
+        first = save(store)
+        again = min(save(store) for _ in range(repeat))
+        client.close()
+    return [first, again]
+
+
 def _best(action: Callable[[], int], setup: Callable[[], None], repeat: int) -> tuple[float, int]:
     times, written = [], 0
     for _ in range(repeat):
@@ -72,6 +119,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--models", type=int, default=100)
     parser.add_argument("--predictions", type=int, default=1200, help="labelled, per model")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--redis", action="store_true", help="also time the writes in a private Redis"
+    )
     args = parser.parse_args(argv)
     models = args.models
     _warm_up(10_000)
@@ -103,6 +153,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         f"kept after {2 * args.repeat} checkpoints: {kept / MIB / models:.3f} MiB per model of RSS"
     )
+    if args.redis:
+        first, again = _redis_saves(engine, every_detector_changed, args.repeat)
+        mib = changed_bytes / MIB
+        print(
+            f"Redis storing every model's checkpoint ({mib:.0f} MiB, one script): "
+            f"{first:.2f} s into an empty Redis, {again:.2f} s over the stored models "
+            f"({mib / again:.0f} MiB/s)"
+        )
     return 0
 
 
