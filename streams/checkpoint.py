@@ -65,6 +65,7 @@ from streams.core.errors import CheckpointError
 from streams.engine.pending_codec import PendingLookup
 
 __all__ = [
+    "BULK_BYTES",
     "CheckpointError",
     "CheckpointStore",
     "CorruptCheckpointError",
@@ -404,6 +405,9 @@ end
 return out
 """
 
+#: A save of more bytes than this goes through the store's bulk client (Redis applies ~80 MiB
+#: a second on a 2-core machine: this much takes well under the quick calls' 3 s timeout).
+BULK_BYTES: Final = 32 * 1024 * 1024
 #: Unanswered writes a store remembers per partition (older ones: a whole save if stored).
 _MAX_UNANSWERED: Final = 8
 _JSON_ENCODER: Final = msgspec.json.Encoder()
@@ -416,9 +420,10 @@ class CheckpointStore:
     """Saves and loads partition checkpoints of one consumer group in Redis.
 
     ``client`` must return bytes (the default ``decode_responses=False``). ``bulk``, if
-    given, makes the calls that move every model of a partition (save, claim, load): a
-    client with a longer socket timeout, since Redis takes seconds to apply a checkpoint of
-    a thousand models, where ``client``'s short one is for the quick calls.
+    given, makes the calls that move many models: claims, loads and saves of more than
+    :data:`BULK_BYTES` — a client with a longer socket timeout, since Redis takes seconds to
+    apply a checkpoint of a thousand models. A smaller save (the live tail's) keeps
+    ``client``'s short timeout, so a Redis that stalls is noticed as soon as before.
     """
 
     def __init__(
@@ -429,7 +434,8 @@ class CheckpointStore:
         self._client = client
         self._bulk = client if bulk is None else bulk
         self._group_id = group_id
-        self._save = self._bulk.register_script(_SAVE_SCRIPT)
+        self._save = client.register_script(_SAVE_SCRIPT)
+        self._bulk_save = self._bulk.register_script(_SAVE_SCRIPT)
         self._claim = self._bulk.register_script(_CLAIM_SCRIPT)
         self._lookup = client.register_script(_LOOKUP_SCRIPT)
         #: per partition, the stored version this store claimed or last wrote
@@ -461,8 +467,10 @@ class CheckpointStore:
             keys.append(partition_key(self._group_id, cp.partition))
             args.extend(self._arguments(cp))
         args.extend(str(cp.partition) for cp in items)
+        size = sum(len(arg) for arg in args if isinstance(arg, bytes))
+        save = self._bulk_save if size > BULK_BYTES else self._save
         try:
-            versions = self._save(keys=keys, args=args)
+            versions = save(keys=keys, args=args)
         except redis.ResponseError as exc:
             raise _refusal_from(exc) from None
         except redis.RedisError:

@@ -90,8 +90,8 @@ class RedisConfig(Settings, frozen=True):
     A call fails after ``socket_timeout_seconds`` without an answer and is retried
     ``retries`` times with exponential backoff (with jitter) from ``backoff_base_seconds``
     up to ``backoff_cap_seconds``; while a checkpoint cannot be written the monitor consumes
-    nothing and retries, and stops after ``give_up_seconds``. The calls that move every
-    model of a partition (a checkpoint's write, a claim's read) wait
+    nothing and retries, and stops after ``give_up_seconds``. The calls that move many
+    models (a checkpoint write of more than 32 MiB, a claim's read) wait
     ``checkpoint_timeout_seconds`` instead: at 1 000 models Redis takes seconds to apply one.
     """
 

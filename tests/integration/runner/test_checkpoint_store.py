@@ -14,6 +14,7 @@ from redis.retry import Retry
 from runner_harness import redis_busy
 
 from streams.checkpoint import (
+    BULK_BYTES,
     CheckpointStore,
     CorruptCheckpointError,
     OffsetRegressionError,
@@ -335,27 +336,26 @@ def test_a_retried_save_finds_itself_stored_and_writes_nothing_again(
     assert {m: s["v"] for m, s in store.load([0])[0].models.items()} == {"x": 2, "y": 3}
 
 
-def test_checkpoints_wait_for_redis_on_the_bulk_client_s_timeout(
+def test_large_checkpoints_wait_for_redis_on_the_bulk_client_s_timeout(
     redis_url: str, topic_prefix: str
 ) -> None:
-    """A save or claim that Redis takes longer to answer than the quick calls' timeout (a
-    checkpoint of a thousand models) is waited for on the bulk client: no timeout, no
-    retry, while a quick call on the other client still gives up after its own timeout."""
+    """A save of more than BULK_BYTES (a checkpoint of hundreds of models, which Redis takes
+    seconds to apply) and a claim wait on the bulk client: no timeout, no retry; a small
+    save (the live tail's) keeps the quick calls' timeout, so a stalled Redis shows."""
     client = _impatient(redis_url, Retry(NoBackoff(), 0))
     bulk = redis.Redis.from_url(redis_url, socket_timeout=10, retry=Retry(NoBackoff(), 0))
     store = CheckpointStore(client, topic_prefix + "g", bulk=bulk)
     store.claim([0], "member-a:1")
     store.save([_models(0, 1, {"x": 1}, owner="member-a:1")])
+    large = {"big": {"blob": b"\x00" * (BULK_BYTES + 1)}}
     with redis_busy(redis_url, 1.0):
-        assert store.save([_models(0, 2, {"y": 2}, owner="member-a:1")]) == 1
+        assert store.save([replace(_models(0, 2, {}, owner="member-a:1"), models=large)]) == 1
+    with redis_busy(redis_url, 1.0), pytest.raises(redis.TimeoutError):
+        store.save([_models(0, 3, {"y": 3}, owner="member-a:1")])
     with redis_busy(redis_url, 1.0):
-        with pytest.raises(redis.TimeoutError):
-            client.ping()
-        assert {m: s["v"] for m, s in store.claim([0], "member-a:2")[0].models.items()} == {
-            "x": 1,
-            "y": 2,
-        }
-    assert store.load([0])[0].offsets == {"predictions": 2}
+        claimed = store.claim([0], "member-a:2")[0]
+    assert sorted(claimed.models) == ["big", "x", "y"]
+    assert claimed.offsets == {"predictions": 3}  # the timed-out save was applied meanwhile
     bulk.close()
     client.close()
 
