@@ -470,17 +470,19 @@ class CheckpointStore:
         size = sum(len(arg) for arg in args if isinstance(arg, bytes))
         save = self._bulk_save if size > BULK_BYTES else self._save
         try:
-            versions = save(keys=keys, args=args)
+            try:
+                versions = save(keys=keys, args=args)
+            except redis.RedisError:
+                # Without an answer the script may have run (Redis finishes a call whose
+                # client gave up; a retry of it may then be refused): the next partial
+                # write may find this one stored, which is not a lost write. redis-py's own
+                # retries of this call find it stored and return.
+                for cp in items:
+                    unanswered = self._unanswered.setdefault(cp.partition, [])
+                    unanswered[:] = [*unanswered[1 - _MAX_UNANSWERED :], write_id]
+                raise
         except redis.ResponseError as exc:
             raise _refusal_from(exc) from None
-        except redis.RedisError:
-            # No answer: the script may have run (Redis finishes a call whose client gave
-            # up). The next partial write may then find this one stored, which is not a
-            # lost write; redis-py's own retries of this call find it stored and return.
-            for cp in items:
-                unanswered = self._unanswered.setdefault(cp.partition, [])
-                unanswered[:] = [*unanswered[1 - _MAX_UNANSWERED :], write_id]
-            raise
         for cp, version in zip(items, versions, strict=True):
             self._versions[cp.partition] = int(version)
             self._unanswered.pop(cp.partition, None)

@@ -52,6 +52,8 @@ class RedisBusyError(BusyLoadingError, DriftradarError):
 #: Redis errors worth retrying: the server is away, slow, loading its data after a restart,
 #: or busy running a long script.
 RETRYABLE: Final = (redis.ConnectionError, redis.TimeoutError, BusyLoadingError)
+#: The same but a timeout (a Redis that has not answered within a long timeout is stalled).
+_AWAY: Final = (redis.ConnectionError, BusyLoadingError)
 
 
 def _busy_aware(connection_class: type[AbstractConnection]) -> type[AbstractConnection]:
@@ -89,19 +91,23 @@ def redis_url(explicit: str | None = None) -> str:
     return value
 
 
-def redis_retry(settings: RedisConfig) -> Retry:
-    """redis-py's retry policy for ``settings``: exponential backoff with jitter."""
+def redis_retry(settings: RedisConfig, *, timeouts: bool = True) -> Retry:
+    """redis-py's retry policy for ``settings``: exponential backoff with jitter; a call that
+    timed out is retried only if ``timeouts``."""
     backoff = ExponentialWithJitterBackoff(
         cap=settings.backoff_cap_seconds, base=settings.backoff_base_seconds
     )
-    return Retry(backoff, settings.retries, supported_errors=RETRYABLE)
+    errors = RETRYABLE if timeouts else _AWAY
+    return Retry(backoff, settings.retries, supported_errors=errors)
 
 
 def open_redis(
     url: str, settings: RedisConfig | None = None, *, socket_timeout: float | None = None
 ) -> redis.Redis:
     """A retrying Redis client for ``url`` that has answered a PING; its calls wait
-    ``socket_timeout`` for an answer (default: ``settings.socket_timeout_seconds``).
+    ``socket_timeout`` for an answer (default: ``settings.socket_timeout_seconds``), and a
+    call that waited a ``socket_timeout`` of its own is not retried after a timeout: a
+    stalled Redis then shows after that long, not after ``retries + 1`` times it.
 
     The message of a failure names the URL with its password hidden, and never quotes a
     piece of the password (a URL whose password holds ``/`` or ``#`` is refused first,
@@ -116,8 +122,8 @@ def open_redis(
             url,
             socket_connect_timeout=settings.connect_timeout_seconds,
             socket_timeout=socket_timeout or settings.socket_timeout_seconds,
-            retry=redis_retry(settings),
-            retry_on_error=list(RETRYABLE),
+            retry=redis_retry(settings, timeouts=socket_timeout is None),
+            retry_on_error=list(RETRYABLE if socket_timeout is None else _AWAY),
         )
         pool = client.connection_pool  # (no connection made yet: every one is busy-aware)
         pool.connection_class = _busy_aware(pool.connection_class)

@@ -26,6 +26,8 @@ import numpy as np
 import redis
 import yaml
 from confluent_kafka import Producer
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from streams.checkpoint import CheckpointStore
 from streams.core.events import GroundTruth, Prediction, encode
@@ -409,14 +411,34 @@ until (now[1] - start[1]) * 1000000 + (now[2] - start[2]) > tonumber(ARGV[1])
 
 @contextlib.contextmanager
 def redis_busy(redis_url: str, seconds: float) -> Iterator[None]:
-    """Redis runs nothing else for ``seconds`` from entry (a script run by another client);
-    the block is entered once the script runs, and left when it has ended and the body has."""
+    """Redis runs nothing else for ``seconds`` (a script run by another client); the block is
+    entered once Redis has stopped answering, and left when the script and the body ended."""
     blocker = redis.Redis.from_url(redis_url, socket_timeout=seconds + 30)
-    busy = threading.Thread(target=blocker.eval, args=(_BUSY_SCRIPT, 0, int(seconds * 1e6)))
+    failed: list[BaseException] = []
+
+    def block() -> None:
+        try:
+            blocker.eval(_BUSY_SCRIPT, 0, int(seconds * 1e6))
+        except BaseException as exc:  # re-raised by the test's thread
+            failed.append(exc)
+
+    busy = threading.Thread(target=block)
     busy.start()
-    time.sleep(0.1)  # the script is running
+    probe = redis.Redis.from_url(redis_url, socket_timeout=0.05, retry=Retry(NoBackoff(), 0))
+    deadline = time.monotonic() + seconds / 2
     try:
+        while time.monotonic() < deadline:  # until a PING gets no answer (or BUSY)
+            try:
+                probe.ping()
+            except redis.RedisError:
+                break
+            time.sleep(0.01)
+        else:
+            raise AssertionError(f"Redis still answered {seconds / 2:.1f} s into the script")
         yield
     finally:
         busy.join()
+        probe.close()
         blocker.close()
+    if failed:
+        raise failed[0]

@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 
 import pytest
+import redis
 
 from streams.checkpoint import StoredStatus
 from streams.commands.status import status_document
 from streams.core.errors import ConfigError
 from streams.core.redact import redact_properties
 from streams.core.redact import redact_url as redact
-from streams.core.redis_client import group_id, open_redis
+from streams.core.redis_client import group_id, open_redis, redis_retry
 from streams.core.settings import RedisConfig
 from streams.runner.errors import TopicLayoutError, UnreachableError
 from streams.runner.lag import lag_from_stats
@@ -196,3 +197,24 @@ def test_status_shows_what_a_pending_retrain_waits_for_and_the_last_decision() -
     text = console.export_text()
     assert "412/1000 labelled pairs since 2026-01-01T00:00:00.000Z" in text
     assert "declined: not better than the current model by the margin" in text
+
+
+@pytest.mark.parametrize(("timeouts", "calls"), [(True, 3), (False, 1)])
+def test_a_client_with_a_long_timeout_does_not_retry_a_timeout(timeouts: bool, calls: int) -> None:
+    """The bulk client waits ``checkpoint_timeout_seconds`` (60 s): retrying a timeout would
+    hide a stalled Redis for (retries + 1) times that. A dropped connection is retried."""
+    settings = RedisConfig(retries=2, backoff_base_seconds=0.001, backoff_cap_seconds=0.001)
+    retry = redis_retry(settings, timeouts=timeouts)
+    made: list[int] = []
+
+    def call(error: Exception) -> None:
+        made.append(1)
+        raise error
+
+    with pytest.raises(redis.TimeoutError):
+        retry.call_with_retry(lambda: call(redis.TimeoutError("no answer")), lambda _: None)
+    assert len(made) == calls
+    made.clear()
+    with pytest.raises(redis.ConnectionError):
+        retry.call_with_retry(lambda: call(redis.ConnectionError("reset")), lambda _: None)
+    assert len(made) == 3
