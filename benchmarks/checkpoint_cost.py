@@ -63,7 +63,7 @@ def _checkpoint(engine: Engine) -> int:
     return written
 
 
-def _redis_saves(engine: Engine, changed: Callable[[], None], repeat: int) -> list[float]:
+def _redis_saves(engine: Engine, changed: Callable[[], None], repeat: int) -> tuple[float, float]:
     """Seconds Redis took to store a checkpoint of every model after ``changed`` (a private
     Redis): the first into an empty database, then best of ``repeat`` over stored models."""
     import redis
@@ -99,7 +99,7 @@ def _redis_saves(engine: Engine, changed: Callable[[], None], repeat: int) -> li
         first = save(store)
         again = min(save(store) for _ in range(repeat))
         client.close()
-    return [first, again]
+    return first, again
 
 
 def _best(action: Callable[[], int], setup: Callable[[], None], repeat: int) -> tuple[float, int]:

@@ -470,19 +470,18 @@ class CheckpointStore:
         size = sum(len(arg) for arg in args if isinstance(arg, bytes))
         save = self._bulk_save if size > BULK_BYTES else self._save
         try:
-            try:
-                versions = save(keys=keys, args=args)
-            except redis.RedisError:
-                # Without an answer the script may have run (Redis finishes a call whose
-                # client gave up; a retry of it may then be refused): the next partial
-                # write may find this one stored, which is not a lost write. redis-py's own
-                # retries of this call find it stored and return.
-                for cp in items:
-                    unanswered = self._unanswered.setdefault(cp.partition, [])
-                    unanswered[:] = [*unanswered[1 - _MAX_UNANSWERED :], write_id]
-                raise
-        except redis.ResponseError as exc:
-            raise _refusal_from(exc) from None
+            versions = save(keys=keys, args=args)
+        except redis.RedisError as exc:
+            # Without an answer the script may have run (Redis finishes a call whose client
+            # gave up; a retry of it may then be refused): the next partial write may find
+            # this one stored, which is not a lost write. redis-py's own retries of this
+            # call find it stored and return.
+            for cp in items:
+                unanswered = self._unanswered.setdefault(cp.partition, [])
+                unanswered[:] = [*unanswered[1 - _MAX_UNANSWERED :], write_id]
+            if isinstance(exc, redis.ResponseError):
+                raise _refusal_from(exc) from None
+            raise
         for cp, version in zip(items, versions, strict=True):
             self._versions[cp.partition] = int(version)
             self._unanswered.pop(cp.partition, None)

@@ -97,8 +97,12 @@ def redis_retry(settings: RedisConfig, *, timeouts: bool = True) -> Retry:
     backoff = ExponentialWithJitterBackoff(
         cap=settings.backoff_cap_seconds, base=settings.backoff_base_seconds
     )
-    errors = RETRYABLE if timeouts else _AWAY
-    return Retry(backoff, settings.retries, supported_errors=errors)
+    return Retry(backoff, settings.retries, supported_errors=_retried(timeouts=timeouts))
+
+
+def _retried(*, timeouts: bool) -> tuple[type[Exception], ...]:
+    """The errors a client retries: :data:`RETRYABLE`, or all but a timeout."""
+    return RETRYABLE if timeouts else _AWAY
 
 
 def open_redis(
@@ -123,7 +127,7 @@ def open_redis(
             socket_connect_timeout=settings.connect_timeout_seconds,
             socket_timeout=socket_timeout or settings.socket_timeout_seconds,
             retry=redis_retry(settings, timeouts=socket_timeout is None),
-            retry_on_error=list(RETRYABLE if socket_timeout is None else _AWAY),
+            retry_on_error=list(_retried(timeouts=socket_timeout is None)),
         )
         pool = client.connection_pool  # (no connection made yet: every one is busy-aware)
         pool.connection_class = _busy_aware(pool.connection_class)
