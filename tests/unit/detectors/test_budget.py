@@ -9,8 +9,16 @@ from typing import Any
 
 import numpy as np
 import pytest
+from scipy import stats
 
-from detectors.budget import adwin_delta, fit_scaled_chi2, page_hinkley_threshold
+from detectors import window as window_module
+from detectors.budget import (
+    ScaledChi2,
+    adwin_delta,
+    fit_scaled_chi2,
+    page_hinkley_threshold,
+    two_sample_draws,
+)
 from detectors.policy import AlarmPolicy
 from detectors.registry import create
 from detectors.transform import QuantileTransform
@@ -134,3 +142,68 @@ def test_scaled_chi2_recovers_a_scaled_chi2() -> None:
     fit = fit_scaled_chi2(draws)
     assert fit.scale == pytest.approx(3.0, rel=0.05)
     assert fit.dof == pytest.approx(4.0, rel=0.05)
+
+
+@pytest.mark.parametrize("dof", [0.7, 1.0, 9.68, 151.3])
+def test_scaled_chi2_is_scipy_s_chi2_exactly(dof: float) -> None:
+    fit = ScaledChi2(0.002, dof)
+    for tail in (1e-12, 3.2e-6, 0.01, 0.5):
+        assert fit.isf(tail) == 0.002 * stats.chi2.isf(tail, dof)
+    for value in (0.0, 1e-5, 0.02, 3.0):
+        assert fit.sf(value) == stats.chi2.sf(value / 0.002, dof)
+
+
+def _calibrated(kind: str, values: Any, window_size: int = 1000) -> dict[str, Any]:
+    detector = create(
+        kind, {"window_size": window_size, "run_length": 1e7, "warmup": 1000, "floor": 0.0}
+    )
+    detector.update_many(values)
+    calibration: dict[str, Any] = detector.calibration  # type: ignore[attr-defined]
+    return calibration
+
+
+def test_models_with_equal_reference_shares_share_one_psi_calibration(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every numeric feature's quantile bins hold equal shares: its null draws (~2.5 ms,
+    10 per model with the defaults) are made once per process, not once per feature."""
+    drawn: list[int] = []
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        drawn.append(1)
+        return two_sample_draws(*args, **kwargs)
+
+    monkeypatch.setattr(window_module, "two_sample_draws", counted)
+    window_module._psi_null.cache_clear()  # a fresh process
+    rng = np.random.default_rng(8)
+    first = _calibrated("psi", rng.normal(0, 1, 2000))
+    second = _calibrated("psi", rng.lognormal(3, 1, 2000))  # another feature, another model
+    assert len(drawn) == 1
+    assert first == second
+    _calibrated("psi", rng.normal(0, 1, 1500), window_size=500)  # another window: other draws
+    assert len(drawn) == 2
+
+
+@pytest.mark.parametrize("kind", ["psi", "jensen_shannon"])
+def test_a_shared_calibration_is_the_fit_of_its_own_draws(kind: str) -> None:
+    rng = np.random.default_rng(9)
+    if kind == "psi":
+        calibration = _calibrated(kind, rng.normal(0, 1, 2000))
+        refs, wins = two_sample_draws(np.append(np.full(10, 0.1), 0.0), 0.0, 1000, 1000)
+        p, q = np.maximum(refs[:, :-1] / 1000, 1e-4), np.maximum(wins[:, :-1] / 1000, 1e-4)
+        statistic = np.sum((q - p) * np.log(q / p), axis=1)
+    else:
+        values = _categories(rng, 5, 2000, skewed=True)
+        calibration = _calibrated(kind, values)
+        counts = np.bincount([int(v[1:]) for v in values[:1000]], minlength=5)
+        shares = np.append(counts / 1000, 0.0)
+        refs, wins = two_sample_draws(shares, 0.0, 1000, 1000)
+        p, q = refs / 1000, wins / 1000
+        mid = (p + q) / 2
+        with np.errstate(divide="ignore", invalid="ignore"):
+            terms = np.where(p > 0, p * np.log2(p / mid), 0) + np.where(
+                q > 0, q * np.log2(q / mid), 0
+            )
+        statistic = 0.5 * terms.sum(axis=1)
+    fit = fit_scaled_chi2(statistic)
+    assert (calibration["scale"], calibration["dof"]) == pytest.approx((fit.scale, fit.dof))
