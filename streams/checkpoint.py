@@ -54,7 +54,7 @@ from __future__ import annotations
 import struct
 import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -66,6 +66,7 @@ from streams.engine.pending_codec import PendingLookup
 
 __all__ = [
     "BULK_BYTES",
+    "SLOW_WRITE_BYTES_PER_SECOND",
     "CheckpointError",
     "CheckpointStore",
     "CorruptCheckpointError",
@@ -408,6 +409,9 @@ return out
 #: A save of more bytes than this goes through the store's bulk client (Redis applies ~80 MiB
 #: a second on a 2-core machine: this much takes well under the quick calls' 3 s timeout).
 BULK_BYTES: Final = 32 * 1024 * 1024
+#: The slowest rate a healthy Redis is expected to apply a checkpoint at (~80 MiB a second
+#: measured on 2 cores; a quarter of it): a write is in flight, not stalled, for that long.
+SLOW_WRITE_BYTES_PER_SECOND: Final = 20 * 1024 * 1024
 #: Unanswered writes a store remembers per partition (older ones: a whole save if stored).
 _MAX_UNANSWERED: Final = 8
 _JSON_ENCODER: Final = msgspec.json.Encoder()
@@ -448,8 +452,16 @@ class CheckpointStore:
     def group_id(self) -> str:
         return self._group_id
 
-    def save(self, checkpoints: Iterable[PartitionCheckpoint], *, now: float | None = None) -> int:
+    def save(
+        self,
+        checkpoints: Iterable[PartitionCheckpoint],
+        *,
+        now: float | None = None,
+        writing: Callable[[float], None] | None = None,
+    ) -> int:
         """Write all ``checkpoints`` atomically; return how many partitions were written.
+        ``writing``, if given, is told just before the write how many seconds Redis may
+        take to apply it (its size at :data:`SLOW_WRITE_BYTES_PER_SECOND`).
 
         Raises :class:`StaleOwnerError` (and writes nothing) if another member claimed one
         of the partitions since the writer did, :class:`OffsetRegressionError` if any
@@ -469,6 +481,8 @@ class CheckpointStore:
         args.extend(str(cp.partition) for cp in items)
         size = sum(len(arg) for arg in args if isinstance(arg, bytes))
         save = self._bulk_save if size > BULK_BYTES else self._save
+        if writing is not None:
+            writing(size / SLOW_WRITE_BYTES_PER_SECOND)
         try:
             versions = save(keys=keys, args=args)
         except redis.RedisError as exc:

@@ -630,9 +630,14 @@ class _Loop:
         that changed since the last checkpoint."""
         checkpoints = [self._partition_checkpoint(p) for p in sorted(partitions)]
         started = time.perf_counter()
-        self.observer.redis_call(time.monotonic())
+        called = time.monotonic()
+        self.observer.redis_call(called)
         try:
-            self.session.store.save(checkpoints, now=self.runner.clock())
+            self.session.store.save(
+                checkpoints,
+                now=self.runner.clock(),
+                writing=lambda seconds: self.observer.redis_call(called, seconds),
+            )
         finally:
             self.observer.redis_call(None)
         self.observer.checkpoint(time.perf_counter() - started)

@@ -173,7 +173,7 @@ class LoopObserver:
         # why Kafka / Redis are not ready, by source (cleared independently)
         self._kafka: dict[str, str] = {}
         self._redis: dict[str, str] = {"contact": "Redis not contacted yet"}
-        self._redis_call: float | None = None
+        self._redis_call: tuple[float, float] | None = None  # (started, allowance)
 
     # -- per loop turn / per batch ---------------------------------------------------------
 
@@ -304,11 +304,12 @@ class LoopObserver:
         self._redis.pop("contact", None)
         self._redis.pop("checkpoint", None)
 
-    def redis_call(self, started: float | None) -> None:
+    def redis_call(self, started: float | None, allowance: float = 0.0) -> None:
         """A Redis call began (monotonic time) or, with None, ended: while one is in flight
-        for longer than :data:`STALL_SECONDS`, ``/readyz`` says Redis does not answer (the
-        loop itself is blocked in the call and cannot say so)."""
-        self._redis_call = started
+        for longer than :data:`STALL_SECONDS` beyond the ``allowance`` seconds its work may
+        take (a checkpoint of a thousand models: seconds), ``/readyz`` says Redis does not
+        answer (the loop itself is blocked in the call and cannot say so)."""
+        self._redis_call = None if started is None else (started, allowance)
 
     def checkpoint(self, duration: float) -> None:
         self.metrics.observe_checkpoint(duration)
@@ -346,10 +347,11 @@ class LoopObserver:
         return _verdict(self._kafka)
 
     def redis_ready(self) -> tuple[bool, str]:
-        started = self._redis_call
-        if started is not None:
+        call = self._redis_call
+        if call is not None:
+            started, allowance = call
             waited = self._monotonic() - started
-            if waited > STALL_SECONDS:
+            if waited > STALL_SECONDS + allowance:
                 return False, f"Redis has not answered for {waited:.0f} s (call in flight)"
         if "outage" in self._redis:
             return False, self._redis["outage"]

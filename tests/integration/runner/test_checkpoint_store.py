@@ -14,6 +14,7 @@ from runner_harness import redis_busy
 
 from streams.checkpoint import (
     BULK_BYTES,
+    SLOW_WRITE_BYTES_PER_SECOND,
     CheckpointStore,
     CorruptCheckpointError,
     OffsetRegressionError,
@@ -348,9 +349,14 @@ def test_large_checkpoints_wait_for_redis_on_the_bulk_client_s_timeout(
         store.claim([0], "member-a:1")
         store.save([_models(0, 1, {"x": 1}, owner="member-a:1")])
         large = {"big": {"blob": b"\x00" * (BULK_BYTES + 1)}}
+        told: list[float] = []  # what /readyz is told the write may take
         with redis_busy(redis_url, 1.0):
-            saved = store.save([replace(_models(0, 2, {}, owner="member-a:1"), models=large)])
+            saved = store.save(
+                [replace(_models(0, 2, {}, owner="member-a:1"), models=large)],
+                writing=told.append,
+            )
             assert saved == 1
+        assert told[0] == pytest.approx(BULK_BYTES / SLOW_WRITE_BYTES_PER_SECOND, rel=0.01)
         with redis_busy(redis_url, 1.0), pytest.raises(redis.TimeoutError):
             store.save([_models(0, 3, {"y": 3}, owner="member-a:1")])
         with redis_busy(redis_url, 1.0):

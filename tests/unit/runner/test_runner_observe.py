@@ -262,6 +262,25 @@ def test_checkpoint_timing_and_failure(metrics: MonitorMetrics) -> None:
     assert "ConnectionError: Redis went away" in why
 
 
+def test_a_long_checkpoint_write_is_in_flight_not_stalled(metrics: MonitorMetrics) -> None:
+    """A checkpoint of a thousand models keeps Redis busy ~3 s: /readyz must not call that
+    a stall, yet a call that outlasts what its size allows is one."""
+    clock = Clock(100.0)
+    observer = _observer(metrics, clock)
+    observer.checkpoint(0.004)
+    observer.redis_call(100.0)  # a small write: 2 s and it is a stall
+    clock.now = 102.5
+    assert observer.redis_ready() == (False, "Redis has not answered for 2 s (call in flight)")
+    observer.redis_call(100.0, 10.3)  # the store said: 206 MiB, ~10 s at a slow rate
+    assert observer.redis_ready() == (True, "ok")
+    clock.now = 112.0
+    assert observer.redis_ready() == (True, "ok")
+    clock.now = 112.5
+    assert observer.redis_ready() == (False, "Redis has not answered for 12 s (call in flight)")
+    observer.redis_call(None)
+    assert observer.redis_ready() == (True, "ok")
+
+
 def test_kafka_readiness_follows_the_consumer_and_broker_state(metrics: MonitorMetrics) -> None:
     observer = _observer(metrics)
     assert observer.kafka_ready() == (False, "consumer not running")
