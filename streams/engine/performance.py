@@ -26,13 +26,18 @@ from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
-from scipy.stats import rankdata
 
 from streams.engine.baseline import BaselineLimit, calibrate_baseline
 from streams.engine.config import METRICS
 from streams.engine.limits import LimitChecks, MetricChange
 
-__all__ = ["MetricChange", "RollingPerformance", "compute_metric", "resampled_metric"]
+__all__ = [
+    "MetricChange",
+    "RollingPerformance",
+    "average_ranks",
+    "compute_metric",
+    "resampled_metric",
+]
 
 FloatArray = npt.NDArray[np.float64]
 _EPS: Final = 1e-15
@@ -51,11 +56,37 @@ def compute_metric(
         negatives = label.size - positives
         if positives == 0 or negatives == 0:
             return None
-        ranks = rankdata(score)
+        ranks = average_ranks(score)
         rank_sum = float(ranks[label >= 0.5].sum())
         return (rank_sum - positives * (positives + 1) / 2.0) / (positives * negatives)
     mean = _per_pair(name, score, label, threshold).mean()
     return float(np.sqrt(mean) if name == "rmse" else mean)
+
+
+def average_ranks(values: FloatArray) -> FloatArray:
+    """1-based ranks, tied values sharing their average rank: ``scipy.stats.rankdata``'s
+    default, the same numbers (NaN anywhere: all NaN) without its ~70 µs of argument
+    handling per call (ROC AUC is evaluated every ``performance.every`` pairs).
+
+    >>> average_ranks(np.array([0.5, 0.1, 0.5, 0.9])).tolist()
+    [2.5, 1.0, 2.5, 4.0]
+    """
+    n = values.size
+    if np.isnan(values).any():
+        return np.full(n, np.nan)
+    order = np.argsort(values)
+    ordered = values[order]
+    first = np.empty(n, dtype=np.bool_)  # where a run of equal values starts
+    first[:1] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+    starts = np.flatnonzero(first)
+    ranks = np.empty(n)
+    if starts.size == n:  # no ties: a value's rank is its place in the order
+        ranks[order] = np.arange(1.0, n + 1.0)
+    else:
+        ends = np.append(starts[1:], n)
+        ranks[order] = np.repeat((starts + ends + 1) / 2.0, ends - starts)
+    return ranks
 
 
 def _per_pair(name: str, score: FloatArray, label: FloatArray, threshold: float) -> FloatArray:
@@ -100,7 +131,8 @@ def resampled_metric(
 
 def _resampled_auc(score: FloatArray, label: FloatArray, picks: npt.NDArray[Any]) -> FloatArray:
     """ROC AUC of each row of ``picks``: over drawn (positive, negative) pairs, the share
-    where the positive scores higher, ties counting half (Mann-Whitney, as ``rankdata``)."""
+    where the positive scores higher, ties counting half (Mann-Whitney, as in
+    :func:`compute_metric`)."""
     _, rank = np.unique(score, return_inverse=True)  # tied scores share a rank
     positive = label >= 0.5
     # one sort per row; of tied scores positives come first, so the negatives before a

@@ -7,12 +7,18 @@ import math
 import numpy as np
 import pytest
 from river import metrics
+from scipy.stats import rankdata
 
 from detectors.budget import evaluation_tail
 from streams.engine import baseline
 from streams.engine.baseline import calibrate_baseline
 from streams.engine.config import MonitorConfig
-from streams.engine.performance import RollingPerformance, compute_metric, resampled_metric
+from streams.engine.performance import (
+    RollingPerformance,
+    average_ranks,
+    compute_metric,
+    resampled_metric,
+)
 
 
 @pytest.fixture
@@ -60,6 +66,20 @@ def test_regression_metrics_match_river(sample: tuple[np.ndarray, np.ndarray]) -
     assert compute_metric("rmse", score, label, -1) == pytest.approx(
         _river(metrics.RMSE(), score, label, proba=False)
     )
+
+
+@pytest.mark.parametrize("decimals", [None, 2, 0], ids=["distinct", "ties", "two-values"])
+def test_average_ranks_are_scipy_s_rankdata_exactly(decimals: int | None) -> None:
+    """ROC AUC ranks the window's scores every 100 pairs: the hand-written ranks must be the
+    very numbers of ``scipy.stats.rankdata`` (so no AUC changes by a bit)."""
+    rng = np.random.default_rng(11)
+    for n in (1, 2, 7, 1000, 2999):
+        values = rng.random(n) if decimals is None else np.round(rng.random(n), decimals)
+        values[: n // 3] *= -1.0  # -0.0 and 0.0 tie, as in scipy
+        np.testing.assert_array_equal(average_ranks(values), rankdata(values))
+    with_infinities = np.array([np.inf, 0.5, -np.inf, 0.5, np.inf])
+    np.testing.assert_array_equal(average_ranks(with_infinities), rankdata(with_infinities))
+    assert np.isnan(average_ranks(np.array([0.2, np.nan]))).all()  # as rankdata: all NaN
 
 
 def test_auc_is_undefined_with_one_class() -> None:
