@@ -42,7 +42,7 @@ def test_every_record_comes_out_once_in_its_models_order() -> None:
 
 def test_under_load_small_groups_wait_for_a_chunk_or_max_wait() -> None:
     clock = Clock()
-    chunks = ModelChunks(min_records=3, max_wait=1.0, clock=clock)
+    chunks = ModelChunks(min_records=3, max_records=3, max_wait=1.0, clock=clock)
     assert chunks.take([_record("a", 0, 1)], under_load=True) == []
     clock.now = 0.5
     assert chunks.take([_record("b", 0, 2)], under_load=True) == []
@@ -58,9 +58,30 @@ def test_caught_up_nothing_waits() -> None:
 
 
 def test_a_partitions_records_are_peeked_then_dropped() -> None:
-    chunks = ModelChunks(min_records=10, clock=Clock())
+    chunks = ModelChunks(min_records=10, max_records=10, clock=Clock())
     chunks.take([_record("a", 0, 1), _record("b", 1, 2), _record("a", 0, 3)], under_load=True)
     assert [r.offset for r in chunks.peek({0})] == [1, 3]
     chunks.drop({0})
     assert [r.offset for r in chunks.peek({0, 1})] == [2]
     assert len(chunks) == 1
+
+
+def test_fewer_models_get_larger_chunks_within_the_budget() -> None:
+    """The records held stay within ``held_budget`` (or ``min_records`` per model): from 256
+    models on each waits for 256 records, as before; 100 models for 655; 16 for 4 096."""
+    chunks = ModelChunks(clock=Clock())
+    sizes = [chunks.chunk_size(n) for n in (1, 16, 100, 256, 300, 1000)]
+    assert sizes == [4096, 4096, 655, 256, 256, 256]
+    models = [f"m{i}" for i in range(100)]
+    out: list[InputRecord] = []
+    offset = 0
+    for _ in range(6):  # 6 full polls of 100 records per model: 600 held each
+        batch = [_record(m, 0, offset + k) for k, m in enumerate(models * 100)]
+        offset += len(batch)
+        out += chunks.take(batch, under_load=True)
+    assert out == []
+    assert len(chunks) == 60_000
+    batch = [_record(m, 0, offset + k) for k, m in enumerate(models * 60)]
+    out = chunks.take(batch, under_load=True)
+    assert len(out) == 66_000  # 660 each: every model's chunk went
+    assert len(chunks) == 0
