@@ -194,6 +194,29 @@ def test_resampled_metrics_equal_the_metric_of_each_resample(
     assert np.isnan(got[0]) == (metric == "roc_auc")
 
 
+@pytest.mark.parametrize(
+    ("pairs", "rounding", "positive_rate"),
+    [(300, None, None), (300, 2, None), (300, 1, 0.03), (20_000, 3, None)],
+    ids=["distinct", "ties", "rare-positives-ties", "wide-ranks"],
+)
+def test_resampled_auc_is_the_auc_of_each_resample_to_the_bit(
+    pairs: int, rounding: int | None, positive_rate: float | None
+) -> None:
+    """The bootstrap of a model's baseline (400 windows, once per version) counts wins
+    with integer sums: each window's AUC is exactly the one :func:`compute_metric` gives
+    it (rank sums of halves are exact too), ties and 16-bit-overflowing ranks included."""
+    rng = np.random.default_rng(12)
+    score = rng.random(pairs)
+    if rounding is not None:
+        score = np.round(score, rounding)
+    chance = score if positive_rate is None else np.full(pairs, positive_rate)
+    label = (rng.random(pairs) < chance).astype(np.float64)
+    picks = rng.integers(0, pairs, (40, 500))
+    got = resampled_metric("roc_auc", score, label, 0.5, picks)
+    expected = _one_window_at_a_time("roc_auc", score, label, 0.5, picks)
+    np.testing.assert_array_equal(got, expected)
+
+
 def test_the_bootstrap_in_blocks_gives_the_same_limit(monkeypatch: pytest.MonkeyPatch) -> None:
     rng = np.random.default_rng(5)
     score = rng.random(1500)
