@@ -122,13 +122,12 @@ def page_hinkley_threshold(run_length: float, delta: float = 0.5) -> float:
 
 @dataclass(frozen=True, slots=True)
 class ScaledChi2:
-    """``scale * chi2(dof)``: a statistic's null distribution fitted by its moments."""
+    """``scale * chi2(dof)``: a statistic's null distribution fitted by its moments. Its
+    tails come from ``scipy.special``, the functions ``scipy.stats.chi2`` calls, without
+    its ~0.1 ms of argument handling per call."""
 
     scale: float
     dof: float
-
-    # scipy.special's functions are what ``scipy.stats.chi2`` calls, without its ~0.1 ms of
-    # argument handling per call
 
     def isf(self, tail: float) -> float:
         """The value exceeded with probability ``tail``."""
