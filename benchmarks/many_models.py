@@ -212,7 +212,7 @@ def _feed(
     per-model chunks, as ``driftradar run`` feeds a backlog (every batch full); its clock
     is the time spent processing, so ``max_wait`` flushes as it would in the runner."""
     events, seconds = 0, 0.0
-    chunks = ModelChunks(clock=lambda: seconds) if chunked else None
+    chunks = ModelChunks(clock=lambda: seconds, batch_size=size) if chunked else None
     for batch in batches(records, size):
         start = time.perf_counter()
         due = batch if chunks is None else chunks.take(batch, under_load=len(batch) == size)

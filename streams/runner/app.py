@@ -357,7 +357,7 @@ class _Loop:
         self.held: list[InputRecord] = []
         #: under load, the records of models with few per batch wait for more of their own
         #: (streams.runner.chunks)
-        self.chunks = ModelChunks()
+        self.chunks = ModelChunks(batch_size=self.settings.batch_size)
         #: when checkpoints are due (slower while behind if they are costly)
         self.cadence = CheckpointCadence(self.settings.checkpoint)
         #: ``retrain-results`` messages polled and not yet given to the engine

@@ -7,8 +7,9 @@ much later, while the consumer lags anyway. When it is caught up everything goes
 the live tail keeps its latency.
 
 A chunk is as large as ``held_budget`` records shared by the models holding some allows,
-between ``min_records`` and ``max_records``: 4 096 records for 16 models or fewer, 655 for
-100, 256 from 256 models on (as many as ever: 1 000 models hold up to 256 000 records,
+between ``min_records`` and ``max_records`` (and never more than one poll of
+``batch_size`` records): 4 096 records for 16 models or fewer, 655 for 100, 256 from 256
+models on (as many as ever: 1 000 models hold up to 256 000 records,
 ~180 MiB at 12 features). The engine's cost per event falls with the chunk (~17 µs at 256
 records, ~11 at 1 024, ~9.5 at 4 096: ``python -m benchmarks.chunk_cost``), so a few models
 get larger chunks within the memory that 256 models' chunks take (~45 MiB).
@@ -50,10 +51,13 @@ class ModelChunks:
         *,
         max_records: int = 4096,
         held_budget: int = 65_536,
+        batch_size: int | None = None,
     ) -> None:
         if min_records < 1:
             raise ValueError(f"min_records must be >= 1, got {min_records}")
         self.min_records = min_records
+        if batch_size is not None:  # a model that filled a whole poll never waits
+            max_records = min(max_records, batch_size)
         self.max_records = max(max_records, min_records)
         self.held_budget = held_budget
         self.max_wait = max_wait

@@ -85,3 +85,13 @@ def test_fewer_models_get_larger_chunks_within_the_budget() -> None:
     out = chunks.take(batch, under_load=True)
     assert len(out) == 66_000  # 660 each: every model's chunk went
     assert len(chunks) == 0
+
+
+def test_a_model_that_filled_a_whole_poll_never_waits() -> None:
+    """With ``--batch-size 500`` one model's full polls of 500 records go at once (the
+    closed loop needs its decisions between them), as with 256-record chunks before."""
+    chunks = ModelChunks(clock=Clock(), batch_size=500)
+    assert chunks.chunk_size(1) == 500
+    batch = [_record("a", 0, offset) for offset in range(500)]
+    assert chunks.take(batch, under_load=True) == batch
+    assert ModelChunks(clock=Clock(), batch_size=100).chunk_size(1) == 256  # min_records wins
