@@ -7,12 +7,12 @@ much later, while the consumer lags anyway. When it is caught up everything goes
 the live tail keeps its latency.
 
 A chunk is as large as ``held_budget`` records shared by the models holding some allows,
-between ``min_records`` and ``max_records`` (and never more than one poll of
-``batch_size`` records): 4 096 records for 16 models or fewer, 655 for 100, 256 from 256
-models on (as many as ever: 1 000 models hold up to 256 000 records,
-~180 MiB at 12 features). The engine's cost per event falls with the chunk (~17 µs at 256
-records, ~11 at 1 024, ~9.5 at 4 096: ``python -m benchmarks.chunk_cost``), so a few models
-get larger chunks within the memory that 256 models' chunks take (~45 MiB).
+between ``min_records`` and ``max_records`` and never more than one poll of ``batch_size``
+records: 4 096 records for 16 models or fewer, 655 for 100, 256 from 256 models on (as many
+as ever: 1 000 models hold up to 256 000 records, ~180 MiB at 12 features). The engine's
+cost per event falls with the chunk (~15 µs at 256 records, ~10 at 1 024, ~8.4 at 4 096:
+``python -m benchmarks.chunk_cost``), so a few models get larger chunks within the memory
+that 256 models' chunks take (~45 MiB).
 
 Nothing is lost or reordered within a model: the runner processes a partition's held records
 before it checkpoints it (its offsets cover them) and drops them when it loses the partition
