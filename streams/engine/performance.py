@@ -75,18 +75,23 @@ def average_ranks(values: FloatArray) -> FloatArray:
     if np.isnan(values).any():
         return np.full(n, np.nan)
     order = np.argsort(values)
-    ordered = values[order]
-    first = np.empty(n, dtype=np.bool_)  # where a run of equal values starts
-    first[:1] = True
-    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
-    starts = np.flatnonzero(first)
+    starts, ends = _runs(values[order])
     ranks = np.empty(n)
     if starts.size == n:  # no ties: a value's rank is its place in the order
         ranks[order] = np.arange(1.0, n + 1.0)
     else:
-        ends = np.append(starts[1:], n)
         ranks[order] = np.repeat((starts + ends + 1) / 2.0, ends - starts)
     return ranks
+
+
+def _runs(ordered: npt.NDArray[Any]) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    """Where each run of equal values of the sorted ``ordered`` starts, and where it ends
+    (exclusive)."""
+    first = np.empty(ordered.size, dtype=np.bool_)
+    first[:1] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+    starts = np.flatnonzero(first)
+    return starts, np.append(starts[1:], ordered.size)
 
 
 def _per_pair(name: str, score: FloatArray, label: FloatArray, threshold: float) -> FloatArray:
@@ -153,8 +158,8 @@ def _resampled_auc(score: FloatArray, label: FloatArray, picks: npt.NDArray[Any]
         # (positives) is followed by the run of 2k + 1 (negatives) when both were drawn
         span = 2 * (int(rank.max()) + 1)
         flat = (ordered + (np.arange(rows, dtype=np.int64) * span)[:, None]).ravel()
-        starts = np.flatnonzero(np.concatenate(([True], flat[1:] != flat[:-1])))
-        counts = np.diff(np.append(starts, flat.size))
+        starts, ends = _runs(flat)
+        counts = ends - starts
         run = flat[starts]
         tied = (run[:-1] % 2 == 0) & (run[:-1] + 1 == run[1:])
         pairs = counts[:-1][tied] * counts[1:][tied]
