@@ -37,7 +37,7 @@ import numpy.typing as npt
 
 from detectors.base import SnapshotError
 from detectors.profile import QUANTILE_LEVELS, NumericProfile
-from detectors.window import _ReferenceCdf
+from detectors.window import shared_cdf
 
 __all__ = ["QuantileTransform"]
 
@@ -71,7 +71,8 @@ class QuantileTransform:
             raise ValueError(f"quantiles must be {len(QUANTILE_LEVELS)} non-decreasing numbers")
         self.seed = seed
         self.count = count  # values transformed so far: the index of the next tie draw
-        self._cdf = _ReferenceCdf(self.quantiles)
+        self._cdf = shared_cdf(self.quantiles)
+        self.quantiles = self._cdf.quantiles  # the same values, one copy
 
     @classmethod
     def from_profile(cls, profile: NumericProfile, seed: int = 0) -> QuantileTransform:

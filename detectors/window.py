@@ -185,22 +185,16 @@ class _NumericReference:
     """What the numeric tests derive from a reference profile, read-only: the PSI and KS
     tests of one signal (and equal profiles anywhere) share one copy."""
 
-    __slots__ = ("_cdf", "bounds", "quantiles", "reported", "share")
+    __slots__ = ("bounds", "cdf", "quantiles", "reported", "share")
 
     def __init__(self, reference: NumericProfile) -> None:
         # bin edges for searchsorted: -inf/+inf around the inner edges count 0 and n
         self.bounds = _read_only(np.concatenate(([-np.inf], reference.inner_edges, [np.inf])))
         self.share = _read_only(reference.proportions)
-        self.quantiles = _read_only(np.asarray(reference.quantiles, dtype=np.float64))
+        #: the reference CDF (KS), shared with the signal's quantile transform
+        self.cdf = shared_cdf(np.asarray(reference.quantiles, dtype=np.float64))
+        self.quantiles = self.cdf.quantiles
         self.reported = _floats(np.interp(_REPORTED_LEVELS, QUANTILE_LEVELS, self.quantiles))
-        self._cdf: _ReferenceCdf | None = None
-
-    @property
-    def cdf(self) -> _ReferenceCdf:
-        """The reference CDF (built on first use: only KS needs it)."""
-        if self._cdf is None:
-            self._cdf = _ReferenceCdf(self.quantiles)
-        return self._cdf
 
 
 def _read_only(array: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
@@ -529,13 +523,22 @@ class _ReferenceCdf:
         self._last = len(quantiles) - 1
         self._span = quantiles[1:] - quantiles[:-1]  # quantiles[i + 1] - quantiles[i]
         self._rise = _QUANTILE_RISE if levels is QUANTILE_LEVELS else levels[1:] - levels[:-1]
-        self._positive = self._span > 0
+        positive = self._span > 0
         #: Whether the percentiles are all distinct: the CDF has no jump, ``F(v-) == F(v)``
         #: everywhere (:meth:`right` is then all there is to compute).
-        self.continuous = bool(self._positive.all())
+        self.continuous = bool(positive.all())
         self._low, self._high = quantiles[0], quantiles[-1]
+        # only a CDF with jumps needs these (kept per reference, for hundreds of models)
+        self._positive = None if self.continuous else positive
         #: level of the first percentile equal to each one (the CDF's left limit there)
-        self._first_level = levels[np.searchsorted(quantiles, quantiles, side="left")]
+        self._first_level = (
+            None if self.continuous else levels[np.searchsorted(quantiles, quantiles, side="left")]
+        )
+
+    @property
+    def quantiles(self) -> npt.NDArray[np.float64]:
+        """The percentiles this CDF interpolates."""
+        return self._quantiles
 
     def _interpolate(
         self, values: npt.NDArray[np.float64], lower: npt.NDArray[np.intp]
@@ -544,6 +547,7 @@ class _ReferenceCdf:
             fraction = values - self._quantiles[lower]
             fraction /= self._span[lower]
         else:
+            assert self._positive is not None
             fraction = np.zeros_like(values)
             np.divide(
                 values - self._quantiles[lower],
@@ -584,8 +588,21 @@ class _ReferenceCdf:
         # F(v-) equals F(v) but where v is a percentile value: there the CDF may jump, and
         # its left limit is the level of the first percentile with that value
         knot = np.maximum(upper - 1, 0)
+        assert self._first_level is not None
         left = np.where(quantiles[knot] == values, self._first_level[knot], right)
         return right, left
+
+
+def shared_cdf(quantiles: npt.NDArray[np.float64]) -> _ReferenceCdf:
+    """The reference CDF of ``quantiles`` (at :data:`QUANTILE_LEVELS`), one read-only copy for
+    every holder of equal percentiles: a signal's quantile transform and its KS test warm up
+    on the same values, so hundreds of models do not each keep two."""
+    return _cdf_of(np.asarray(quantiles, dtype=np.float64).tobytes())
+
+
+@functools.lru_cache(maxsize=64)
+def _cdf_of(key: bytes) -> _ReferenceCdf:
+    return _ReferenceCdf(np.frombuffer(key, dtype=np.float64))  # (read-only: a bytes view)
 
 
 class KolmogorovSmirnov(NumericWindowTest):
