@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.openmetrics.exposition import generate_latest as openmetrics_latest
 
 from streams.metrics import EngineView, MonitorMetrics, snapshots
+from streams.metrics.deflate import Deflated
 from streams.metrics.exposition import exposition, metrics_app
 from tests.unit.metrics.test_metrics_monitor import _batch, _engine_view
 
@@ -164,3 +165,36 @@ def test_a_model_that_changes_during_a_scrape_keeps_its_new_samples(
     assert metrics.value("driftradar_prediction_mean", model_id="churn") == 0.77
     second = exposition(metrics.registry, gauges)[0]
     assert b'driftradar_prediction_mean{model_id="churn"} 0.77' in second
+
+
+@pytest.mark.parametrize("accept", [None, OPENMETRICS], ids=["prometheus text", "openmetrics"])
+def test_a_gzip_scrape_is_the_plain_body_gzipped(
+    metrics: MonitorMetrics, accept: str | None
+) -> None:
+    """Before and after a change of a model: the gzip body, a single member, holds exactly
+    the plain body."""
+    for step in range(2):
+        plain, _ = exposition(metrics.registry, metrics.snapshots, accept)
+        zipped, _ = exposition(metrics.registry, metrics.snapshots, accept, gzip=True)
+        assert gzip.decompress(zipped) == plain
+        assert zipped[:2] == b"\x1f\x8b"
+        assert len(zipped) < len(plain)
+        changed = _models("churn")
+        changed["churn"]["prediction_mean"] = 0.5 + step
+        metrics.update_from_engine({"models": changed, "model_ids": ["churn", 'we"ird\\id\n']})
+
+
+def test_a_scraped_model_keeps_its_long_families_deflated(metrics: MonitorMetrics) -> None:
+    """What an idle monitor holds per model: the detector families deflated, not as text,
+    and a gzip scrape writes those pieces as they are."""
+    gauges = metrics.snapshots
+    exposition(metrics.registry, gauges)
+    kept = gauges._owned["churn"]
+    assert isinstance(kept, snapshots._Rendered)
+    statistic = kept.texts["driftradar_detector_statistic"]
+    assert isinstance(statistic, Deflated)
+    assert b'driftradar_detector_statistic{detector="adwin"' in statistic.text()
+    assert isinstance(kept.texts["driftradar_prediction_mean"], bytes)  # short: as it is
+    assert statistic.data in exposition(metrics.registry, gauges, gzip=True)[0]
+    read_back = gauges.samples("driftradar_detector_statistic")  # parsed from the pieces
+    assert any("churn" in values for values, _ in read_back)
