@@ -141,5 +141,5 @@ def _bytes_per_id(make: Callable[[int], Any], add: Callable[[Any, str, float], N
 def test_ten_thousand_joined_ids_take_a_fraction_of_the_ordered_dict() -> None:
     compact = _bytes_per_id(JoinedIds, JoinedIds.add)
     reference = _bytes_per_id(_Reference, _Reference.add)
-    assert compact < 72, f"{compact:.1f} bytes per joined id"
+    assert compact < 48, f"{compact:.1f} bytes per joined id"  # a sorted copy of keys: 54
     assert compact < reference / 2.5, (compact, reference)
