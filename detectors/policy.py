@@ -242,6 +242,8 @@ class SignalGate:
     while in warning escalates at once.
     """
 
+    __slots__ = ("_last_alarm", "_level", "_policy", "_since")  # one per detector per model
+
     def __init__(self, policy: AlarmPolicy | None = None) -> None:
         self._policy = policy or AlarmPolicy()
         self._level = DriftState.NONE
