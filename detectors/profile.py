@@ -23,9 +23,9 @@ from __future__ import annotations
 import abc
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Final
+from typing import Any, ClassVar, Final, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -36,6 +36,7 @@ __all__ = [
     "QUANTILE_LEVELS",
     "CategoricalProfile",
     "NumericProfile",
+    "PackedFloats",
     "Profile",
     "ProfileError",
     "build_profile",
@@ -122,6 +123,61 @@ def _numbers(data: Mapping[str, Any], key: str, column: str) -> tuple[float, ...
     return tuple(out)
 
 
+class PackedFloats(Sequence[float]):
+    """An immutable sequence of floats held as 8 bytes each; equal to (and hashed as) the
+    tuple of its values. A profile's percentile grid is 101 numbers that every model's
+    reference keeps: in a tuple each is a float object and a pointer (32 bytes).
+
+    >>> grid = PackedFloats([0.0, 0.5, 1.0])
+    >>> grid == (0.0, 0.5, 1.0), grid[1], grid[1:], hash(grid) == hash((0.0, 0.5, 1.0))
+    (True, 0.5, (0.5, 1.0), True)
+    """
+
+    __slots__ = ("_values",)
+
+    def __init__(self, values: Iterable[float] | npt.NDArray[np.float64]) -> None:
+        array = np.array(values, dtype=np.float64).ravel()  # a copy, then read-only
+        array.flags.writeable = False
+        self._values = array
+
+    def __len__(self) -> int:
+        return int(self._values.size)
+
+    @overload
+    def __getitem__(self, index: int) -> float: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[float, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> float | tuple[float, ...]:
+        if isinstance(index, slice):
+            return tuple(self._values[index].tolist())
+        return float(self._values[index])
+
+    def __iter__(self) -> Iterator[float]:
+        return iter(self._values.tolist())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, PackedFloats):
+            return bool(np.array_equal(self._values, other._values))
+        if isinstance(other, tuple):
+            return tuple(self) == other
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(tuple(self))
+
+    def __repr__(self) -> str:
+        return repr(tuple(self))
+
+    def __reduce__(self) -> tuple[type[PackedFloats], tuple[tuple[float, ...]]]:
+        return PackedFloats, (tuple(self),)
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> npt.NDArray[Any]:
+        """The values, read-only and not copied (``np.asarray(grid)``)."""
+        return self._values if dtype is None else self._values.astype(dtype, copy=False)
+
+
 class Profile(abc.ABC):
     """Base of the two profile kinds; :meth:`from_dict` rebuilds either from plain data."""
 
@@ -179,11 +235,14 @@ class NumericProfile(Profile):
     variance: float
     minimum: float
     maximum: float
-    edges: tuple[float, ...]
-    counts: tuple[float, ...]
-    quantiles: tuple[float, ...]
+    edges: Sequence[float]
+    counts: Sequence[float]
+    quantiles: Sequence[float]
 
     def __post_init__(self) -> None:
+        for name in ("edges", "counts", "quantiles"):  # kept packed, whatever was given
+            if not isinstance(getattr(self, name), PackedFloats):
+                object.__setattr__(self, name, PackedFloats(getattr(self, name)))
         if self.count < 1:
             raise ProfileError(self.column, "a numeric profile needs at least one value")
         if len(self.edges) != len(self.counts) + 1 or len(self.counts) < 1:
@@ -206,7 +265,7 @@ class NumericProfile(Profile):
                 f"'quantiles' must hold {len(QUANTILE_LEVELS)} values "
                 f"(levels 0, 0.01, ..., 1), got {len(self.quantiles)}",
             )
-        if any(b < a for a, b in zip(self.quantiles, self.quantiles[1:], strict=False)):
+        if np.any(np.diff(np.asarray(self.quantiles)) < 0):
             raise ProfileError(self.column, "'quantiles' must be non-decreasing")
         if self.variance < 0 or self.minimum > self.maximum:
             raise ProfileError(self.column, "variance must be >= 0 and minimum <= maximum")
