@@ -63,7 +63,9 @@ the same run, and the issue-15 targets are printed beside the figures.
    per model, the figure of issue 15): the time from its partition assignment to the
    checkpoint holding every offset (includes up to one ``checkpoint.every_seconds``), events/s,
    CPU-seconds per 1000 events, then its CPU over ``--idle-seconds`` of idleness (cores) and
-   its RSS per model beyond the empty monitor's, and its largest RSS during the load
+   its RSS per model beyond the empty monitor's, before and after one gzip scrape of
+   ``/metrics`` (``scraped``: as Prometheus scrapes it, each model's metrics are then kept as
+   deflated text instead of the samples of the last view), and its largest RSS during the load
    (``peak RSS``: what a backlog costs on top — the per-model chunks held, the batches in
    flight, a checkpoint's encoding). Then **scale-out**: two ``driftradar run``
    members of a new group read the same events (two partitions each); their aggregate
@@ -90,6 +92,7 @@ import sys
 import tempfile
 import time
 import tracemalloc
+import urllib.request
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -618,6 +621,21 @@ class Monitor:
         self.check()
         return (self.cpu() - cpu) / (time.perf_counter() - wall)
 
+    def scrape(self) -> float:
+        """Seconds of one ``/metrics`` scrape as Prometheus makes it (gzip accepted)."""
+        ports = [
+            c.laddr.port for c in self.ps.net_connections("tcp") if c.status == psutil.CONN_LISTEN
+        ]
+        for port in ports:  # the metrics server (port 0: a free one) is its only listener
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{port}/metrics", headers={"Accept-Encoding": "gzip"}
+            )
+            started = time.perf_counter()
+            with urllib.request.urlopen(request, timeout=60) as answer:
+                answer.read()
+            return time.perf_counter() - started
+        raise RuntimeError(f"the monitor listens on no port:\n{self.tail()}")
+
     def check(self) -> None:
         if self.process.poll() is not None:
             raise RuntimeError(f"monitor exited ({self.process.returncode}):\n{self.tail()}")
@@ -725,6 +743,8 @@ def measure_e2e(args: argparse.Namespace) -> dict[str, Any]:
                 time.sleep(args.settle)
                 idle = monitor.idle_cpu(args.idle_seconds)
                 rss = monitor.rss()
+                scrape_seconds = monitor.scrape()  # as Prometheus: a model then keeps text
+                scraped_rss = monitor.rss()
             finally:
                 monitor.stop()
             # scale-out: two members of one group read the same events (2 partitions each)
@@ -749,6 +769,8 @@ def measure_e2e(args: argparse.Namespace) -> dict[str, Any]:
         "empty_idle_core": empty_idle,
         "empty_rss_mib": empty_rss / MIB,
         "mib_per_model": (rss - empty_rss) / MIB / args.e2e_models,
+        "scrape_seconds": scrape_seconds,
+        "scraped_mib_per_model": (scraped_rss - empty_rss) / MIB / args.e2e_models,
         "peak_rss_mib": load_peak / MIB,
         "pair_seconds": pair_seconds,
         "pair_per_s": sent / pair_seconds,
@@ -899,19 +921,24 @@ def _print_e2e(e2e: dict[str, Any], args: argparse.Namespace) -> None:
     )
     header = (
         f"{'models':>6} {'events':>8} {'load':>7} {'events/s':>9} {'CPU ms/1k ev':>12} "
-        f"{'idle core':>9} {'RSS':>8} {'MiB/model':>9} {'peak RSS':>9}"
+        f"{'idle core':>9} {'RSS':>8} {'MiB/model':>9} {'scraped':>9} {'peak RSS':>9}"
     )
     print(header)
     print("-" * len(header))
     print(
         f"{0:>6} {0:>8} {'-':>7} {'-':>9} {'-':>12} {e2e['empty_idle_core']:>9.3f} "
-        f"{e2e['empty_rss_mib']:>4.0f} MiB {'-':>9} {'-':>9}"
+        f"{e2e['empty_rss_mib']:>4.0f} MiB {'-':>9} {'-':>9} {'-':>9}"
     )
     print(
         f"{e2e['models']:>6} {e2e['events']:>8} {e2e['load_seconds']:>5.1f} s "
         f"{e2e['load_per_s']:>9,.0f} {e2e['cpu_ms_per_1000']:>12.1f} {e2e['idle_core']:>9.3f} "
         f"{e2e['rss_mib']:>4.0f} MiB {e2e['mib_per_model']:>9.2f} "
-        f"{e2e['peak_rss_mib']:>5.0f} MiB"
+        f"{e2e['scraped_mib_per_model']:>9.2f} {e2e['peak_rss_mib']:>5.0f} MiB"
+    )
+    print(
+        f"(scraped: RSS per model after one gzip scrape of /metrics, "
+        f"{e2e['scrape_seconds'] * 1e3:.0f} ms, as Prometheus makes them: each model's "
+        "metrics are then kept as text instead of samples)"
     )
     print(
         f"2 members of one group, the same {e2e['events']} events: {e2e['pair_seconds']:.1f} s, "
