@@ -86,6 +86,13 @@ class _SortedQuantiles:
         return result
 
 
+@functools.lru_cache(maxsize=64)
+def _reported_quantiles(size: int) -> _SortedQuantiles:
+    """The reported quantiles of windows of ``size`` values (read-only: shared by every
+    window test of that size)."""
+    return _SortedQuantiles(size, _REPORTED_LEVELS)
+
+
 class _RecentReferences:
     """The last few reference profiles built from warm-ups, by warm-up content.
 
@@ -255,12 +262,11 @@ class NumericWindowTest(WindowedDetector):
         self._arrays = arrays = _numeric_reference(reference)
         self._bounds = arrays.bounds
         self._ref_share = arrays.share
-        self._ref_quantiles = arrays.quantiles
         self._ref_reported = arrays.reported
 
     def _init_state(self) -> None:
         super()._init_state()
-        self._quantiles_of = _SortedQuantiles(self._params.window_size, _REPORTED_LEVELS)
+        self._quantiles_of = _reported_quantiles(self._params.window_size)
 
     def _encode(self, prepared: npt.NDArray[Any]) -> npt.NDArray[Any]:
         return prepared
