@@ -157,6 +157,10 @@ def _frozen(values: Mapping[str, Any]) -> tuple[Any, ...]:
     )
 
 
+#: The distinct sets of feeds signals have (at most the subsets of the four feeds).
+_FEEDS: Final[dict[frozenset[str], frozenset[str]]] = {}
+
+
 class _Slot:
     """A detector on a signal, with its drift gate; ``feed`` says what values it gets:
     ``raw``, ``quantile`` (the transform), ``quantile_std`` (standardised transform) or
@@ -253,7 +257,8 @@ class Signal:
 
     def _seal(self) -> None:
         """Once the slots are all there: what they are fed, and the windows they share."""
-        self.feeds = frozenset(slot.feed for slot in self.slots.values())
+        feeds = frozenset(slot.feed for slot in self.slots.values())
+        self.feeds = _FEEDS.setdefault(feeds, feeds)  # a handful of sets for every signal
         self._share_windows()
 
     def _share_windows(self) -> None:
