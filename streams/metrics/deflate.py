@@ -22,7 +22,7 @@ from __future__ import annotations
 import functools
 import struct
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Final
 
 __all__ = ["Deflated", "Piece", "gzipped", "joined"]
@@ -71,31 +71,27 @@ def gzipped(pieces: Iterable[Piece]) -> bytes:
     of plain text between them are compressed now."""
     out = [_GZIP_HEADER]
     crc = size = 0
+    for piece in _all_deflated(pieces):
+        crc = _multiply(piece.shift, crc) ^ piece.crc  # zlib's crc32_combine
+        size += piece.size
+        out.append(piece.data)
+    out += (_FINAL_BLOCK, struct.pack("<II", crc, size & 0xFFFFFFFF))
+    return b"".join(out)
+
+
+def _all_deflated(pieces: Iterable[Piece]) -> Iterator[Deflated]:
+    """``pieces`` with each run of plain text between kept pieces deflated as one piece."""
     run: list[bytes] = []
-
-    def add(text: bytes, data: bytes) -> None:
-        nonlocal crc, size
-        crc = zlib.crc32(text, crc)
-        size += len(text)
-        out.append(data)
-
-    def end_run() -> None:
-        if run:
-            text = b"".join(run)
-            run.clear()
-            add(text, Deflated(text, SCRAPE_LEVEL).data)
-
     for piece in pieces:
         if isinstance(piece, bytes):
             run.append(piece)
-        else:
-            end_run()
-            crc = _multiply(piece.shift, crc) ^ piece.crc  # zlib's crc32_combine
-            size += piece.size
-            out.append(piece.data)
-    end_run()
-    out += (_FINAL_BLOCK, struct.pack("<II", crc, size & 0xFFFFFFFF))
-    return b"".join(out)
+            continue
+        if run:
+            yield Deflated(b"".join(run), SCRAPE_LEVEL)
+            run.clear()
+        yield piece
+    if run:
+        yield Deflated(b"".join(run), SCRAPE_LEVEL)
 
 
 # -- CRC-32 of joined texts (zlib's crc32_combine, which Python's zlib does not expose) --------
