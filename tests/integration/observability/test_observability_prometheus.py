@@ -34,6 +34,8 @@ CONTRACT = [
     "driftradar_consumer_lag",
     "driftradar_alerts_total",
     "driftradar_drift_active",
+    "driftradar_detector_state",  # (each model's long families: gzip pieces kept deflated)
+    "driftradar_detector_statistic",
     "driftradar_model_performance",
     "driftradar_retrain_requests_total",
     "driftradar_last_event_timestamp_seconds",
