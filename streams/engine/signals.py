@@ -124,7 +124,7 @@ def _resolved_params(
 
 #: Resolved parameters by what they depend on: the detectors of every model with the same
 #: configuration share one immutable object, resolved and validated once per process (three
-#: validations and a budget derivation per detector otherwise: ~2 ms per model).
+#: validations and a budget derivation per detector otherwise: 12-23 µs instead of 6-11).
 _SHARED_PARAMS: Final[dict[Hashable, Params]] = {}
 _SHARED_PARAMS_LIMIT: Final = 1024
 
