@@ -116,9 +116,9 @@ PARTITIONS: Final = 4
 #: Issue 15's targets at 1000 models (printed, never asserted).
 TARGET_RATIO: Final = 0.60
 TARGET_IDLE_CORE: Final = 0.05
+TARGET_MIB: Final = 0.5
 #: Seconds between scrapes of a monitor in deploy/prometheus/prometheus.yml.
 PROMETHEUS_INTERVAL: Final = 5.0
-TARGET_MIB: Final = 0.5
 #: Models that receive events between two checkpoints in the ``ckpt few`` figure.
 FEW: Final = 10
 REPO: Final = Path(__file__).resolve().parents[1]
