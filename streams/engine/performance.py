@@ -21,6 +21,7 @@ tail probability of the detector's share of the false-alarm budget), widened to 
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -202,8 +203,9 @@ class RollingPerformance:
         # the version's first pairs, until the baseline is calibrated from them
         self.reference_pairs = max(reference_pairs, window)
         self.baseline_tail = baseline_tail
-        self._ref_score: list[float] = []
-        self._ref_label: list[float] = []
+        # 8 bytes a number (a list of floats took 32): reference_pairs values per version
+        self._ref_score = array("d")
+        self._ref_label = array("d")
         self._calibrated = relative_drop is None
         self.checks = LimitChecks(self.thresholds, clear_after)
         self.clear_after = clear_after
@@ -263,8 +265,8 @@ class RollingPerformance:
         """The baseline limits, once the reference pairs are in (seeded, deterministic)."""
         if self._calibrated or len(self._ref_score) < self.reference_pairs:
             return
-        score = np.asarray(self._ref_score)
-        label = np.asarray(self._ref_label)
+        score = np.array(self._ref_score, dtype=np.float64)  # (copies: the buffers may grow)
+        label = np.array(self._ref_label, dtype=np.float64)
         for metric, higher_better in self.metrics.items():
 
             def compute(s: FloatArray, y: FloatArray, m: str = metric) -> float | None:
@@ -288,7 +290,7 @@ class RollingPerformance:
                 self.limits[metric] = limit
                 self.baseline[metric] = limit.reference
         self._calibrated = True
-        self._ref_score, self._ref_label = [], []
+        self._ref_score, self._ref_label = array("d"), array("d")
 
     def _evaluate(self) -> list[MetricChange]:
         changes = []
@@ -349,8 +351,8 @@ class RollingPerformance:
             k: BaselineLimit.from_data(v) for k, v in data.get("limits", {}).items()
         }
         reference = data.get("reference", [[], []])
-        self._ref_score = [float(v) for v in reference[0]]
-        self._ref_label = [float(v) for v in reference[1]]
+        self._ref_score = array("d", (float(v) for v in reference[0]))
+        self._ref_label = array("d", (float(v) for v in reference[1]))
         # a snapshot from before the calibrated baseline collects its reference pairs anew
         # (the next ``reference_pairs`` pairs) unless the check is off
         self._calibrated = bool(data.get("calibrated", self.relative_drop is None))

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+import tracemalloc
 
+import msgspec
 import numpy as np
 import pytest
 from river import metrics
@@ -240,3 +242,37 @@ def test_the_bootstrap_in_blocks_gives_the_same_limit(monkeypatch: pytest.Monkey
     whole = limit()
     monkeypatch.setattr(baseline, "_BLOCK_ENTRIES", 7 * 1000)  # 7 windows per pass
     assert limit() == pytest.approx(whole, rel=1e-12)
+
+
+def test_the_reference_pairs_waiting_for_the_baseline_take_8_bytes_a_number() -> None:
+    """Until a version's baseline is calibrated (its first 1 000 pairs by default) its pairs
+    wait in packed arrays: a list of float objects took 32 bytes a number. A snapshot and
+    its restore keep them, and the calibration then is the same."""
+    rng = np.random.default_rng(4)
+    score, label = rng.random(2000), (rng.random(2000) < 0.5).astype(float)
+
+    def tracker() -> RollingPerformance:
+        return RollingPerformance(
+            "binary",
+            window=1000,
+            every=100,
+            thresholds={},
+            relative_drop=0.1,
+            reference_pairs=2000,
+        )
+
+    perf = tracker()
+    perf.update(score[:100], label[:100])
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    perf.update(score[100:1999], label[100:1999])  # one pair short of the calibration
+    grown = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    assert grown < 24 * 1899, f"{grown / 1899:.1f} bytes per pair"  # (2 x 32 before: 64)
+    restored = tracker()
+    restored.restore(msgspec.json.decode(msgspec.json.encode(perf.snapshot())))
+    assert restored.snapshot() == perf.snapshot()
+    for each in (perf, restored):
+        each.update(score[1999:], label[1999:])
+    assert restored.snapshot() == perf.snapshot()
+    assert perf.limits
