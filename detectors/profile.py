@@ -174,8 +174,10 @@ class PackedFloats(Sequence[float]):
         return PackedFloats, (tuple(self),)
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> npt.NDArray[Any]:
-        """The values, read-only and not copied (``np.asarray(grid)``)."""
-        return self._values if dtype is None else self._values.astype(dtype, copy=False)
+        """The values: read-only and not copied for ``np.asarray(grid)``, a writable copy
+        when numpy asks for one (``np.array(grid)``)."""
+        values = self._values if dtype is None else self._values.astype(dtype, copy=False)
+        return values.copy() if copy and values is self._values else values
 
 
 class Profile(abc.ABC):

@@ -159,6 +159,9 @@ def test_a_numeric_profile_keeps_its_numbers_packed_and_equal_to_tuples() -> Non
     assert profile.quantiles == tuple(profile.quantiles)
     assert profile.quantiles[:2] == (profile.quantiles[0], profile.quantiles[1])
     assert np.asarray(profile.quantiles).nbytes == 8 * len(profile.quantiles)
+    copied = np.array(profile.quantiles)  # numpy's promise: a new, writable array
+    copied[0] = -1.0
+    assert profile.quantiles[0] != -1.0
     assert pickle.loads(pickle.dumps(profile)) == profile
     assert copy.deepcopy(profile) == profile
     moved = build_profile("x", np.random.default_rng(2).lognormal(0.1, 1.0, 2000))
