@@ -170,7 +170,8 @@ class _SharedRing:
     of one signal): the leader writes it, each follower's window is its newest values (a
     follower's window is no longer than the leader's). A follower needs the window as it was
     before the leader's last chunk (the leader overwrote it): the leader leaves it here,
-    followed by the chunk, until every follower took it."""
+    followed by the chunk, until every follower took it. Their warm-up values are held once
+    too: a follower's warm-up buffer is the leader's (:meth:`WindowedDetector.share_window`)."""
 
     __slots__ = ("ext", "followers", "leader", "pending", "seen_before")
 
@@ -296,12 +297,21 @@ class WindowedDetector(Detector):
         """Whether the detector has its reference and can evaluate windows."""
         return self._reference is not None or not self.uses_reference
 
+    @property
+    def warm_count(self) -> int:
+        """Accepted values in the warm-up so far (0 once the reference is built)."""
+        return len(self._warm)
+
+    def warm_values(self) -> npt.NDArray[Any]:
+        """A copy of the warm-up values so far, oldest first."""
+        return np.array(self._warm)
+
     # -- a ring shared with detectors fed the same values ---------------------------------
 
     def share_window(self, follower: WindowedDetector) -> bool:
-        """Let ``follower`` read this detector's ring instead of keeping its own, when both
-        encode alike, warm up alike, its window is no longer than this one's and holds the
-        newest values of this one now; True if so.
+        """Let ``follower`` read this detector's ring and warm-up values instead of keeping
+        its own, when both encode alike, warm up alike and are as far in it, its window is no
+        longer than this one's and holds the newest values of this one now; True if so.
 
         Both must then get every chunk, this one first (as :class:`streams.engine.signals.
         Signal` feeds its detectors); anything else fed to one of them alone
@@ -318,6 +328,9 @@ class WindowedDetector(Detector):
             or other.window_size > params.window_size
             or other.warmup != params.warmup
             or self._seen != follower._seen
+            or self._updates != follower._updates
+            or self.ready != follower.ready
+            or list(self._warm) != list(follower._warm)
         ):
             return False
         ours, theirs = self._ordered_window(), follower._ordered_window()
@@ -327,6 +340,7 @@ class WindowedDetector(Detector):
         share.followers += 1
         self._leads = follower._follows = share
         follower._ring = np.empty(0, dtype=follower.code_dtype)  # its window is the leader's
+        follower._warm = self._warm  # the leader extends it; the follower only reads it
         return True
 
     def _unshare(self) -> None:
@@ -335,6 +349,8 @@ class WindowedDetector(Detector):
             window = self._ordered_window()
             self._follows.followers -= 1
             self._follows = None
+            warm, self._warm = self._warm, self._new_warm()
+            self._warm.extend(warm)
             self._ring = np.zeros(self._params.window_size, dtype=self.code_dtype)
             self._ring[: len(window)] = window
             self._pos = len(window) % self._params.window_size
@@ -436,8 +452,11 @@ class WindowedDetector(Detector):
         out.fill(self._state)
         start = 0
         if not self.ready:
-            start = min(len(prepared), params.warmup - len(self._warm))
-            self._warm.extend(prepared[:start].tolist())
+            if self._follows is None:
+                start = min(len(prepared), params.warmup - len(self._warm))
+                self._warm.extend(prepared[:start].tolist())
+            else:
+                start = self._followed_warm_up(len(prepared))
             if len(self._warm) >= params.warmup:
                 reference = self._build_reference(np.asarray(self._warm, dtype=prepared.dtype))
                 assert reference is not None
@@ -474,6 +493,21 @@ class WindowedDetector(Detector):
         self._seen = seen_end
         self._state = state
         return out
+
+    def _followed_warm_up(self, count: int) -> int:
+        """How many of a chunk's ``count`` accepted values a warming follower's warm-up
+        took: those the leader, fed the chunk first, put into the warm-up they share (the
+        buffer this follower holds is full if the leader's warm-up ended in the chunk)."""
+        assert self._follows is not None
+        leader = self._follows.leader
+        if leader.updates - count != self._updates:
+            raise RuntimeError(
+                f"{self.kind}: its shared warm-up is at value {leader.updates}, it is at "
+                f"{self._updates + count}: a follower must get every chunk, after the leader"
+            )
+        if not leader.ready:
+            return count
+        return count - leader._seen  # noqa: SLF001 - the values after its warm-up
 
     def update_many(self, values: Iterable[Any] | npt.NDArray[Any]) -> StateArray:
         """Use a batch; exactly the states of one-by-one :meth:`update` calls, vectorised."""

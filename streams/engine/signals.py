@@ -13,7 +13,9 @@ the reference's quantile transform of the values (:mod:`detectors.transform`: un
 no drift, whatever the feature's distribution), built from the reference profile when one
 is configured, else from the signal's first ``warmup`` values; Page-Hinkley gets them
 standardised (``(u - 0.5) * sqrt(12)``). On other signals Page-Hinkley, whose threshold is
-in units of the data, gets ``(x - mean) / std`` of the warm-up.
+in units of the data, gets ``(x - mean) / std`` of the warm-up. While those warm-up values
+are the ones its PSI and KS tests warm up on (none missing yet), the signal keeps none of
+its own: it reads them from the tests' one warm-up buffer.
 
 >>> policy = AlarmPolicy(min_updates=100, clear_after=500)
 >>> signal = Signal.create("feature:x", "data_drift", {"adwin": {}}, warmup=100,
@@ -49,6 +51,7 @@ from detectors.base import (
 from detectors.policy import AlarmPolicy, SignalGate, Transition
 from detectors.profile import NumericProfile, Profile
 from detectors.transform import QuantileTransform
+from detectors.window import NumericWindowTest
 
 __all__ = [
     "SCALED_KINDS",
@@ -215,7 +218,9 @@ class Signal:
         self.alerts = 0
         self.scale: tuple[float, float] | None = None  # (mean, std) for "std" detectors
         self.pit: QuantileTransform | None = None  # for "quantile" detectors
-        self.warm = array("d")  # warm-up values: 8 bytes each, not a float object each
+        #: warm-up values, 8 bytes each (not a float object each); ``None`` while they are
+        #: the warm-up values of a raw-fed numeric window test (:meth:`_borrow_warm_up`)
+        self.warm: array[float] | None = array("d")
 
     @classmethod
     def create(
@@ -260,6 +265,7 @@ class Signal:
         feeds = frozenset(slot.feed for slot in self.slots.values())
         self.feeds = _FEEDS.setdefault(feeds, feeds)  # a handful of sets for every signal
         self._share_windows()
+        self._borrow_warm_up()
 
     def _share_windows(self) -> None:
         """Window tests fed the same values (PSI and KS on one feed) keep one ring buffer
@@ -272,6 +278,45 @@ class Signal:
                 leader = leaders.setdefault((slot.feed, detector.ring_key), detector)
                 if leader is not detector:
                     leader.share_window(detector)
+
+    def _warm_source(self) -> NumericWindowTest | None:
+        """The raw-fed numeric window test whose warm-up is the signal's own while no value
+        is missing (it takes the finite values, up to the same count), if any."""
+        for slot in self.slots.values():
+            detector = slot.detector
+            if (
+                slot.feed == "raw"
+                and isinstance(detector, NumericWindowTest)
+                and detector.params.warmup == self.warmup  # type: ignore[attr-defined]
+                and not detector.ready
+            ):
+                return detector
+        return None
+
+    def _borrow_warm_up(self) -> None:
+        """Keep no warm-up values of its own while a window test holds the same ones (a
+        signal that warms up for a transform, with PSI/KS on its raw values: one buffer
+        of 8 KiB at the default warm-up instead of two)."""
+        if self.scale is not None or self.warm is None or not self._needs_warmup():
+            return
+        source = self._warm_source()
+        if (
+            source is not None
+            and source.warm_count == len(self.warm) == self.inputs
+            and np.array_equal(source.warm_values(), np.asarray(self.warm))
+        ):
+            self.warm = None
+
+    def _borrowed_warm_up(self) -> npt.NDArray[np.float64]:
+        """The warm-up values so far, read from the window test that holds them."""
+        source = self._warm_source()
+        if source is None or source.warm_count != self.inputs:
+            raise RuntimeError(
+                f"{self.name}: its window tests no longer hold its {self.inputs} warm-up "
+                "values (a detector was fed alone)"
+            )
+        values: npt.NDArray[np.float64] = source.warm_values()
+        return values
 
     def _seed(self) -> int:
         """The tie-breaking seed of the signal's quantile transform (from its name)."""
@@ -355,10 +400,18 @@ class Signal:
         start = 0
         replay = batch[:0]
         if self.scale is None:
-            start = min(batch.size, self.warmup - len(self.warm))
-            self.warm.extend(batch[:start].tolist())
-            if len(self.warm) >= self.warmup:
-                replay = np.asarray(self.warm)
+            held = self.inputs if self.warm is None else len(self.warm)
+            start = min(batch.size, self.warmup - held)
+            head = batch[:start]
+            if self.warm is None and not np.isfinite(head).all():
+                self.warm = array("d", self._borrowed_warm_up())  # the tests skip these
+            if self.warm is not None:
+                self.warm.extend(head.tolist())
+            if held + start >= self.warmup:
+                if self.warm is None:  # the tests take this chunk after the signal
+                    replay = np.concatenate((self._borrowed_warm_up(), head))
+                else:
+                    replay = np.asarray(self.warm)
                 warm = replay[np.isfinite(replay)]
                 std = float(warm.std()) if warm.size else 1.0
                 self.scale = (float(warm.mean()) if warm.size else 0.0, std if std > 0 else 1.0)
@@ -426,7 +479,7 @@ class Signal:
             "alerts": self.alerts,
             "scale": None if self.scale is None else list(self.scale),
             "pit": None if self.pit is None else self.pit.to_data(),
-            "warm": list(self.warm),
+            "warm": (self._borrowed_warm_up() if self.warm is None else self.warm).tolist(),
             "slots": [
                 [label, slot.detector.snapshot(), slot.gate.snapshot(), slot.feed, slot.share]
                 for label, slot in self.slots.items()
