@@ -255,7 +255,9 @@ class WindowedDetector(Detector):
         params = self._params
         self._reference: Profile | None = None
         self._warm: MutableSequence[Any] = self._new_warm()
-        self._ring = np.zeros(params.window_size, dtype=self.code_dtype)
+        # a test that warms up gets its ring with its reference (a warming model keeps none)
+        size = 0 if self.uses_reference else params.window_size
+        self._ring = np.zeros(size, dtype=self.code_dtype)
         self._pos = 0
         self._seen = 0
         self._streak = 0
@@ -270,6 +272,9 @@ class WindowedDetector(Detector):
         self._reference = reference
         self._warm = self._new_warm()
         self._calibration = None
+        size = self._params.window_size
+        if self._follows is None and len(self._ring) != size:  # a follower reads the leader's
+            self._ring = np.zeros(size, dtype=self.code_dtype)
 
     @classmethod
     def with_reference(cls, params: Params | None, reference: Any) -> Self:

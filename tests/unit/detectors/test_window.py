@@ -289,3 +289,22 @@ def test_precomputed_reference_cdf_is_bit_identical() -> None:
         False,
         False,
     ]
+
+
+@pytest.mark.parametrize("kind", ["psi", "ks", "jensen_shannon", "chi_square"])
+def test_a_test_warming_up_keeps_no_ring_until_its_reference(kind: str) -> None:
+    """Hundreds of models in their warm-up hold only their warm-up values (issue 15)."""
+    detector = create(kind, {"window_size": 100, "warmup": 50})
+    values: list[Any] = (
+        [str(i % 4) for i in range(80)]
+        if kind in ("jensen_shannon", "chi_square")
+        else np.random.default_rng(0).normal(size=80).tolist()
+    )
+    detector.update_many(values[:49])
+    assert detector._ring.nbytes == 0  # type: ignore[attr-defined]
+    copy = restore(json.loads(json.dumps(detector.snapshot())))
+    assert copy._ring.nbytes == 0  # type: ignore[attr-defined]
+    detector.update_many(values[49:])
+    copy.update_many(values[49:])
+    assert detector._ring.size == 100  # type: ignore[attr-defined]
+    assert copy.snapshot() == detector.snapshot()

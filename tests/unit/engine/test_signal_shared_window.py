@@ -188,6 +188,11 @@ def _signal_leader_alone() -> None:
 
 def test_one_ring_per_signal_is_what_a_model_saves() -> None:
     shared, separate = _signal(UNEQUAL), _alone(_signal(UNEQUAL))
+    assert sum(d._ring.nbytes for d in _windows(shared)) == 0  # no ring while warming up
+    assert sum(d._ring.nbytes for d in separate.values()) == 0
+    shared.feed(_stream(10, 70))
+    for detector in separate.values():
+        detector.update_many(_stream(10, 70))
     assert sum(d._ring.nbytes for d in _windows(shared)) == 50 * 8
     assert sum(d._ring.nbytes for d in separate.values()) == (50 + 30) * 8
 
