@@ -289,6 +289,11 @@ class WindowedDetector(Detector):
     def _new_warm(self) -> MutableSequence[Any]:
         return [] if self.warm_typecode is None else array(self.warm_typecode)
 
+    def _warm_kept(self, values: list[Any]) -> list[Any]:
+        """Warm-up values as the buffer keeps them (categorical tests: one shared object per
+        category name, not each event's own copy)."""
+        return values
+
     def _fail_reference(self, problem: str) -> None:
         raise InvalidParameterError(self.kind, "reference", problem)
 
@@ -383,7 +388,7 @@ class WindowedDetector(Detector):
         self._unshare()
         prepared, _ = self._prepare([value])
         if not self.ready:
-            self._warm.extend(prepared.tolist())
+            self._warm.extend(self._warm_kept(prepared.tolist()))
             if len(self._warm) >= self._params.warmup:
                 reference = self._build_reference(np.asarray(self._warm, dtype=prepared.dtype))
                 assert reference is not None
@@ -459,7 +464,7 @@ class WindowedDetector(Detector):
         if not self.ready:
             if self._follows is None:
                 start = min(len(prepared), params.warmup - len(self._warm))
-                self._warm.extend(prepared[:start].tolist())
+                self._warm.extend(self._warm_kept(prepared[:start].tolist()))
             else:
                 start = self._followed_warm_up(len(prepared))
             if len(self._warm) >= params.warmup:
@@ -594,7 +599,7 @@ class WindowedDetector(Detector):
             if len(warm) >= self._params.warmup:
                 raise ValueError("warm-up buffer is full but no reference was built")
             self._warm = self._new_warm()
-            self._warm.extend(warm)
+            self._warm.extend(self._warm_kept(warm))
         size = self._params.window_size
         seen = _stored_int(data, "seen", 0, self._updates if self.ready else 0)
         window = data["window"]
