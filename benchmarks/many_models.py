@@ -839,7 +839,7 @@ def _print_loads(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
         print(
             f"{r['models']:>6} {r['load_events'] + r['steady_events']:>9} "
             f"{r['load_per_s']:>10,.0f} {r['load_per_s'] / base['load_per_s']:>6.2f} "
-            f"{r['steady_per_s']:>11,.0f} {r['steady_per_s'] / base['steady_per_s']:>6.2f} "
+            f"{r['steady_per_s']:>11,.0f} {_ratio(r['steady_per_s'], base['steady_per_s']):>6.2f} "
             f"{r['mib_per_model']:>9.3f} {r['mib_per_model_metrics']:>8.3f} "
             f"{r['mib_per_model_checkpoints']:>8.3f} {r['mib_per_model_scrape']:>8.3f} "
             f"{r['first_view_ms']:>7.1f}ms {r['view_ms']:>7.1f}ms {r['tick_ms']:>6.2f}ms "
@@ -878,8 +878,13 @@ def _print_loads(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
         f"{top['mib_per_model_scrape']:.2f} with metrics, checkpoints and a scrape); "
         f"load ratio >= {TARGET_RATIO} (now "
         f"{top['load_per_s'] / base['load_per_s']:.2f}; steady "
-        f"{top['steady_per_s'] / base['steady_per_s']:.2f})"
+        f"{_ratio(top['steady_per_s'], base['steady_per_s']):.2f})"
     )
+
+
+def _ratio(value: float, base: float) -> float:
+    """``value / base``; NaN without a base (``--steady 0`` times no steady part)."""
+    return value / base if base else float("nan")
 
 
 def _print_breakdown(breakdown: dict[str, Any], top: int) -> None:
