@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import re
 import threading
+from array import array
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Final
@@ -66,7 +67,7 @@ class SnapshotGauges(Collector):
         self._current: dict[str, GaugeMetricFamily] = {}
         # owner -> family -> samples, or their text once rendered; swapped whole, under
         # _lock (a scrape's thread swaps samples for text only if they are still current)
-        self._owned: dict[str, dict[str, list[Sample]] | _Rendered] = {}
+        self._owned: dict[str, dict[str, _Samples] | _Rendered] = {}
         self._lock = threading.Lock()
         self._changes = 0  # owner updates so far; a scrape rebuilds only after one
         self._built: dict[str, tuple[int, GaugeMetricFamily]] = {}
@@ -88,7 +89,7 @@ class SnapshotGauges(Collector):
             if name not in self._specs:
                 raise KeyError(name)
         self._owned_families.update(samples)
-        owned = {name: list(values) for name, values in samples.items() if values}
+        owned = {name: _Samples(values) for name, values in samples.items() if values}
         with self._lock:
             self._owned[owner] = owned
         self._changes += 1
@@ -172,7 +173,7 @@ class SnapshotGauges(Collector):
                 out.append(texts.get(name, b""))
         return out
 
-    def _render(self, owner: str, samples: dict[str, list[Sample]]) -> dict[str, Piece]:
+    def _render(self, owner: str, samples: dict[str, _Samples]) -> dict[str, Piece]:
         """Every family of ``owner`` as text, deflated from :data:`DEFLATE_FROM` bytes on;
         kept in place of ``samples`` unless the owner changed meanwhile (then the next
         scrape renders the new ones)."""
@@ -198,6 +199,22 @@ class SnapshotGauges(Collector):
                 yield family
 
 
+class _Samples:
+    """An owner's samples of one family until it is rendered, packed: the label tuples and
+    an array of the values (a ``(labels, value)`` tuple and a float object per sample took
+    ~90 bytes more: ~40 KiB per model of 12 features, held by every model that changed since
+    the last scrape, and by all of them while nobody scrapes)."""
+
+    __slots__ = ("labels", "values")
+
+    def __init__(self, samples: Sequence[Sample]) -> None:
+        self.labels = [labels for labels, _ in samples]
+        self.values = array("d", [value for _, value in samples])
+
+    def __iter__(self) -> Iterator[Sample]:
+        return zip(self.labels, self.values, strict=True)
+
+
 class _Rendered:
     """An owner's families as the text lines a scrape serves (family -> lines)."""
 
@@ -208,7 +225,7 @@ class _Rendered:
 
 
 def _samples_of(
-    owned: dict[str, list[Sample]] | _Rendered, name: str, labels: tuple[str, ...]
+    owned: dict[str, _Samples] | _Rendered, name: str, labels: tuple[str, ...]
 ) -> Iterable[Sample]:
     """An owner's samples of family ``name``: kept, or read back from its text."""
     if not isinstance(owned, _Rendered):
