@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import abc
 import enum
+import functools
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
@@ -148,6 +149,22 @@ class Params:
 
 
 _FIELD_NAMES: dict[type[Params], tuple[str, ...]] = {}
+
+
+def _plain_params(params: Params) -> dict[str, Any]:
+    """``params.to_dict()``, one dict for equal parameters: hundreds of models' detectors
+    of one configuration keep one instead of one each (~18 KiB per model)."""
+    # keyed on the values' types too: equal parameters may differ in them (1 and 1.0)
+    types = tuple(type(getattr(params, name)) for name in _field_names(type(params)))
+    try:
+        return _shared_plain_params(params, types)
+    except TypeError:  # a parameter value that cannot be hashed: its own dict
+        return params.to_dict()
+
+
+@functools.lru_cache(maxsize=1024)
+def _shared_plain_params(params: Params, types: tuple[type, ...]) -> dict[str, Any]:
+    return params.to_dict()
 
 
 def _field_names(params_type: type[Params]) -> tuple[str, ...]:
@@ -333,9 +350,10 @@ class Detector(abc.ABC):
         }
 
     def _params_plain(self) -> dict[str, Any]:
-        """``params.to_dict()``, computed once: the parameters are frozen."""
+        """``params.to_dict()``, computed once: the parameters are frozen (read it, do not
+        change it: detectors with equal parameters share it)."""
         if self._params_data is None:
-            self._params_data = self._params.to_dict()
+            self._params_data = _plain_params(self._params)
         return self._params_data
 
     @classmethod

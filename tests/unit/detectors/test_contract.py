@@ -376,3 +376,17 @@ def test_corrupt_snapshots_raise_snapshot_error(kind: str) -> None:
                 continue
             revived.update_many(probe)
             revived.snapshot()
+
+
+def test_detectors_with_equal_parameters_share_their_plain_parameters() -> None:
+    """Hundreds of models' detectors keep one ``params.to_dict()`` (issue 15: ~18 KiB per
+    model); parameters equal only across types (1 and 1.0) keep their own."""
+    first, second = create("psi", {}), create("psi", {})
+    assert first.snapshot()["params"] == second.snapshot()["params"]
+    assert first._params_plain() is second._params_plain()
+    whole = create("page_hinkley", {"threshold": 50})
+    real = create("page_hinkley", {"threshold": 50.0})
+    assert whole.params == real.params
+    assert whole._params_plain() is not real._params_plain()
+    assert type(whole.snapshot()["params"]["threshold"]) is int
+    assert type(real.snapshot()["params"]["threshold"]) is float
