@@ -340,7 +340,7 @@ class WindowedDetector(Detector):
             or self._seen != follower._seen
             or self._updates != follower._updates
             or self.ready != follower.ready
-            or list(self._warm) != list(follower._warm)
+            or self._warm != follower._warm
         ):
             return False
         ours, theirs = self._ordered_window(), follower._ordered_window()
