@@ -70,18 +70,23 @@ def test_the_two_window_tests_of_a_signal_hold_one_ring() -> None:
     assert _shared(signal)
 
 
-def test_the_engine_defaults_share_too() -> None:
-    """PSI's window (1 000) holds KS's (500): KS reads the newest half."""
+def default_numeric_signal(*, transform: bool = False) -> Signal:
+    """A numeric feature's signal with the engine's default detectors and warm-up."""
     config = MonitorConfig()
-    signal = Signal.create(
+    return Signal.create(
         "feature:x",
         "data_drift",
         config.defaults.detectors["numeric"],
         warmup=config.defaults.warmup,
         policy=POLICY,
         n_detectors=4,
+        transform=transform,
     )
-    assert _shared(signal)
+
+
+def test_the_engine_defaults_share_too() -> None:
+    """PSI's window (1 000) holds KS's (500): KS reads the newest half."""
+    assert _shared(default_numeric_signal())
 
 
 @given(
@@ -199,15 +204,7 @@ def test_one_ring_per_signal_is_what_a_model_saves() -> None:
 
 def test_one_warm_up_buffer_per_signal_is_what_a_warming_model_saves() -> None:
     """The engine's defaults: 1 000 warm-up values; a model at 600 of them."""
-    config = MonitorConfig()
-    signal = Signal.create(
-        "feature:x",
-        "data_drift",
-        config.defaults.detectors["numeric"],
-        warmup=config.defaults.warmup,
-        policy=POLICY,
-        n_detectors=4,
-    )
+    signal = default_numeric_signal()
     for start in range(0, 600, 100):
         signal.feed(_stream(9, 600)[start : start + 100])
     buffers = {id(d._warm): d._warm for d in _windows(signal)}

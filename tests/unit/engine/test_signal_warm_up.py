@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from streams.engine.config import MonitorConfig
 from streams.engine.signals import Signal
+from tests.unit.engine.test_signal_shared_window import default_numeric_signal
 
 CONFIG = MonitorConfig()
 POLICY = CONFIG.defaults.alarms
@@ -116,15 +117,7 @@ def test_it_keeps_its_own_when_the_tests_warm_up_otherwise() -> None:
 def test_a_warming_signal_holds_its_warm_up_values_once() -> None:
     """The engine's numeric defaults at 600 of their 1 000 warm-up values: one buffer of
     600 numbers for the signal, its PSI and its KS test (three before)."""
-    signal = Signal.create(
-        "feature:x",
-        "data_drift",
-        CONFIG.defaults.detectors["numeric"],
-        warmup=CONFIG.defaults.warmup,
-        policy=POLICY,
-        n_detectors=4,
-        transform=True,
-    )
+    signal = default_numeric_signal(transform=True)
     for start in range(0, 600, 100):
         signal.feed(_stream(2, 600, None)[start : start + 100])
     buffers = {id(b): b for b in (signal.warm, *(d._warm for d in _windows(signal)))}  # type: ignore[attr-defined]
