@@ -698,29 +698,37 @@ def _drain(
     return done[1] - assigned, sum(m.cpu() for m in monitors) - cpu0, peak
 
 
-def measure_e2e(args: argparse.Namespace) -> dict[str, Any]:
-    import redis
+def monitor_env(stack: Any, work: Path) -> dict[str, str]:
+    """What a ``driftradar run`` on ``stack`` (a ``LocalStack``) needs in its environment:
+    the contract's topics made with :data:`PARTITIONS` partitions, a config in ``work`` (the
+    test group settings), ``/metrics`` on a free port."""
     import yaml
     from msgspec.structs import astuple
 
     from streams.core.kafka import TEST_GROUP
     from streams.core.settings import TOPICS
     from streams.core.topics import ensure_topics
+
+    ensure_topics(stack.bootstrap, astuple(TOPICS), PARTITIONS)
+    config = work / "monitor.yaml"
+    config.write_text(yaml.safe_dump({"kafka": dict(TEST_GROUP)}))
+    return {
+        "KAFKA_BOOTSTRAP_SERVERS": stack.bootstrap,
+        "REDIS_URL": stack.redis_url,
+        "DRIFTRADAR_CONFIG": str(config),
+        "DRIFTRADAR_METRICS_PORT": "0",
+    }
+
+
+def measure_e2e(args: argparse.Namespace) -> dict[str, Any]:
+    import redis
+
     from streams.stack import LocalStack
 
     with tempfile.TemporaryDirectory(prefix="driftradar-many-models-") as tmp:
         work = Path(tmp)
         with LocalStack(work / "stack") as stack:
-            ensure_topics(stack.bootstrap, astuple(TOPICS), PARTITIONS)
-            config = work / "monitor.yaml"
-            config.write_text(yaml.safe_dump({"kafka": dict(TEST_GROUP)}))
-            env = dict(
-                os.environ,
-                KAFKA_BOOTSTRAP_SERVERS=stack.bootstrap,
-                REDIS_URL=stack.redis_url,
-                DRIFTRADAR_CONFIG=str(config),
-                DRIFTRADAR_METRICS_PORT="0",
-            )
+            env = {**os.environ, **monitor_env(stack, work)}
             empty = Monitor(env, E2E_GROUP_EMPTY, work / "empty.log")
             try:
                 _first_assigned([empty])

@@ -33,7 +33,7 @@ from typing import Any
 
 import psutil
 
-from benchmarks.many_models import MIB, PARTITIONS, _checkpointed, _produce
+from benchmarks.many_models import MIB, _checkpointed, _produce, monitor_env
 
 GROUP = "run-memory"
 #: The summary lines of ``sys._debugmallocstats()`` worth printing.
@@ -102,27 +102,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     import redis
-    import yaml
-    from msgspec.structs import astuple
 
     from streams.cli import main as cli
-    from streams.core.kafka import TEST_GROUP
-    from streams.core.settings import TOPICS
-    from streams.core.topics import ensure_topics
     from streams.stack import LocalStack
 
     with tempfile.TemporaryDirectory(prefix="driftradar-run-memory-") as tmp:
         work = Path(tmp)
         with LocalStack(work / "stack") as stack:
-            ensure_topics(stack.bootstrap, astuple(TOPICS), PARTITIONS)
-            config = work / "monitor.yaml"
-            config.write_text(yaml.safe_dump({"kafka": dict(TEST_GROUP)}))
-            os.environ.update(
-                KAFKA_BOOTSTRAP_SERVERS=stack.bootstrap,
-                REDIS_URL=stack.redis_url,
-                DRIFTRADAR_CONFIG=str(config),
-                DRIFTRADAR_METRICS_PORT="0",
-            )
+            os.environ.update(monitor_env(stack, work))
             sent = _produce(stack.bootstrap, args.models, args.predictions)
             client = redis.Redis.from_url(stack.redis_url, socket_timeout=120)
             trace = not args.no_trace
