@@ -21,9 +21,10 @@ tail probability of the detector's share of the false-alarm budget), widened to 
 
 from __future__ import annotations
 
+import importlib
 from array import array
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -42,6 +43,21 @@ __all__ = [
 
 FloatArray = npt.NDArray[np.float64]
 _EPS: Final = 1e-15
+
+
+def _sort_kind_16() -> Literal["stable"] | None:
+    """The faster of numpy's sorts for rows of 16-bit integers (the same order either way:
+    equal integers are alike): its default is vectorised only on AVX-512 (ICL and later);
+    elsewhere it is an introsort, ~4x slower than the radix sort ``stable`` selects
+    (400 x 1000 keys on a 2-core AMD EPYC with AVX2: 13.3 ms against 3.1)."""
+    try:  # numpy's own record of the CPU (private; if it moves, radix is never slow)
+        features = importlib.import_module("numpy._core._multiarray_umath").__cpu_features__
+    except (ImportError, AttributeError):
+        return "stable"
+    return None if features.get("AVX512_ICL") else "stable"
+
+
+_SORT_16: Final = _sort_kind_16()
 
 
 def compute_metric(
@@ -146,9 +162,10 @@ def _resampled_auc(score: FloatArray, label: FloatArray, picks: npt.NDArray[Any]
     # one sort per row of keys 2 * rank (+1 for a negative): of tied scores the positives
     # come first, so the j-th positive (from 0) at place i beats the i - j negatives before
     keys = rank * 2 + ~positive
+    kind: Literal["stable"] | None = None
     if keys.max() <= np.iinfo(np.int16).max:
-        keys = keys.astype(np.int16)  # a quarter of the bytes to gather and sort
-    ordered = np.sort(keys[picks], axis=1)
+        keys, kind = keys.astype(np.int16), _SORT_16  # a quarter of the bytes to gather
+    ordered = np.sort(keys[picks], axis=1, kind=kind)
     drawn_positive = 1 - (ordered & 1)
     n_pos = drawn_positive.sum(axis=1, dtype=np.int64)
     # sums of places: integers far below 2**53, exact in float64 (and BLAS-fast)
