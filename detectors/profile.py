@@ -432,7 +432,16 @@ class CategoricalProfile(Profile):
     @classmethod
     def from_values(cls, column: str, values: Iterable[Any]) -> CategoricalProfile:
         """Profile a sample; missing values are counted, unusable ones refused by position."""
+        values = values if isinstance(values, list) else list(values)
         tally: Counter[str] = Counter()
+        try:
+            tally.update(values)  # in C
+        except TypeError:  # an unhashable value: refused by position below
+            pass
+        else:
+            if tally and all(type(key) is str for key in tally):  # names: themselves
+                return cls(column, len(values), 0, dict(sorted(tally.items())))
+        tally.clear()
         missing = 0
         for position, value in enumerate(values):
             if is_missing(value):
