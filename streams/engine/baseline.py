@@ -43,7 +43,7 @@ from detectors.budget import CALIBRATION_SEED, z_for_tail
 
 __all__ = ["BOOTSTRAP_WINDOWS", "BaselineLimit", "calibrate_baseline"]
 
-#: Bootstrap windows per metric (evaluated together: 2.5 to 10 ms per metric at 1000 pairs).
+#: Bootstrap windows per metric (evaluated together: ~2 to ~6 ms per metric at 1000 pairs).
 BOOTSTRAP_WINDOWS: Final = 400
 #: Most drawn pairs (windows x window size) evaluated in one pass.
 _BLOCK_ENTRIES: Final = 1 << 20
