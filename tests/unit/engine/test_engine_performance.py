@@ -12,7 +12,7 @@ from river import metrics
 from scipy.stats import rankdata
 
 from detectors.budget import evaluation_tail
-from streams.engine import baseline
+from streams.engine import baseline, performance
 from streams.engine.baseline import calibrate_baseline
 from streams.engine.config import MonitorConfig
 from streams.engine.performance import (
@@ -201,12 +201,19 @@ def test_resampled_metrics_equal_the_metric_of_each_resample(
     [(300, None, None), (300, 2, None), (300, 1, 0.03), (20_000, 3, None)],
     ids=["distinct", "ties", "rare-positives-ties", "wide-ranks"],
 )
+@pytest.mark.parametrize("sort_16", [None, "stable"], ids=["introsort-or-simd", "radix"])
 def test_resampled_auc_is_the_auc_of_each_resample_to_the_bit(
-    pairs: int, rounding: int | None, positive_rate: float | None
+    pairs: int,
+    rounding: int | None,
+    positive_rate: float | None,
+    sort_16: str | None,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The bootstrap of a model's baseline (400 windows, once per version) counts wins
     with integer sums: each window's AUC is exactly the one :func:`compute_metric` gives
-    it (rank sums of halves are exact too), ties and 16-bit-overflowing ranks included."""
+    it (rank sums of halves are exact too), ties and 16-bit-overflowing ranks included,
+    whichever sort the CPU makes faster orders the 16-bit keys."""
+    monkeypatch.setattr(performance, "_SORT_16", sort_16)
     rng = np.random.default_rng(12)
     score = rng.random(pairs)
     if rounding is not None:
