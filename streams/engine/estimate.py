@@ -123,7 +123,8 @@ class PerformanceEstimate:
         self.scores = np.zeros(0)  # the last `window` scores
         self.seen = 0  # scores received
         self.pair_scores = np.zeros(0)
-        self.pair_labels = np.zeros(0)
+        # binary labels (exactly 0.0 or 1.0, as the join admits them): 1 byte each, not 8
+        self.pair_labels = np.zeros(0, dtype=np.bool_)
         self.pair_positions = np.zeros(0, dtype=np.int64)
         self.values: dict[str, float | None] = {}
         self.evaluated_at: int | None = None  # position of the last estimate
@@ -140,8 +141,9 @@ class PerformanceEstimate:
     def add_pairs(
         self, scores: FloatArray, labels: FloatArray, positions: npt.NDArray[np.int64]
     ) -> None:
+        """Labelled pairs of the version; ``labels`` are a binary model's, 0.0 or 1.0."""
         self.pair_scores = np.concatenate((self.pair_scores, scores))
-        self.pair_labels = np.concatenate((self.pair_labels, labels))
+        self.pair_labels = np.concatenate((self.pair_labels, labels >= 0.5))
         self.pair_positions = np.concatenate((self.pair_positions, positions))
 
     def evaluate(self) -> list[tuple[int, float, MetricChange]]:
@@ -170,7 +172,7 @@ class PerformanceEstimate:
         scores = self.pair_scores[before][-self.calibration_pairs :]
         if scores.size < self.min_pairs:
             return []
-        labels = self.pair_labels[before][-self.calibration_pairs :]
+        labels = self.pair_labels[before][-self.calibration_pairs :].astype(np.float64)
         q = calibrated(calibration(scores, labels), self.scores)
         self.values = {
             "accuracy": expected_accuracy(self.scores, q, self.threshold),
@@ -204,7 +206,7 @@ class PerformanceEstimate:
         return {
             "scores": self.scores.tolist(),
             "seen": self.seen,
-            "pairs": [self.pair_scores.tolist(), self.pair_labels.tolist()],
+            "pairs": [self.pair_scores.tolist(), self.pair_labels.astype(np.float64).tolist()],
             "pair_positions": self.pair_positions.tolist(),
             "values": dict(self.values),
             "evaluated_at": self.evaluated_at,
@@ -216,7 +218,7 @@ class PerformanceEstimate:
         self.scores = np.asarray(data["scores"], dtype=np.float64)
         self.seen = int(data["seen"])
         self.pair_scores = np.asarray(data["pairs"][0], dtype=np.float64)
-        self.pair_labels = np.asarray(data["pairs"][1], dtype=np.float64)
+        self.pair_labels = np.asarray(data["pairs"][1], dtype=np.float64) >= 0.5
         self.pair_positions = np.asarray(data["pair_positions"], dtype=np.int64)
         self.values = dict(data["values"])
         self.evaluated_at = data["evaluated_at"]

@@ -13,7 +13,13 @@ from engine_streams import churn_stream, run
 from streams.core.events import GroundTruth, Prediction
 from streams.engine import ConfigError, MonitorConfig
 from streams.engine.engine import Engine
-from streams.engine.estimate import calibrated, calibration, expected_accuracy, expected_roc_auc
+from streams.engine.estimate import (
+    PerformanceEstimate,
+    calibrated,
+    calibration,
+    expected_accuracy,
+    expected_roc_auc,
+)
 from streams.engine.performance import compute_metric
 
 
@@ -74,6 +80,48 @@ def test_the_estimate_does_not_depend_on_batches() -> None:
         results.append((estimate.values, estimate.evaluated_at, [a.alert_id for a in alerts]))
     assert results[0] == results[1] == results[2]
     assert results[0][0]["roc_auc"] is not None
+
+
+def test_the_estimator_keeps_a_byte_per_label_and_estimates_from_the_float_labels() -> None:
+    """A binary label is kept as one byte (it is 0.0 or 1.0); the estimate is the one the
+    module's functions give on the float labels, and a snapshot still writes floats."""
+    rng = np.random.default_rng(21)
+    scores = rng.random(3000)
+    labels = (rng.random(3000) < scores).astype(np.float64)
+    labels[::7] = -0.0  # the join admits -0.0 as a 0 label: it is one
+    new = rng.random(1000)
+    estimate = PerformanceEstimate(
+        window=1000,
+        every=500,
+        calibration_pairs=2000,
+        min_pairs=500,
+        threshold=0.5,
+        thresholds={},
+        clear_after=1,
+    )
+    estimate.add_pairs(scores, labels, np.arange(3000, dtype=np.int64))
+    estimate.add_scores(new, np.arange(3000, 4000, dtype=np.int64), np.zeros(1000))
+    estimate.evaluate()
+    assert estimate.pair_labels.nbytes == 2000  # the last calibration_pairs, a byte each
+    q = calibrated(calibration(scores[-2000:], labels[-2000:]), new)
+    assert estimate.values == {
+        "accuracy": expected_accuracy(new, q, 0.5),
+        "roc_auc": expected_roc_auc(new, q),
+    }
+    data = estimate.snapshot()
+    assert data["pairs"][1] == np.abs(labels[-2000:]).tolist()
+    restored = PerformanceEstimate(
+        window=1000,
+        every=500,
+        calibration_pairs=2000,
+        min_pairs=500,
+        threshold=0.5,
+        thresholds={},
+        clear_after=1,
+    )
+    restored.restore(data)
+    assert restored.snapshot() == data
+    assert restored.pair_labels.dtype == np.bool_
 
 
 def test_concept_drift_leaves_the_estimate_confident_while_the_realised_metric_falls() -> None:
