@@ -192,8 +192,9 @@ class WindowedDetector(Detector):
     #: those with equal window parameters fed the same values can share one ring
     #: (:meth:`share_window`); ``None``: the encoding depends on the detector's own state.
     ring_key: ClassVar[str | None] = None
-    #: dtype of the encoded values kept in the ring buffer.
-    code_dtype: ClassVar[type[np.generic]] = np.float64
+    #: dtype of the encoded values kept in the ring buffer (a test may narrow it for its
+    #: reference before the ring is made, in ``_set_reference``).
+    code_dtype: type[np.generic] = np.float64
     #: Numbers a stored calibration must hold (checked on restore).
     calibration_keys: ClassVar[tuple[str, ...]] = ()
     #: ``array`` type code of the warm-up buffer (``None``: a list, for non-numbers); numbers

@@ -80,7 +80,7 @@ class Expectation(WindowedDetector):
     """Base of the expectations: any value is accepted and turned into a pass/fail flag."""
 
     uses_reference: ClassVar[bool] = False
-    code_dtype: ClassVar[type[np.generic]] = np.int8
+    code_dtype: type[np.generic] = np.int8
     _params: ExpectationParams
 
     @abc.abstractmethod

@@ -676,7 +676,7 @@ class KolmogorovSmirnov(NumericWindowTest):
 class _CategoricalWindowTest(WindowedDetector):
     """Categories (strings, bools, integers) against a :class:`CategoricalProfile`."""
 
-    code_dtype: ClassVar[type[np.generic]] = np.int32  # category indices: 4 bytes each
+    code_dtype: type[np.generic] = np.int32  # category indices (narrowed per reference)
     _reference: CategoricalProfile | None
 
     def _accept(self, value: Any) -> bool:
@@ -717,6 +717,10 @@ class _CategoricalWindowTest(WindowedDetector):
             self._fail_reference(f"must be a categorical profile, got a {reference.kind} one")
 
     def _set_reference(self, reference: Profile) -> None:
+        if isinstance(reference, CategoricalProfile):  # (others: refused by the base)
+            # codes 0..n, n for a category the reference lacks: a byte each up to 255
+            # categories (the window of 1 000 values: 1 KB instead of 4)
+            self.code_dtype = np.min_scalar_type(len(reference.counts)).type
         super()._set_reference(reference)
         assert isinstance(reference, CategoricalProfile)
         self._names = [*reference.categories, UNSEEN]
@@ -741,7 +745,7 @@ class _CategoricalWindowTest(WindowedDetector):
 
     def _encode(self, prepared: npt.NDArray[Any]) -> npt.NDArray[Any]:
         codes = map(self._index.get, prepared, repeat(len(self._index)))
-        return np.fromiter(codes, dtype=np.int32, count=len(prepared))
+        return np.fromiter(codes, dtype=self.code_dtype, count=len(prepared))
 
     def _window_counts(self, window: npt.NDArray[Any]) -> npt.NDArray[np.float64]:
         return np.bincount(window, minlength=len(self._names)).astype(np.float64)

@@ -323,3 +323,59 @@ def test_a_categorical_warm_up_holds_each_name_once(kind: str) -> None:
     copy.update_many(decoded[:100])
     detector.update_many(decoded[:100])
     assert copy.snapshot() == detector.snapshot()
+
+
+class _WideJensenShannon(JensenShannon):
+    """Jensen-Shannon keeping 4-byte codes, as every categorical test did before."""
+
+    def _set_reference(self, reference: Any) -> None:
+        super()._set_reference(reference)
+        self.code_dtype = np.int32
+        self._ring = self._ring.astype(np.int32)
+
+
+class _WideChiSquare(ChiSquare):
+    """Chi-square keeping 4-byte codes, as every categorical test did before."""
+
+    def _set_reference(self, reference: Any) -> None:
+        super()._set_reference(reference)
+        self.code_dtype = np.int32
+        self._ring = self._ring.astype(np.int32)
+
+
+@pytest.mark.parametrize(
+    ("categories", "dtype"), [(3, np.uint8), (255, np.uint8), (300, np.uint16)]
+)
+@pytest.mark.parametrize("kind", ["jensen_shannon", "chi_square"])
+def test_a_categorical_window_keeps_its_codes_in_the_fewest_bytes(
+    kind: str, categories: int, dtype: type[np.generic]
+) -> None:
+    """Codes 0..n (n: a category the reference lacks) take a byte each up to 255 categories
+    (issue 15: 4 → 1 KB per test); every state, result and snapshot is the one 4-byte
+    codes give, through odd chunks, unseen categories and a restore."""
+    rng = np.random.default_rng(categories)
+    params = {"window_size": 200, "warmup": 3000, "stride": 50}
+    narrow = create(kind, params)
+    wide_type = _WideJensenShannon if kind == "jensen_shannon" else _WideChiSquare
+    wide: Any = wide_type(narrow.params)  # type: ignore[arg-type]
+    names = [f"c{i}" for i in range(categories)]
+    warm = names + [str(v) for v in rng.choice(names, 3000 - categories)]
+    later = [str(v) for v in rng.choice([*names[: categories // 2], "new-1", "new-2"], 3000)]
+    stream = warm + later
+    start, drifts = 0, 0
+    for size in rng.integers(1, 400, 100).tolist():
+        chunk = stream[start : start + size]
+        if not chunk:
+            break
+        got, expected = narrow.update_many(chunk), wide.update_many(chunk)
+        np.testing.assert_array_equal(got, expected)
+        drifts += int(np.count_nonzero(got == DriftState.DRIFT))
+        assert narrow.result() == wide.result()
+        start += size
+        if start // 1000 != (start - size) // 1000:  # now and then through a snapshot
+            narrow = restore(json.loads(json.dumps(narrow.snapshot())))
+    assert narrow.snapshot() == wide.snapshot()
+    assert narrow._ring.dtype == dtype  # type: ignore[attr-defined]
+    assert narrow._ring.nbytes == 200 * np.dtype(dtype).itemsize  # type: ignore[attr-defined]
+    if kind == "jensen_shannon" or categories == 3:  # (chi-square pools cells expected to
+        assert drifts  # hold < 5 of 200 values: with 255 categories, all of them)
