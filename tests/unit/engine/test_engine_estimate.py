@@ -82,15 +82,8 @@ def test_the_estimate_does_not_depend_on_batches() -> None:
     assert results[0][0]["roc_auc"] is not None
 
 
-def test_the_estimator_keeps_a_byte_per_label_and_estimates_from_the_float_labels() -> None:
-    """A binary label is kept as one byte (it is 0.0 or 1.0); the estimate is the one the
-    module's functions give on the float labels, and a snapshot still writes floats."""
-    rng = np.random.default_rng(21)
-    scores = rng.random(3000)
-    labels = (rng.random(3000) < scores).astype(np.float64)
-    labels[::7] = -0.0  # the join admits -0.0 as a 0 label: it is one
-    new = rng.random(1000)
-    estimate = PerformanceEstimate(
+def _estimator() -> PerformanceEstimate:
+    return PerformanceEstimate(
         window=1000,
         every=500,
         calibration_pairs=2000,
@@ -99,6 +92,17 @@ def test_the_estimator_keeps_a_byte_per_label_and_estimates_from_the_float_label
         thresholds={},
         clear_after=1,
     )
+
+
+def test_the_estimator_keeps_a_byte_per_label_and_estimates_from_the_float_labels() -> None:
+    """A binary label is kept as one byte (it is 0.0 or 1.0); the estimate is the one the
+    module's functions give on the float labels, and a snapshot still writes floats."""
+    rng = np.random.default_rng(21)
+    scores = rng.random(3000)
+    labels = (rng.random(3000) < scores).astype(np.float64)
+    labels[::7] = -0.0  # the join admits -0.0 as a 0 label: it is one
+    new = rng.random(1000)
+    estimate = _estimator()
     estimate.add_pairs(scores, labels, np.arange(3000, dtype=np.int64))
     estimate.add_scores(new, np.arange(3000, 4000, dtype=np.int64), np.zeros(1000))
     estimate.evaluate()
@@ -110,15 +114,7 @@ def test_the_estimator_keeps_a_byte_per_label_and_estimates_from_the_float_label
     }
     data = estimate.snapshot()
     assert data["pairs"][1] == np.abs(labels[-2000:]).tolist()
-    restored = PerformanceEstimate(
-        window=1000,
-        every=500,
-        calibration_pairs=2000,
-        min_pairs=500,
-        threshold=0.5,
-        thresholds={},
-        clear_after=1,
-    )
+    restored = _estimator()
     restored.restore(data)
     assert restored.snapshot() == data
     assert restored.pair_labels.dtype == np.bool_
