@@ -33,7 +33,7 @@ from typing import Any
 
 import psutil
 
-from benchmarks.many_models import MIB, _checkpointed, _produce, monitor_env
+from benchmarks.many_models import MIB, REPO, _checkpointed, _produce, monitor_env
 
 GROUP = "run-memory"
 #: The summary lines of ``sys._debugmallocstats()`` worth printing.
@@ -70,7 +70,7 @@ def _report(args: argparse.Namespace, client: Any, sent: int, trace: bool) -> No
         if not trace:  # (tracemalloc's hooks hide the allocator's own statistics)
             for line in _malloc_summary():
                 print(f"pymalloc: {line}")
-        if trace:
+        else:
             snapshot = tracemalloc.take_snapshot()
             total = sum(stat.size for stat in snapshot.statistics("filename"))
             print(f"traced {total / MIB:.1f} MiB = {total / models / 1024:.0f} KiB per model")
@@ -88,8 +88,7 @@ def _report(args: argparse.Namespace, client: Any, sent: int, trace: bool) -> No
 
 
 def _short(path: str) -> str:
-    root = str(Path(__file__).resolve().parent.parent) + os.sep
-    return path.removeprefix(root)
+    return path.removeprefix(f"{REPO}{os.sep}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
