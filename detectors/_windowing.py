@@ -396,11 +396,10 @@ class WindowedDetector(Detector):
                 self._set_reference(reference)
             return self._state
         size = self._params.window_size
-        self._ring[self._pos] = self._encode(prepared)[0]
-        self._pos = (self._pos + 1) % size
+        self._store(self._encode(prepared).astype(self.code_dtype, copy=False))
         self._seen += 1
         if self._seen >= size and (self._seen - size) % self._params.step == 0:
-            return self._apply(self._evaluate(self._ring))
+            return self._apply(self._evaluate(self._ordered_window()))
         return self._state
 
     def _ordered_window(self) -> npt.NDArray[Any]:
@@ -411,6 +410,12 @@ class WindowedDetector(Detector):
         if self._seen < self._params.window_size:
             return self._ring[: self._seen]
         return np.concatenate((self._ring[self._pos :], self._ring[: self._pos]))
+
+    def _keep(self, window: npt.NDArray[Any], seen: int) -> None:
+        """Make ``window`` (oldest first, ``min(seen, window_size)`` codes, the last one value
+        number ``seen``) the ring's contents."""
+        self._ring[: len(window)] = window
+        self._pos = len(window) % self._params.window_size
 
     def _store(self, codes: npt.NDArray[Any]) -> None:
         """Write ``codes`` into the ring after the newest value (wrapping around); nothing
@@ -497,10 +502,7 @@ class WindowedDetector(Detector):
                 trace.marks.append((pos + 1, self._last, self._evaluations, state))
             last_pos = pos
         out[last_pos:] = int(state)
-        if self._follows is None:
-            keep = ext[-size:]
-            self._ring[: len(keep)] = keep
-            self._pos = len(keep) % size
+        self._store(codes)  # (the window is now ext's newest values)
         self._seen = seen_end
         self._state = state
         return out
@@ -608,8 +610,7 @@ class WindowedDetector(Detector):
             raise ValueError(f"'window' must be a list of {min(seen, size)} values")
         if not all(self._valid_code(code) for code in window):
             raise ValueError("'window' holds values the detector cannot have stored")
-        self._ring[: len(window)] = np.asarray(window, dtype=self.code_dtype)
-        self._pos = len(window) % size
+        self._keep(np.asarray(window, dtype=self.code_dtype), seen)
         self._seen = seen
         self._evaluations = _stored_int(data, "evaluations", 0, seen)
         self._streak = _stored_int(data, "streak", 0, self._evaluations)

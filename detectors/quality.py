@@ -76,12 +76,60 @@ class ExpectationParams(WindowParams):
             require_real(self, "warning_fraction", low=0.0, high=self.max_failing_fraction)
 
 
+#: No failing value in the window (shared: most windows of a healthy source).
+_NONE_FAILING: npt.NDArray[np.uint16] = np.zeros(0, dtype=np.uint16)
+_NONE_FAILING.flags.writeable = False
+_NO_RING: npt.NDArray[np.int8] = np.zeros(0, dtype=np.int8)
+_NO_RING.flags.writeable = False
+
+
 class Expectation(WindowedDetector):
-    """Base of the expectations: any value is accepted and turned into a pass/fail flag."""
+    """Base of the expectations: any value is accepted and turned into a pass/fail flag.
+
+    A window of flags is mostly passes, so it is kept as the ring positions of its failing
+    values, oldest first (none: nothing at all; every value failing: two bytes each up to
+    65 536-value windows) instead of a byte per value: a model's two dozen checks then
+    hold next to nothing. The window read from them is the one a ring would hold.
+    """
 
     uses_reference: ClassVar[bool] = False
     code_dtype: type[np.generic] = np.int8
     _params: ExpectationParams
+
+    def _init_state(self) -> None:
+        super()._init_state()
+        self._ring = _NO_RING  # (unused: the failing positions are the window)
+        self._failing: npt.NDArray[np.unsignedinteger[Any]] = _NONE_FAILING
+
+    def _failing_numbers(self) -> npt.NDArray[np.int64]:
+        """Value numbers (1-based, among those stored) of the window's failing values: the
+        one number in ``(seen - window_size, seen]`` at each kept ring position."""
+        seen, size = self._seen, self._params.window_size
+        return seen - (seen - 1 - self._failing.astype(np.int64)) % size
+
+    def _ordered_window(self) -> npt.NDArray[Any]:
+        n = min(self._seen, self._params.window_size)
+        window = np.zeros(n, dtype=np.int8)
+        if len(self._failing):
+            window[self._failing_numbers() - (self._seen - n + 1)] = 1
+        return window
+
+    def _keep(self, window: npt.NDArray[Any], seen: int) -> None:
+        self._failing = self._positions(window.nonzero()[0] + (seen - len(window) + 1))
+
+    def _store(self, codes: npt.NDArray[Any]) -> None:
+        if not len(self._failing) and not codes.any():  # a healthy source: nothing to do
+            return
+        seen_end = self._seen + len(codes)
+        numbers = np.concatenate((self._failing_numbers(), codes.nonzero()[0] + (self._seen + 1)))
+        self._failing = self._positions(numbers[numbers > seen_end - self._params.window_size])
+
+    def _positions(self, numbers: npt.NDArray[np.int64]) -> npt.NDArray[np.unsignedinteger[Any]]:
+        """Ring positions of the failing value ``numbers`` (ascending), in the fewest bytes."""
+        if not len(numbers):
+            return _NONE_FAILING
+        size = self._params.window_size
+        return ((numbers - 1) % size).astype(np.min_scalar_type(size - 1))
 
     @abc.abstractmethod
     def _fails(self, value: Any) -> bool:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
 import numpy as np
 import pytest
 
+from detectors._windowing import WindowedDetector
 from detectors.base import DriftState, InvalidParameterError
 from detectors.profile import build_profile
 from detectors.quality import (
@@ -20,7 +22,7 @@ from detectors.quality import (
     ValueRange,
     ValueRangeParams,
 )
-from detectors.registry import create
+from detectors.registry import create, restore
 
 MIXED: list[Any] = [1, 2.5, True, "x", None, math.nan, math.inf, -3, "3", [1]]
 
@@ -138,3 +140,44 @@ def test_categories_from_config_lists_round_trip() -> None:
     assert params.to_dict()["categories"] == ["a", "b"]
     with pytest.raises(InvalidParameterError):
         create("missing_rate", reference=build_profile("x", [1.0]))
+
+
+class _DenseMissingRate(MissingRate):
+    """A missing-value check keeping a byte per value in a ring, as every check did before."""
+
+    def _init_state(self) -> None:
+        WindowedDetector._init_state(self)
+
+    _ordered_window = WindowedDetector._ordered_window
+    _keep = WindowedDetector._keep
+    _store = WindowedDetector._store
+
+
+@pytest.mark.parametrize("window_size", [10, 256, 1000])
+@pytest.mark.parametrize("failing", [0.0, 0.003, 0.05, 0.6, 1.0])
+def test_a_check_keeps_only_where_its_window_fails(window_size: int, failing: float) -> None:
+    """The window is the ring positions of its failing values (issue 15: a healthy check
+    held 1 KB, now none): every state, result and snapshot is the byte ring's, through
+    chunks shorter and longer than the window, single updates and restores."""
+    rng = np.random.default_rng(int(failing * 1000) + window_size)
+    params = {"window_size": window_size, "stride": max(1, window_size // 4)}
+    sparse: Any = create("missing_rate", params)
+    dense = _DenseMissingRate(sparse.params)
+    values = np.where(rng.random(6000) < failing, np.nan, 1.0).tolist()
+    start = 0
+    while start < len(values):
+        size = int(rng.choice([1, 1, 7, window_size - 1, window_size, 3 * window_size + 5]))
+        chunk = values[start : start + size]
+        if size == 1:
+            assert sparse.update(chunk[0]) == dense.update(chunk[0])
+        else:
+            np.testing.assert_array_equal(sparse.update_many(chunk), dense.update_many(chunk))
+        assert sparse.result() == dense.result()
+        start += size
+        if rng.random() < 0.1:
+            sparse = restore(json.loads(json.dumps(sparse.snapshot())))
+    assert sparse.snapshot() == dense.snapshot()
+    in_window = int(np.count_nonzero(np.isnan(values[-window_size:])))
+    assert len(sparse._failing) == in_window
+    assert sparse._failing.nbytes == in_window * (1 if window_size <= 256 else 2)
+    assert sparse._ring.nbytes == 0
