@@ -213,7 +213,10 @@ class RollingPerformance:
         self.relative_drop = relative_drop
         self.threshold = threshold if task == "binary" else -1.0
         self._score = np.zeros(window)
-        self._label = np.zeros(window)
+        #: a binary or multiclass pair's label is exactly 0 or 1 (the join admits no other):
+        #: a byte each instead of eight; metrics read it as floats (:meth:`_labels`)
+        self._label_dtype = np.float64 if task == "regression" else np.bool_
+        self._label: npt.NDArray[Any] = np.zeros(window, dtype=self._label_dtype)
         self.updates = 0
         self.values: dict[str, float | None] = {}
         self.baseline: dict[str, float] = {}  # metric -> value on the reference pairs
@@ -312,8 +315,9 @@ class RollingPerformance:
     def _evaluate(self) -> list[MetricChange]:
         changes = []
         self._calibrate()
+        label = self._labels(self.window)
         for metric, higher_better in self.metrics.items():
-            value = compute_metric(metric, self._score, self._label, self.threshold)
+            value = compute_metric(metric, self._score, label, self.threshold)
             self.values[metric] = value
             if value is None:
                 continue
@@ -339,16 +343,18 @@ class RollingPerformance:
         count = min(self.updates, self.window)
         if count == 0:
             return None, 0
-        if count < self.window:
-            score, label = self._score[:count], self._label[:count]
-        else:
-            score, label = self._score, self._label
-        return compute_metric(metric, score, label, self.threshold), count
+        score = self._score[:count] if count < self.window else self._score
+        return compute_metric(metric, score, self._labels(count), self.threshold), count
+
+    def _labels(self, count: int) -> FloatArray:
+        """The first ``count`` labels of the window as floats."""
+        label = self._label[:count] if count < self.window else self._label
+        return label if label.dtype == np.float64 else label.astype(np.float64)
 
     def snapshot(self) -> dict[str, Any]:
         return {
             "score": self._score.tolist(),
-            "label": self._label.tolist(),
+            "label": self._labels(self.window).tolist(),
             "updates": self.updates,
             "values": dict(self.values),
             "baseline": dict(self.baseline),
@@ -360,7 +366,7 @@ class RollingPerformance:
 
     def restore(self, data: Mapping[str, Any]) -> None:
         self._score = np.asarray(data["score"], dtype=np.float64)
-        self._label = np.asarray(data["label"], dtype=np.float64)
+        self._label = np.asarray(data["label"], dtype=np.float64).astype(self._label_dtype)
         self.updates = int(data["updates"])
         self.values = dict(data["values"])
         self.baseline = {k: float(v) for k, v in data["baseline"].items()}

@@ -283,3 +283,45 @@ def test_the_reference_pairs_waiting_for_the_baseline_take_8_bytes_a_number() ->
         each.update(score[1999:], label[1999:])
     assert restored.snapshot() == perf.snapshot()
     assert perf.limits
+
+
+class _FloatLabels(RollingPerformance):
+    """Rolling performance keeping eight bytes a label, as every task did before."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self._label_dtype = np.float64
+        self._label = self._label.astype(np.float64)
+
+
+@pytest.mark.parametrize("task", ["binary", "multiclass"])
+def test_a_classifier_window_keeps_a_byte_per_label(task: str) -> None:
+    """Its labels are 0 or 1 (issue 15: 8 → 1 KB per version): every change, value and
+    snapshot is the float window's, through odd batches, a restore and ``recent``."""
+    rng = np.random.default_rng(len(task))
+    common = {"window": 200, "every": 50, "thresholds": {"accuracy": 0.7}}
+    narrow = RollingPerformance(task, relative_drop=0.05, reference_pairs=300, **common)  # type: ignore[arg-type]
+    wide = _FloatLabels(task, relative_drop=0.05, reference_pairs=300, **common)
+    if task == "binary":
+        score = rng.random(6000)
+        label = np.where(rng.random(6000) < score, 1.0, -0.0)  # (-0.0: a zero all the same)
+        label[3000:] = 1.0 - label[3000:]  # the model goes wrong: its metrics alert
+    else:  # a multiclass pair's score and label are both 1.0 where the class was right
+        score = (rng.random(6000) < np.repeat([0.9, 0.5], 3000)).astype(float)
+        label = score.copy()
+    changes, start = 0, 0
+    for size in rng.integers(1, 500, 100).tolist():
+        got = narrow.update(score[start : start + size], label[start : start + size])
+        assert got == wide.update(score[start : start + size], label[start : start + size])
+        changes += len(got)
+        assert narrow.values == wide.values
+        assert narrow.recent("accuracy") == wide.recent("accuracy")
+        start += size
+        if start // 2000 != (start - size) // 2000:
+            snapshot = msgspec.msgpack.decode(msgspec.msgpack.encode(narrow.snapshot()))
+            narrow = RollingPerformance(task, relative_drop=0.05, reference_pairs=300, **common)  # type: ignore[arg-type]
+            narrow.restore(snapshot)
+    assert changes
+    encode = msgspec.msgpack.encode  # (as a checkpoint writes it: floats, not booleans)
+    assert encode(narrow.snapshot()) == encode(wide.snapshot())
+    assert narrow._label.nbytes == 200
