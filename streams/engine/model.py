@@ -74,6 +74,8 @@ MAX_REFERENCE_CATEGORIES: Final = 10_000
 #: Most versions of one model with live detectors (the stalest is retired beyond).
 MAX_VERSIONS: Final = 8
 _INF: Final = math.inf
+_NO_NUMBERS: Final = np.zeros(0, dtype=np.int64)
+_NO_NUMBERS.flags.writeable = False
 
 
 class ModelState:
@@ -98,7 +100,7 @@ class ModelState:
                 kind: ValueKind | None = "number" if spec.type == "numeric" else None
                 self.features[name] = FeatureInfo(spec.type, kind, 0)
         self.ignored: list[str] = []
-        self._numbers = np.zeros(0, dtype=np.int64)  # see process()
+        self._numbers = _NO_NUMBERS  # the batch's prediction indexes: see process()
         self._batch_start = 0  # self.seq before the batch being processed
         # event time of past prediction indexes (where a change started: retrain windows)
         self.prediction_clock = EventClock()
@@ -292,6 +294,7 @@ class ModelState:
         if self.estimates:
             self._evaluate_estimates(timeline)
         alerts, requests = self._settle(timeline, now)
+        self._numbers = _NO_NUMBERS  # (a model holds nothing of a batch it processed)
         expired = self.policy.expire(self.last_event_time)
         if expired is not None:
             requests.append(expired)
