@@ -6,14 +6,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
+
 from streams.core.events import Alert, GroundTruth, Prediction, RetrainRequest
 
 __all__ = ["EngineOutput", "InputRecord", "PartitionChanges"]
 
 
-@dataclass(frozen=True, slots=True)
-class InputRecord:
-    """One decoded event with where it came from.
+class InputRecord(msgspec.Struct, frozen=True, gc=False):
+    """One decoded event with where it came from (a struct: one is made per event, in
+    ~0.06 µs where a frozen dataclass took ~0.45; it holds no reference cycle, so the
+    garbage collector need not track it).
 
     ``timestamp`` is the Kafka message timestamp in epoch seconds; it is the event time of
     events that carry none.

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 import pytest
 from engine_streams import T0, churn_stream, run
+from msgspec.structs import replace
 
 from streams.core.events import Alert, GroundTruth, Prediction
 from streams.engine import InputRecord, MonitorConfig
