@@ -585,10 +585,8 @@ class _Loop:
     def _checkpoint(self, partitions: frozenset[int]) -> None:
         """Process what the chunks hold of ``partitions`` (their offsets are taken), flush
         outputs, save state + offsets of ``partitions`` atomically, then commit."""
-        chunked = self.chunks.peek(partitions)
-        if chunked:
-            self._apply(chunked)  # Redis away: raises, nothing taken
-            self.chunks.drop(partitions)
+        for chunked in self.chunks.drain(partitions):  # a poll's worth at a time
+            self._apply(chunked)  # Redis away: raises, this part and the rest still held
             self.progress.unobserved += chunked
         started = time.perf_counter()
         self.session.publisher.flush(self.settings.flush_seconds)  # alerts first, then state
