@@ -15,10 +15,12 @@ Run like ``driftradar run`` (same arguments and environment).
 from __future__ import annotations
 
 import argparse
+import atexit
 import hashlib
 import logging
+import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +30,9 @@ from streams.commands.run import add_arguments, settings_from
 from streams.core.events import Alert, Prediction, RetrainResult, rfc3339
 from streams.engine.config import load_config
 from streams.engine.records import EngineOutput, InputRecord, PartitionChanges
+from streams.runner import app
 from streams.runner.app import Runner
+from streams.runner.chunks import ModelChunks
 
 
 class CountingEngine:
@@ -139,11 +143,30 @@ class CountingEngine:
         return {"models": {m: s for models in self.partitions.values() for m, s in models.items()}}
 
 
+class CompactChunks(ModelChunks):
+    """Per-model chunks of 1 000 records that keep waiting records compact from two models
+    on (as the runner's do past 256), logging at exit the most records they held so."""
+
+    most_compact = 0  # (over every session of the process)
+
+    def __init__(self, *, batch_size: int) -> None:
+        super().__init__(min_records=1000, held_budget=1000, batch_size=batch_size)
+
+    def take(self, records: Sequence[InputRecord], *, under_load: bool) -> list[InputRecord]:
+        due = super().take(records, under_load=under_load)
+        compact = sum(len(g) for g in self._held.values() if g.plain is None)
+        CompactChunks.most_compact = max(CompactChunks.most_compact, compact)
+        return due
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     add_arguments(parser)
     args = parser.parse_args()
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(message)s")
+    if os.environ.get("COUNTING_MONITOR_CHUNKS") == "compact":
+        app.ModelChunks = CompactChunks  # type: ignore[misc]  # what each session makes
+        atexit.register(lambda: print(f"most records held compact: {CompactChunks.most_compact}"))
     Runner(settings_from(load_config(args.config), args), CountingEngine()).run()
     return 0
 

@@ -8,6 +8,8 @@ and the order per partition was kept, across kill -9 and rebalances.
 from __future__ import annotations
 
 import base64
+import random
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,7 @@ from runner_harness import (
     start_monitor,
     status_json,
     wait_for_offsets,
+    wait_for_progress,
     write_config,
 )
 
@@ -75,6 +78,50 @@ def test_kill_9_at_random_points_loses_nothing_and_doubles_nothing(
         for n in range(250, status["predictions"] + 1, 250)
     }
     assert alert_ids == expected_ids
+
+
+@pytest.mark.slow
+def test_records_waiting_compact_for_their_chunk_are_applied_once_in_order_across_kill_9(
+    kafka_bootstrap: str,
+    redis_url: str,
+    redis_client: redis.Redis,
+    make_topics: Any,
+    topic_prefix: str,
+    tmp_path: Path,
+) -> None:
+    """Past 256 models the records that wait for their model's chunk are kept as msgpack and
+    decoded when it goes, a poll's worth at a time (streams.runner.chunks); here from two
+    models on. Killed at random moments while behind (full polls), then catching up, the
+    monitor applies each record once, in order, as one that keeps them as they are does,
+    its checkpoints draining what waits."""
+    topics = make_topics(*TOPICS, partitions=PARTITIONS)
+    env = monitor_env(kafka_bootstrap, redis_url, write_config(tmp_path / "c.yaml", topics))
+    compact = {**env, "COUNTING_MONITOR_CHUNKS": "compact"}
+    stream = produce_stream(
+        kafka_bootstrap,
+        topics["predictions"],
+        topics["ground-truth"],
+        models=4,
+        per_model=3000,
+        bad_every=97,
+    )
+    group, seen, rng = topic_prefix + "compact", 0, random.Random(5)
+    for _ in range(2):  # kill -9 at a random moment of the backlog
+        monitor = start_monitor(compact, group, counting=True)
+        seen = wait_for_progress(redis_client, group, beyond=seen)
+        threading.Event().wait(rng.uniform(0.0, 0.3))
+        monitor.stop(kill=True)
+    monitor = start_monitor(compact, group, counting=True)  # the rest
+    wait_for_offsets(redis_client, group, stream.expected_offsets(PARTITIONS), monitors=[monitor])
+    assert monitor.stop() == 0, monitor.log()
+    assert int(monitor.log().rsplit("most records held compact: ", 1)[1].split()[0]) > 0, (
+        monitor.log()
+    )
+    compacted = status_json(env, group)
+    plain = run_to_end(env, redis_client, topic_prefix + "plain", stream, PARTITIONS, counting=True)
+    assert compacted["models"] == plain["models"]
+    counts = plain["models"]
+    assert sum(m["predictions"] + m["ground_truth"] for m in counts.values()) == 2 * 4 * 3000
 
 
 @pytest.mark.slow
