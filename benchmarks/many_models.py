@@ -227,7 +227,7 @@ def _feed(
         engine.process(due)
         seconds += time.perf_counter() - start
         events += len(batch)
-    while chunks is not None and len(chunks):  # caught up: a poll's worth a call
+    while chunks is not None and len(chunks):  # caught up: two polls' worth a call
         start = time.perf_counter()
         engine.process(chunks.take([], under_load=False))
         seconds += time.perf_counter() - start

@@ -585,7 +585,7 @@ class _Loop:
     def _checkpoint(self, partitions: frozenset[int]) -> None:
         """Process what the chunks hold of ``partitions`` (their offsets are taken), flush
         outputs, save state + offsets of ``partitions`` atomically, then commit."""
-        for chunked in self.chunks.drain(partitions):  # a poll's worth at a time
+        for chunked in self.chunks.drain(partitions):  # two polls' worth at a time
             self._apply(chunked)  # Redis away: raises, this part and the rest still held
             self.progress.unobserved += chunked
         started = time.perf_counter()

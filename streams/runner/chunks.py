@@ -3,7 +3,7 @@ fixed price per model and batch (every signal and detector is called), so a batc
 records spread over 1 000 models runs ten times slower than over 10. When the consumer is
 behind (a poll returned a full batch), the records of a model wait, at most ``max_wait``
 seconds (and never past the next checkpoint), for a chunk of their own; its alerts come that
-much later, while the consumer lags anyway. When it is caught up everything goes (a poll's
+much later, while the consumer lags anyway. When it is caught up everything goes (two polls'
 worth at a time, below), so the live tail keeps its latency.
 
 A chunk is as large as ``held_budget`` records shared by the models holding some allows,
@@ -17,12 +17,14 @@ models hold 256 000), so they wait compact, outside the interpreter's small-obje
 each call's records of a model as one msgpack array in the model's buffer (~290 bytes a
 prediction of 12 features instead of ~1 200 in 22 objects), decoded again when their chunk
 goes (~2 µs an event for both ways, ~5 % of the engine's time per event at 1 000 models).
-And due chunks go oldest first, ``release_limit`` records at a time (whole chunks; one
-poll's worth by default), so no more are ever decoded at once: with a quarter of a million
-decoded records alive at once, the objects the engine keeps meanwhile were spread over
-arenas that stayed resident once the records were gone (1 000 models: 0.60 MiB per model
-instead of 0.40, ``python -m benchmarks.many_models``). Fewer models keep their records as
-they are (nothing to encode: the budget bounds them).
+And due chunks go oldest first, ``release_limit`` records at a time (whole chunks; two
+polls' worth by default, so the queue drains while each poll brings one), so no more are
+ever decoded at once: with a quarter of a million decoded records alive at once, the
+objects the engine keeps meanwhile were spread over arenas that stayed resident once the
+records were gone (1 000 models: 0.60 MiB per model instead of 0.43, ``python -m
+benchmarks.many_models``). A limit of one poll's worth would keep the queue from ever
+draining while behind: the chunks then grow, and a real run held more, not less. Fewer
+models keep their records as they are (nothing to encode: the budget bounds them).
 
 Nothing is lost or reordered within a model: the runner processes a partition's held records
 before it checkpoints it (its offsets cover them) and drops them when it loses the partition
@@ -75,6 +77,8 @@ class _HeldLabel(msgspec.Struct, array_like=True, tag=1):
 
 
 _ENCODER: Final = msgspec.msgpack.Encoder()
+#: (it checks the contract again: the runner's records passed it when their message was
+#: decoded, so they pass it again; the tests cover its limits)
 _DECODER: Final = msgspec.msgpack.Decoder(list[_HeldPrediction | _HeldLabel])
 _WRAP: Final[dict[type, type[_HeldPrediction] | type[_HeldLabel]]] = {
     Prediction: _HeldPrediction,
@@ -178,8 +182,9 @@ class ModelChunks:
             max_records = min(max_records, batch_size)
         self.max_records = max(max_records, min_records)
         self.held_budget = held_budget
-        #: due records handed out per call at most (whole chunks, at least one)
-        self.release_limit = release_limit or batch_size or 10_000
+        #: due records handed out per call at most (whole chunks, at least one): two polls'
+        #: worth, more than a poll brings, so a queue of due chunks drains while behind
+        self.release_limit = release_limit or 2 * (batch_size or 10_000)
         self.max_wait = max_wait
         self._clock = clock
         self._held: dict[str, _Held] = {}  # oldest first

@@ -90,7 +90,7 @@ def test_records_waiting_compact_for_their_chunk_are_applied_once_in_order_acros
     tmp_path: Path,
 ) -> None:
     """Past 256 models the records that wait for their model's chunk are kept as msgpack and
-    decoded when it goes, a poll's worth at a time (streams.runner.chunks); here from two
+    decoded when it goes, two polls' worth at a time (streams.runner.chunks); here from two
     models on. Killed at random moments while behind (full polls), then catching up, the
     monitor applies each record once, in order, as one that keeps them as they are does,
     its checkpoints draining what waits."""

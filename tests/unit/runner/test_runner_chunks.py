@@ -8,7 +8,13 @@ import tracemalloc
 
 import msgspec
 
-from streams.core.events import Prediction, decode_ground_truth, decode_prediction
+from streams.core.events import (
+    EPOCH_RANGE,
+    MAX_ID_LENGTH,
+    Prediction,
+    decode_ground_truth,
+    decode_prediction,
+)
 from streams.engine import InputRecord
 from streams.runner.chunks import ModelChunks
 
@@ -109,10 +115,11 @@ def test_fewer_models_get_larger_chunks_within_the_budget() -> None:
     assert len(chunks) == 60_000
     batch = [_record(m, 0, offset + k) for k, m in enumerate(models * 60)]
     out = chunks.take(batch, under_load=True)
-    assert len(out) == 16 * 660  # every model's chunk is due: a poll's worth goes now
+    assert chunks.release_limit == 20_000
+    assert len(out) == 31 * 660  # every model's chunk is due: two polls' worth goes now
     while len(chunks):  # and the rest in the next calls, oldest first
         part = chunks.take([], under_load=True)
-        assert 0 < len(part) <= 10_000 + 660
+        assert 0 < len(part) <= 20_000 + 660
         out += part
     assert len(out) == 66_000  # 660 each
     assert [r.event.model_id for r in out[::660]] == models
@@ -146,6 +153,10 @@ def _decoded(model: str, offset: int) -> InputRecord:
         "model_version": "v2",
         "timestamp": 1.8e9 + offset if offset % 4 else "2026-12-07T10:00:00-03:30",
     }
+    if offset % 7 == 6:  # the contract's limits: the longest ids, the first and last times
+        data["event_id"] = f"{offset}".rjust(MAX_ID_LENGTH, "e")
+        data["model_version"] = "v" * MAX_ID_LENGTH
+        data["timestamp"] = EPOCH_RANGE[offset % 2]
     return InputRecord(decode_prediction(msgspec.json.encode(data)), 1, offset, 1.8e9)
 
 
