@@ -215,7 +215,7 @@ class ModelChunks:
             elif new:
                 waiting.add(new)
         for model, new in incoming.items():
-            ready = not under_load or len(new) >= enough
+            ready = not under_load or len(new) >= enough or self.max_wait <= 0
             if ready and len(due) < limit:
                 due += new  # (never held: the records as they came)
             else:

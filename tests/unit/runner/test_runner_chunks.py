@@ -60,6 +60,13 @@ def test_under_load_small_groups_wait_for_a_chunk_or_max_wait() -> None:
     assert len(chunks) == 1
 
 
+def test_with_no_wait_allowed_nothing_waits() -> None:
+    chunks = ModelChunks(min_records=1000, max_wait=0.0, clock=Clock())
+    records = [_record("a", 0, 1), _record("b", 0, 2)]
+    assert chunks.take(records, under_load=True) == records
+    assert len(chunks) == 0
+
+
 def test_caught_up_nothing_waits() -> None:
     chunks = ModelChunks(min_records=1000, clock=Clock())
     records = [_record("a", 0, 1), _record("b", 0, 2)]
