@@ -355,7 +355,7 @@ def kill_repeatedly(
     env: dict[str, str],
     client: redis.Redis,
     group: str,
-    background: BackgroundStream,
+    background: BackgroundStream | None,
     *,
     seed: int,
     max_pause: float,
@@ -363,10 +363,11 @@ def kill_repeatedly(
     kills: int = 4,
 ) -> int:
     """kill -9 a fresh monitor of ``group`` at random moments (after it made progress) while
-    the stream is produced, at most ``kills`` times; returns how many kills happened."""
+    the stream is produced (``background``; ``None``: a backlog produced before), at most
+    ``kills`` times; returns how many kills happened."""
     rng = random.Random(seed)
     seen, done = 0, 0
-    while background.is_alive() and done < kills:
+    while (background is None or background.is_alive()) and done < kills:
         monitor = start_monitor(env, group, counting=counting)
         seen = wait_for_progress(client, group, beyond=seen, timeout=30)
         threading.Event().wait(rng.uniform(0.0, max_pause))

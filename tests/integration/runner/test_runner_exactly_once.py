@@ -8,8 +8,6 @@ and the order per partition was kept, across kill -9 and rebalances.
 from __future__ import annotations
 
 import base64
-import random
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +26,6 @@ from runner_harness import (
     start_monitor,
     status_json,
     wait_for_offsets,
-    wait_for_progress,
     write_config,
 )
 
@@ -105,12 +102,10 @@ def test_records_waiting_compact_for_their_chunk_are_applied_once_in_order_acros
         per_model=3000,
         bad_every=97,
     )
-    group, seen, rng = topic_prefix + "compact", 0, random.Random(5)
-    for _ in range(2):  # kill -9 at a random moment of the backlog
-        monitor = start_monitor(compact, group, counting=True)
-        seen = wait_for_progress(redis_client, group, beyond=seen)
-        threading.Event().wait(rng.uniform(0.0, 0.3))
-        monitor.stop(kill=True)
+    group = topic_prefix + "compact"
+    kill_repeatedly(  # at random moments of the backlog
+        compact, redis_client, group, None, seed=5, max_pause=0.3, counting=True, kills=2
+    )
     monitor = start_monitor(compact, group, counting=True)  # the rest
     wait_for_offsets(redis_client, group, stream.expected_offsets(PARTITIONS), monitors=[monitor])
     assert monitor.stop() == 0, monitor.log()
