@@ -13,12 +13,21 @@ local stack. For each model count:
    messages, timed from the first to the last applied record.
 
 The table gives events/s of both, their ratio, and the peak RSS sampled while the monitor
-ran. Nothing here asserts a speed; read the ratio.
+ran. A second table splits the monitor's wall time per event (µs) by step of its loop, each
+step's own time without the steps it calls: ``poll`` (``consume``, waiting for the fetcher
+included), ``decode`` (messages to records, offsets, the two topics' event-time merge),
+``redis`` (the pending predictions' lookups), ``engine`` (``Engine.process``: join, detectors,
+alerts; also where a checkpoint applies held records), ``publish`` (alerts out), ``metrics``
+(the batch's metrics, the view), ``ckpt`` (checkpoints: encoding, Redis, commit) and
+``other`` (the rest of the loop: per-model chunks, ticks, turns). Nothing here asserts a
+speed; read the ratio.
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
+import functools
 import json
 import os
 import subprocess
@@ -26,7 +35,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from typing import Any, Final
 
@@ -123,6 +132,49 @@ def raw_consume(bootstrap: str, topics: Sequence[str], events: int) -> float:
     return time.perf_counter() - start
 
 
+#: The steps of the loop that ``monitor_run`` times (the module doc says what each holds).
+PHASES: Final = ("poll", "decode", "redis", "engine", "publish", "metrics", "ckpt")
+
+
+class PhaseClock:
+    """Wall seconds per named step, each without the steps nested in it (one thread).
+
+    >>> ticks = iter([0.0, 1.0, 3.0, 4.0])
+    >>> clock = PhaseClock(lambda: next(ticks))
+    >>> inner = clock.timed("inner", lambda: None)
+    >>> outer = clock.timed("outer", inner)
+    >>> outer()  # outer 0..4, inner 1..3
+    >>> dict(clock.seconds)
+    {'outer': 2.0, 'inner': 2.0}
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.perf_counter) -> None:
+        self.seconds: dict[str, float] = collections.defaultdict(float)
+        self._clock = clock
+        self._running: list[list[Any]] = []  # [name, since] of each open step, innermost last
+
+    def timed(self, name: str, function: Callable[..., Any]) -> Callable[..., Any]:
+        """``function``, its time charged to ``name``."""
+
+        @functools.wraps(function)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            now = self._clock()
+            running = self._running
+            if running:  # the caller's step pauses
+                outer = running[-1]
+                self.seconds[outer[0]] += now - outer[1]
+            running.append([name, now])
+            try:
+                return function(*args, **kwargs)
+            finally:
+                now = self._clock()
+                self.seconds[name] += now - running.pop()[1]
+                if running:
+                    running[-1][1] = now
+
+        return wrapper
+
+
 def monitor_run(
     bootstrap: str,
     redis_url: str,
@@ -131,10 +183,12 @@ def monitor_run(
     *,
     batch_size: int,
     checkpoint_events: int,
-) -> tuple[float, int, int]:
-    """Seconds for the runner + engine to apply ``events`` records; peak RSS; checkpoints."""
+) -> tuple[float, int, int, dict[str, float]]:
+    """Seconds for the runner + engine to apply ``events`` records; peak RSS; checkpoints;
+    seconds per step of the loop in that time (:data:`PHASES` and ``other``)."""
     from streams.engine.engine import Engine
-    from streams.runner.app import Runner, RunnerSettings
+    from streams.runner.app import Runner, RunnerSettings, _Loop
+    from streams.runner.pending import PendingHooks
 
     settings = RunnerSettings(
         bootstrap=bootstrap,
@@ -149,7 +203,21 @@ def monitor_run(
         # live-tail latency, not a cost per event; the timing would count it once per run
         join=JoinConfig(max_idle_seconds=0.05),
     )
-    runner = Runner(settings, Engine(MonitorConfig()))
+    engine = Engine(MonitorConfig())
+    phases = PhaseClock()
+    engine.process = phases.timed("engine", engine.process)  # type: ignore[method-assign]
+    runner = Runner(settings, engine)
+    steps = {
+        (_Loop, "_poll"): "poll",
+        (_Loop, "_decode"): "decode",
+        (PendingHooks, "prefetch"): "redis",
+        (_Loop, "_publish"): "publish",
+        (_Loop, "_observe"): "metrics",
+        (_Loop, "_checkpoint"): "ckpt",
+    }
+    originals = {(owner, method): getattr(owner, method) for owner, method in steps}
+    for (owner, method), name in steps.items():
+        setattr(owner, method, phases.timed(name, originals[owner, method]))
     failure: list[BaseException] = []
 
     def target() -> None:
@@ -165,21 +233,26 @@ def monitor_run(
     while runner.events == 0 and thread.is_alive():
         time.sleep(0.001)
     start = time.perf_counter()
+    before = dict(phases.seconds)
     while runner.events < events and thread.is_alive():
         time.sleep(0.01)
         peak = max(peak, process.memory_info().rss)
     elapsed = time.perf_counter() - start
+    spent = {name: phases.seconds[name] - before.get(name, 0.0) for name in PHASES}
     runner.stop()
     thread.join()
+    for (owner, method), original in originals.items():
+        setattr(owner, method, original)
     if failure:
         raise failure[0]
-    return elapsed, peak, runner.checkpoints
+    spent["other"] = elapsed - sum(spent.values())
+    return elapsed, peak, runner.checkpoints, spent
 
 
 def monitor_child(args: argparse.Namespace) -> dict[str, Any]:
     """Child mode: run the monitor alone in this process, so its memory is its own."""
     topics = args.topics.split(",")
-    elapsed, peak, checkpoints = monitor_run(
+    elapsed, peak, checkpoints, spent = monitor_run(
         os.environ["KAFKA_BOOTSTRAP_SERVERS"],
         os.environ["REDIS_URL"],
         topics,
@@ -191,6 +264,7 @@ def monitor_child(args: argparse.Namespace) -> dict[str, Any]:
         "monitor_per_s": args.events / elapsed,
         "peak_rss_mib": peak / 2**20,
         "checkpoints": checkpoints,
+        "us_per_event": {name: seconds / args.events * 1e6 for name, seconds in spent.items()},
     }
 
 
@@ -272,6 +346,15 @@ def _print_table(rows: list[dict[str, Any]]) -> None:
             f"{r['monitor_per_s']:>13,.0f} ev/s {r['monitor_per_s'] / r['raw_per_s']:>6.0%} "
             f"{r['peak_rss_mib']:>5.0f} MiB {r['checkpoints']:>11}"
         )
+    names = [*PHASES, "other"]
+    header = f"{'models':>6} " + " ".join(f"{name:>7}" for name in names) + f" {'all':>7}"
+    print("\nmonitor, µs of wall time per event by step of its loop (module doc)")
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        spent = r["us_per_event"]
+        cells = " ".join(f"{spent[name]:>7.2f}" for name in names)
+        print(f"{r['models']:>6} {cells} {sum(spent.values()):>7.2f}")
 
 
 if __name__ == "__main__":
