@@ -15,7 +15,6 @@ Run like ``driftradar run`` (same arguments and environment).
 from __future__ import annotations
 
 import argparse
-import atexit
 import hashlib
 import logging
 import os
@@ -145,7 +144,8 @@ class CountingEngine:
 
 class CompactChunks(ModelChunks):
     """Per-model chunks of 1 000 records that keep waiting records compact from two models
-    on (as the runner's do past 256), logging at exit the most records they held so."""
+    on (as the runner's do past 256); each new most records held so is appended to the file
+    ``$COUNTING_MONITOR_COMPACT_LOG`` at once (a process killed with -9 leaves its count)."""
 
     most_compact = 0  # (over every session of the process)
 
@@ -155,7 +155,10 @@ class CompactChunks(ModelChunks):
     def take(self, records: Sequence[InputRecord], *, under_load: bool) -> list[InputRecord]:
         due = super().take(records, under_load=under_load)
         compact = sum(len(g) for g in self._held.values() if g.plain is None)
-        CompactChunks.most_compact = max(CompactChunks.most_compact, compact)
+        if compact > CompactChunks.most_compact:
+            CompactChunks.most_compact = compact
+            with open(os.environ["COUNTING_MONITOR_COMPACT_LOG"], "a") as log:
+                log.write(f"{compact}\n")
         return due
 
 
@@ -166,7 +169,6 @@ def main() -> int:
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(message)s")
     if os.environ.get("COUNTING_MONITOR_CHUNKS") == "compact":
         app.ModelChunks = CompactChunks  # type: ignore[misc]  # what each session makes
-        atexit.register(lambda: print(f"most records held compact: {CompactChunks.most_compact}"))
     Runner(settings_from(load_config(args.config), args), CountingEngine()).run()
     return 0
 

@@ -93,7 +93,12 @@ def test_records_waiting_compact_for_their_chunk_are_applied_once_in_order_acros
     its checkpoints draining what waits."""
     topics = make_topics(*TOPICS, partitions=PARTITIONS)
     env = monitor_env(kafka_bootstrap, redis_url, write_config(tmp_path / "c.yaml", topics))
-    compact = {**env, "COUNTING_MONITOR_CHUNKS": "compact"}
+    compact_log = tmp_path / "compact.log"  # the most records each monitor held compact
+    compact = {
+        **env,
+        "COUNTING_MONITOR_CHUNKS": "compact",
+        "COUNTING_MONITOR_COMPACT_LOG": str(compact_log),
+    }
     stream = produce_stream(
         kafka_bootstrap,
         topics["predictions"],
@@ -109,9 +114,10 @@ def test_records_waiting_compact_for_their_chunk_are_applied_once_in_order_acros
     monitor = start_monitor(compact, group, counting=True)  # the rest
     wait_for_offsets(redis_client, group, stream.expected_offsets(PARTITIONS), monitors=[monitor])
     assert monitor.stop() == 0, monitor.log()
-    assert int(monitor.log().rsplit("most records held compact: ", 1)[1].split()[0]) > 0, (
-        monitor.log()
-    )
+    # some monitor held records compact (the killed ones, while behind, or the last one: on
+    # a slow machine the killed ones may leave it no backlog)
+    assert compact_log.exists()
+    assert max(map(int, compact_log.read_text().split())) > 0
     compacted = status_json(env, group)
     plain = run_to_end(env, redis_client, topic_prefix + "plain", stream, PARTITIONS, counting=True)
     assert compacted["models"] == plain["models"]
