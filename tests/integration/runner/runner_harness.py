@@ -385,15 +385,19 @@ def scale_out_then_fail_over(
     *,
     counting: bool = False,
 ) -> tuple[Stream, Monitor]:
-    """A first member consumes, a second joins, the first is killed; the survivor consumes
-    to the end and is stopped. Returns the stream and the (stopped) survivor."""
+    """A first member consumes, a second joins, the first is killed; the survivor takes over
+    its partitions, consumes to the end and is stopped. Returns the stream and the (stopped)
+    survivor."""
     first = start_monitor(env, group, counting=counting)
     seen = wait_for_progress(client, group, beyond=0)
     second = start_monitor(env, group, counting=counting)
     second.wait_for_log("assigned partitions")
     seen = wait_for_progress(client, group, beyond=0)
     wait_for_progress(client, group, beyond=seen + 500)
-    first.stop(kill=True)  # the survivor takes over its partitions after the session timeout
+    first.stop(kill=True)
+    # the survivor takes over the dead member's partitions after the session timeout, even
+    # when that member had checkpointed them to the end (a slow machine: the stream was done)
+    second.wait_for_log("assigned partitions", count=2)
     stream = background.join()
     wait_for_offsets(client, group, stream.expected_offsets(partitions), monitors=[second])
     assert second.stop() == 0, second.log()
